@@ -1,0 +1,26 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test screenshots bench soak clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cuadra-top --demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+screenshots: $(STAMP)
+	$(BIN)/python -m cuadra_top.tui.screenshots screenshots
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The API layer: models, HTTP client and credentials. Knows nothing of Textual."""

@@ -1,0 +1,206 @@
+"""Credentials: where one organization's bearer token comes from.
+
+Three kinds: a static token (from the config, an env var), a token printed by a command
+(a password manager, say), and OAuth 2.0 client credentials whose access token is cached
+until shortly before it expires. Secrets live in ``SecretStr`` so a repr or a log line
+shows ``**********``, never the value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import httpx
+from pydantic import SecretStr
+
+from cuadra_top.api.errors import ApiError, AuthError, ProtocolError, ServerError
+from cuadra_top.api.http import check_url, one_line, problem_of, send
+
+DEFAULT_TOKEN_URL = "https://auth.cuadra.ai/v1/oauth2/token"
+TOKEN_COMMAND_TIMEOUT = 10.0
+
+
+class Credential(Protocol):
+    """What the usage client needs from a credential."""
+
+    describe: str
+    """Where the token comes from, for messages; never the secret itself."""
+    refreshable: bool
+    """Whether asking again after a 401 can yield a different token."""
+
+    async def bearer(self, http: httpx.AsyncClient) -> str: ...
+
+    def invalidate(self) -> None: ...
+
+    def secrets(self) -> list[str]: ...
+
+
+class StaticToken:
+    """A bearer token given as-is (config ``token``, ``token_env``, env ``CUADRA_TOKEN``)."""
+
+    refreshable = False
+
+    def __init__(self, token: SecretStr, describe: str = "token") -> None:
+        self._token = token
+        self.describe = describe
+
+    async def bearer(self, http: httpx.AsyncClient) -> str:
+        return self._token.get_secret_value()
+
+    def invalidate(self) -> None:
+        """Nothing to do: asking again gives the same token."""
+
+    def secrets(self) -> list[str]:
+        return [self._token.get_secret_value()]
+
+
+class CommandToken:
+    """A token printed on stdout by ``token_command``; run again after a 401."""
+
+    refreshable = True
+
+    def __init__(self, command: str, timeout: float = TOKEN_COMMAND_TIMEOUT) -> None:
+        self.command = command
+        self.timeout = timeout
+        self.describe = "token_command"
+        self._token: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def bearer(self, http: httpx.AsyncClient) -> str:
+        async with self._lock:
+            if self._token is None:
+                self._token = await self._run()
+            return self._token
+
+    async def _run(self) -> str:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *shlex.split(self.command),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except (OSError, ValueError) as exc:
+            raise AuthError(f"token_command could not start: {one_line(exc)}") from None
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), self.timeout)
+        except asyncio.TimeoutError:
+            process.kill()
+            await process.wait()
+            raise AuthError(f"token_command did not finish within {self.timeout:g} s") from None
+        if process.returncode != 0:
+            first = err.decode(errors="replace").strip().splitlines()[:1]
+            why = f": {one_line(first[0], 120)}" if first else ""
+            raise AuthError(f"token_command exited with status {process.returncode}{why}")
+        token = out.decode(errors="replace").strip()
+        if not token or len(token.splitlines()) != 1:
+            raise AuthError("token_command must print exactly one line: the token")
+        return token
+
+    def invalidate(self) -> None:
+        self._token = None
+
+    def secrets(self) -> list[str]:
+        return [self._token] if self._token else []
+
+
+class ClientCredentials:
+    """OAuth 2.0 client credentials: an access token fetched, cached, and fetched again
+    shortly before ``expires_in`` runs out (there is no refresh token)."""
+
+    refreshable = True
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: SecretStr,
+        token_url: str = DEFAULT_TOKEN_URL,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        margin: float = 60.0,
+    ) -> None:
+        self.client_id = client_id
+        self._secret = client_secret
+        self.token_url = check_url(token_url, "token URL")
+        self.describe = f"client credentials ({client_id})"
+        self._clock = clock
+        self._margin = margin
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+        """How many access tokens were fetched: tests and the debug log read it."""
+
+    async def bearer(self, http: httpx.AsyncClient) -> str:
+        async with self._lock:
+            if self._token is None or self._clock() >= self._expires_at:
+                await self._fetch(http)
+            assert self._token is not None
+            return self._token
+
+    async def _fetch(self, http: httpx.AsyncClient) -> None:
+        body = {
+            "client_id": self.client_id,
+            "client_secret": self._secret.get_secret_value(),
+            "grant_type": "client_credentials",
+        }
+        started = self._clock()
+        answer = await send(http, "POST", self.token_url, json_body=body, max_bytes=64 * 1024)
+        self.fetches += 1
+        if answer.status >= 500:
+            raise ServerError(f"token endpoint error {answer.status}", status=answer.status)
+        if answer.status != 200:
+            title, detail = problem_of(answer)
+            said = detail or title or "no details"
+            raise AuthError(
+                f"token endpoint refused the client credentials ({answer.status}: {said}); "
+                "check client_id and client_secret",
+                status=answer.status, title=title, detail=detail,
+            )
+        data = answer.json()
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ProtocolError("token endpoint answer has no access_token")
+        expires_in = data.get("expires_in", 3600)
+        if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
+            raise ProtocolError("token endpoint answer has an invalid expires_in")
+        margin = min(self._margin, expires_in * 0.1)
+        self._token = token
+        self._expires_at = started + expires_in - margin
+
+    def invalidate(self) -> None:
+        self._token = None
+        self._expires_at = 0.0
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self._secret.get_secret_value(), self._token) if s]
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Replace every known secret in ``text``: the last line of defence for messages."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "********")
+    return text
+
+
+def env_secret(name: str, environ: os._Environ[str] | dict[str, str]) -> SecretStr | None:
+    value = environ.get(name, "").strip()
+    return SecretStr(value) if value else None
+
+
+__all__ = [
+    "ApiError",
+    "ClientCredentials",
+    "CommandToken",
+    "Credential",
+    "DEFAULT_TOKEN_URL",
+    "StaticToken",
+    "env_secret",
+    "redact",
+]

@@ -1,0 +1,99 @@
+"""Typed errors of the API layer.
+
+Every failure of a fetch becomes one of these, carrying what the user needs to act: a
+``kind`` for scripts, the HTTP status, the RFC 7807 ``title``/``detail`` when the API sent
+one, and a one-line ``message`` that says what to do. None of them ever holds a credential.
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """Base of every fetch failure. ``retryable`` tells the poller whether to back off and retry."""
+
+    kind = "error"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        title: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+    def as_dict(self) -> dict[str, object]:
+        """The ``error`` object of ``--json`` output."""
+        return {"kind": self.kind, "status": self.status, "message": self.message}
+
+
+class AuthError(ApiError):
+    """401: the credential was rejected (or the token endpoint refused the client)."""
+
+    kind = "auth"
+
+
+class PermissionDenied(ApiError):
+    """403: the token is valid but lacks a scope (``usage:read``)."""
+
+    kind = "permission"
+
+    def __init__(self, message: str, *, missing_scope: str | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.missing_scope = missing_scope
+
+
+class NotFound(ApiError):
+    """404: almost always a wrong ``api_url``."""
+
+    kind = "not_found"
+
+
+class RateLimited(ApiError):
+    """429: wait at least ``retry_after`` seconds before asking again."""
+
+    kind = "rate_limited"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ServerError(ApiError):
+    """5xx: the API failed; worth retrying with backoff."""
+
+    kind = "server"
+    retryable = True
+
+
+class ClientError(ApiError):
+    """Any other 4xx (400, 402, 405, ...): a problem retrying will not fix."""
+
+    kind = "client"
+
+
+class NetworkError(ApiError):
+    """DNS, refused connection, timeout, TLS: the request never got an HTTP answer."""
+
+    kind = "network"
+    retryable = True
+
+
+class ProtocolError(ApiError):
+    """An answer that is not a usage document: not JSON, HTML, truncated, too large, off-schema."""
+
+    kind = "protocol"
+    retryable = True
+
+
+class InsecureURL(ApiError):
+    """A plain ``http://`` URL for a host that is not loopback."""
+
+    kind = "config"

@@ -1,0 +1,249 @@
+"""HTTP plumbing shared by the usage client and the OAuth token fetch.
+
+One ``httpx.AsyncClient`` (one connection pool) serves every organization. Responses are
+read with a size cap, transport failures become :class:`NetworkError`, and error answers
+become typed errors carrying the RFC 7807 problem's title and detail.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from cuadra_top import __version__
+from cuadra_top.api.errors import (
+    ApiError,
+    AuthError,
+    ClientError,
+    InsecureURL,
+    NetworkError,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+)
+
+USER_AGENT = f"cuadra-top/{__version__}"
+MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = DEFAULT_CONNECT_TIMEOUT
+    read: float = DEFAULT_READ_TIMEOUT
+
+
+def make_http_client(
+    timeouts: Timeouts = Timeouts(),
+    *,
+    ca_bundle: str | None = None,
+    max_connections: int = 32,
+) -> httpx.AsyncClient:
+    """The one pooled client every org shares. Certificates are always verified;
+    ``ca_bundle`` points at a custom CA file instead of the system/certifi store."""
+    verify: ssl.SSLContext | bool = True
+    if ca_bundle:
+        verify = ssl.create_default_context(cafile=ca_bundle)
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        verify=verify,
+        follow_redirects=False,
+        trust_env=True,  # honour HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE on servers
+    )
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, what: str = "api_url") -> str:
+    """Refuse anything but https://, except plain http:// to a loopback host (the simulator)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url.rstrip("/")
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+        return url.rstrip("/")
+    if parts.scheme == "http":
+        raise InsecureURL(
+            f"refusing plain http:// for {what} {parts.hostname}: use https:// "
+            "(plain http is allowed only for loopback)"
+        )
+    raise InsecureURL(f"{what} {url!r} is not an https:// URL")
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_transport_error(exc: httpx.TransportError, url: str) -> NetworkError | ProtocolError:
+    """Name the cause of a request that got no usable HTTP answer, in one line."""
+    host = urlsplit(url).netloc
+    if isinstance(exc, httpx.ConnectTimeout):
+        return NetworkError(f"connect timeout: {host} did not accept a connection in time")
+    if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout)):
+        return NetworkError(f"read timeout: {host} did not answer in time")
+    if isinstance(exc, httpx.PoolTimeout):
+        return NetworkError("timed out waiting for a free connection")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return ProtocolError(f"{host} closed the connection mid-answer (response truncated)")
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return NetworkError(f"TLS error: certificate of {host} not trusted ({one_line(cause.verify_message or cause)})")
+        if isinstance(cause, ssl.SSLError):
+            return NetworkError(f"TLS error talking to {host}: {one_line(cause.reason or cause)}")
+        if isinstance(cause, socket.gaierror):
+            return NetworkError(f"DNS lookup failed for {urlsplit(url).hostname}")
+        if isinstance(cause, ConnectionRefusedError):
+            return NetworkError(f"connection refused by {host}")
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+        return NetworkError(f"DNS lookup failed for {urlsplit(url).hostname}")
+    if "refused" in text.lower():
+        return NetworkError(f"connection refused by {host}")
+    if "SSL" in text or "certificate" in text.lower():
+        return NetworkError(f"TLS error talking to {host}: {one_line(text)}")
+    return NetworkError(f"network error talking to {host}: {one_line(text) or type(exc).__name__}")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A complete HTTP answer read within the size cap."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+    @property
+    def is_html(self) -> bool:
+        kind = self.headers.get("content-type", "")
+        return "html" in kind or self.body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
+
+    def json(self) -> Any:
+        if self.is_html:
+            raise ProtocolError(f"got an HTML page instead of JSON (status {self.status})", status=self.status)
+        if not self.body.strip():
+            raise ProtocolError(f"empty response body (status {self.status})", status=self.status)
+        try:
+            return json.loads(self.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ProtocolError(
+                f"response is not valid JSON (truncated or corrupt): {exc.msg if hasattr(exc, 'msg') else exc}",
+                status=self.status,
+            ) from None
+
+
+async def send(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    json_body: Any = None,
+    max_bytes: int = MAX_BODY_BYTES,
+) -> Answer:
+    """Make one request and read the whole body, refusing bodies over ``max_bytes``."""
+    try:
+        async with http.stream(method, url, headers=headers, json=json_body) as response:
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise ProtocolError(
+                    f"response too large ({int(declared)} bytes, the cap is {max_bytes})",
+                    status=response.status_code,
+                )
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ProtocolError(
+                        f"response too large (over the {max_bytes}-byte cap)", status=response.status_code
+                    )
+                chunks.append(chunk)
+            return Answer(response.status_code, response.headers, b"".join(chunks))
+    except httpx.TransportError as exc:
+        raise describe_transport_error(exc, url) from None
+
+
+def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> float | None:
+    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max((when - now()).total_seconds(), 0.0)
+
+
+def problem_of(answer: Answer) -> tuple[str | None, str | None]:
+    """(title, detail) of an RFC 7807 body, or (None, None) when the body is not one."""
+    if answer.is_html:
+        return None, None
+    try:
+        data = json.loads(answer.body)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    title, detail = data.get("title"), data.get("detail")
+    return (one_line(title) if isinstance(title, str) else None,
+            one_line(detail) if isinstance(detail, str) else None)
+
+
+def error_for(answer: Answer, url: str) -> ApiError:
+    """The typed error for a non-2xx answer of the usage endpoint."""
+    status = answer.status
+    title, detail = problem_of(answer)
+    said = detail or title or ("HTML error page" if answer.is_html else "no details")
+    kw: dict[str, Any] = {"status": status, "title": title, "detail": detail}
+    if status == 401:
+        return AuthError(f"credential rejected (401: {said}); fix this org's token or client credentials", **kw)
+    if status == 403:
+        scope = None
+        if detail and "scope" in detail.lower() and ":" in detail:
+            scope = detail.rsplit(":", 1)[1].strip() or None
+        scope = scope or "usage:read"
+        return PermissionDenied(
+            f"permission denied (403: {said}); give the credential the {scope} scope",
+            missing_scope=scope, **kw,
+        )
+    if status == 404:
+        return NotFound(f"not found (404) at {url}; the api_url is probably wrong", **kw)
+    if status == 429:
+        wait = retry_after_seconds(answer.headers.get("retry-after"))
+        when = f"retry after {wait:.0f} s" if wait is not None else "retry later"
+        return RateLimited(f"rate limited (429: {said}); {when}", retry_after=wait, **kw)
+    if status >= 500:
+        return ServerError(f"server error {status}: {said}", **kw)
+    return ClientError(f"request refused ({status}: {said})", **kw)

@@ -1,0 +1,320 @@
+"""Configuration: a TOML file of global settings and one ``[[org]]`` table per organization.
+
+Where it is: ``--config PATH``, else ``$CUADRA_TOP_CONFIG``, else
+``platformdirs.user_config_path("cuadra-top")/config.toml``. With no file, the environment
+(``CUADRA_TOKEN`` or ``CUADRA_CLIENT_ID``/``CUADRA_CLIENT_SECRET``) gives one org named
+``default``. Every error names the file, the key and the fix, in one line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from cuadra_top.api.auth import DEFAULT_TOKEN_URL, ClientCredentials, CommandToken, Credential, StaticToken
+from cuadra_top.api.client import DEFAULT_API_URL
+from cuadra_top.api.errors import InsecureURL
+from cuadra_top.api.http import Timeouts, check_url
+
+APP_NAME = "cuadra-top"
+MASK = "********"
+
+
+class ConfigError(Exception):
+    """A config problem the user must fix; the message is one line that says how."""
+
+
+def default_config_path() -> Path:
+    return platformdirs.user_config_path(APP_NAME) / "config.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimeoutTable(_Strict):
+    connect: float = Field(5.0, gt=0, le=300)
+    read: float = Field(15.0, gt=0, le=300)
+
+
+class OrgConfig(_Strict):
+    """One organization and its credential (exactly one way of getting a token)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    api_url: str = DEFAULT_API_URL
+    token: SecretStr | None = None
+    token_env: str | None = None
+    token_command: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    client_secret_env: str | None = None
+    token_url: str | None = None
+
+    @field_validator("api_url", "token_url")
+    @classmethod
+    def _secure_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_url(value)
+        except InsecureURL as exc:
+            raise ValueError(exc.message) from None
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> OrgConfig:
+        chosen = [k for k in ("token", "token_env", "token_command", "client_id") if getattr(self, k)]
+        if len(chosen) > 1:
+            raise ValueError(f"give one credential, not {' and '.join(chosen)}")
+        if (self.client_secret or self.client_secret_env) and not self.client_id:
+            raise ValueError("client_secret needs client_id")
+        if self.client_secret and self.client_secret_env:
+            raise ValueError("give client_secret or client_secret_env, not both")
+        return self
+
+    @property
+    def holds_secret(self) -> bool:
+        return bool(self.token or self.client_secret)
+
+
+class Settings(_Strict):
+    """The whole file."""
+
+    refresh_interval: float = Field(30.0, ge=1, le=86400)
+    theme: str | None = None
+    warn_percent: float = Field(80.0, gt=0, le=1000)
+    critical_percent: float = Field(95.0, gt=0, le=1000)
+    timeout: float | TimeoutTable = Field(15.0)
+    ca_bundle: str | None = None
+    org: list[OrgConfig] = Field(default_factory=list)
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive_timeout(cls, value: float | TimeoutTable) -> float | TimeoutTable:
+        if isinstance(value, (int, float)) and not 0 < value <= 300:
+            raise ValueError("timeout must be between 0 and 300 seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.critical_percent < self.warn_percent:
+            raise ValueError("critical_percent must not be below warn_percent")
+        seen: set[str] = set()
+        for org in self.org:
+            if org.name in seen:
+                raise ValueError(f"two orgs are named {org.name!r}; names must be unique")
+            seen.add(org.name)
+        return self
+
+    @property
+    def timeouts(self) -> Timeouts:
+        if isinstance(self.timeout, TimeoutTable):
+            return Timeouts(connect=self.timeout.connect, read=self.timeout.read)
+        return Timeouts(read=float(self.timeout))
+
+
+@dataclass
+class LoadedConfig:
+    """Settings plus where they came from, and any warnings to print (once) to stderr."""
+
+    settings: Settings
+    path: Path | None
+    source: Literal["file", "env", "demo", "none"]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def orgs(self) -> list[OrgConfig]:
+        return list(self.settings.org)
+
+
+def resolve_path(cli_path: str | None, environ: Mapping[str, str]) -> tuple[Path, bool]:
+    """The config path and whether the user named it explicitly (then it must exist)."""
+    if cli_path:
+        return Path(cli_path).expanduser(), True
+    if environ.get("CUADRA_TOP_CONFIG"):
+        return Path(environ["CUADRA_TOP_CONFIG"]).expanduser(), True
+    return default_config_path(), False
+
+
+def load_config(cli_path: str | None = None, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Load the config file, or fall back to the environment. Raises ConfigError."""
+    environ = os.environ if environ is None else environ
+    path, explicit = resolve_path(cli_path, environ)
+    if path.is_file():
+        return load_file(path, environ)
+    if explicit:
+        raise ConfigError(f"{path}: no such config file; create it (see the README's Configuration) or drop --config")
+    settings = settings_from_env(environ)
+    return LoadedConfig(settings, None, "env" if settings.org else "none")
+
+
+def load_file(path: Path, environ: Mapping[str, str]) -> LoadedConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.__class__.__name__}); check its permissions") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    settings = validate_settings(data, path)
+    for org in settings.org:
+        build_credential(org, environ, path)  # fail now on a missing env var, not at the first poll
+    warnings = []
+    warning = permission_warning(path, settings)
+    if warning:
+        warnings.append(warning)
+    return LoadedConfig(settings, path, "file", warnings)
+
+
+def validate_settings(data: dict[str, Any], path: Path | str) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_config_error(exc, data)}") from None
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = OrgConfig if loc and loc[0] == "org" else Settings
+    if loc and loc[0] == "timeout":
+        model = TimeoutTable
+    return list(model.model_fields)
+
+
+def _where(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:
+    """`org #2 ("acme") key token_url` from a pydantic location."""
+    if len(loc) >= 2 and loc[0] == "org" and isinstance(loc[1], int):
+        orgs = data.get("org") or []
+        name = orgs[loc[1]].get("name") if loc[1] < len(orgs) and isinstance(orgs[loc[1]], dict) else None
+        label = f"[[org]] #{loc[1] + 1}" + (f" ({name!r})" if isinstance(name, str) else "")
+        rest = [str(p) for p in loc[2:] if not str(p).startswith(("function-", "TimeoutTable", "float"))]
+        return f"{label} key {'.'.join(rest)}" if rest else label
+    parts = [str(p) for p in loc if not str(p).startswith(("function-", "TimeoutTable", "float"))]
+    return f"key {'.'.join(parts)}" if parts else "top level"
+
+
+def describe_config_error(exc: ValidationError, data: Mapping[str, Any]) -> str:
+    """One line: where, what, and the fix."""
+    error = exc.errors()[0]
+    loc = tuple(error["loc"])
+    where = _where(loc, data)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        close = difflib.get_close_matches(key, _known_keys(loc[:-1]), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(_known_keys(loc[:-1]))}"
+        return f"{where}: unknown key; {hint}"
+    if kind == "missing":
+        return f"{where}: required key is missing; add it"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+def settings_from_env(environ: Mapping[str, str]) -> Settings:
+    """No config file: one org named ``default`` from the environment, or none."""
+    org: dict[str, Any] = {"name": "default"}
+    if environ.get("CUADRA_API_URL"):
+        org["api_url"] = environ["CUADRA_API_URL"]
+    if environ.get("CUADRA_TOKEN", "").strip():
+        org["token_env"] = "CUADRA_TOKEN"
+    elif environ.get("CUADRA_CLIENT_ID", "").strip():
+        org["client_id"] = environ["CUADRA_CLIENT_ID"].strip()
+        org["client_secret_env"] = "CUADRA_CLIENT_SECRET"
+    else:
+        return Settings()
+    settings = validate_settings({"org": [org]}, "environment")
+    build_credential(settings.org[0], environ, "environment")
+    return settings
+
+
+def build_credential(org: OrgConfig, environ: Mapping[str, str], where: Path | str = "config") -> Credential:
+    """The credential object for an org; raises ConfigError when its secret cannot be had."""
+
+    def from_env(name: str, key: str) -> SecretStr:
+        value = environ.get(name, "").strip()
+        if not value:
+            raise ConfigError(f"{where}: org {org.name!r}: {key} names ${name}, which is not set; export it")
+        return SecretStr(value)
+
+    if org.token:
+        return StaticToken(org.token)
+    if org.token_env:
+        return StaticToken(from_env(org.token_env, "token_env"), describe=f"${org.token_env}")
+    if org.token_command:
+        return CommandToken(org.token_command)
+    token_url = org.token_url or environ.get("CUADRA_AUTH_URL") or DEFAULT_TOKEN_URL
+    if org.client_id:
+        if org.client_secret:
+            secret = org.client_secret
+        else:
+            secret = from_env(org.client_secret_env or "CUADRA_CLIENT_SECRET", "client_secret_env")
+        try:
+            return ClientCredentials(org.client_id, secret, token_url)
+        except InsecureURL as exc:
+            raise ConfigError(f"{where}: org {org.name!r}: {exc.message}") from None
+    # No credential in the file: fall back to the environment's.
+    if environ.get("CUADRA_TOKEN", "").strip():
+        return StaticToken(SecretStr(environ["CUADRA_TOKEN"].strip()), describe="$CUADRA_TOKEN")
+    if environ.get("CUADRA_CLIENT_ID", "").strip():
+        secret = from_env("CUADRA_CLIENT_SECRET", "the environment")
+        return ClientCredentials(environ["CUADRA_CLIENT_ID"].strip(), secret, token_url)
+    raise ConfigError(
+        f"{where}: org {org.name!r} has no credential; add token, token_env, token_command "
+        "or client_id + client_secret"
+    )
+
+
+def permission_warning(path: Path, settings: Settings) -> str | None:
+    """Like ssh: a file holding a secret must not be readable by group or others."""
+    if not any(org.holds_secret for org in settings.org):
+        return None
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return (
+            f"warning: {path} holds a secret and is readable by others "
+            f"(mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
+        )
+    return None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return f'"{MASK}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, BaseModel):
+        inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in value)
+        return "{ " + inner + " }"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def render_masked(loaded: LoadedConfig) -> str:
+    """The effective configuration as TOML with every secret masked (`config show`)."""
+    where = str(loaded.path) if loaded.path else {"env": "the environment", "none": "nothing"}.get(
+        loaded.source, loaded.source)
+    lines = [f"# effective configuration, from {where}"]
+    for key, value in loaded.settings:
+        if key == "org" or value is None:
+            continue
+        lines.append(f"{key} = {_toml_value(value)}")
+    for org in loaded.settings.org:
+        lines.append("")
+        lines.append("[[org]]")
+        for key, value in org:
+            if value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
