@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -34,8 +35,16 @@ class UsageClient:
     """Fetches one org's usage. Retries once with a fresh token after a 401 when the
     credential can yield a new one (client credentials, token_command)."""
 
-    def __init__(self, http: httpx.AsyncClient, credential: Credential, api_url: str = DEFAULT_API_URL) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        credential: Credential,
+        api_url: str = DEFAULT_API_URL,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
         self.http = http
+        self.now = now
         self.credential = credential
         self.api_url = check_url(api_url)
         self.url = f"{self.api_url}/v1/usage"
@@ -71,7 +80,7 @@ class UsageClient:
         return Fetched(
             usage=usage,
             raw=data,
-            fetched_at=datetime.now(timezone.utc),
+            fetched_at=self.now(),
             elapsed=time.perf_counter() - started,
             rate_limit_remaining=int(remaining) if remaining and remaining.isdigit() else None,
         )

@@ -1,0 +1,219 @@
+"""Command line: parse arguments, load the config, and hand over to the TUI or a one-shot mode.
+
+The rule here: nothing the user does produces a traceback. Config and usage errors print one
+line and exit 2; fetch failures are per org and exit 1; secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from cuadra_top import __version__
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+DESCRIPTION = """\
+Live terminal monitor for the Cuadra AI Usage API: credits, storage and plan of
+one or more organizations, refreshed on their own. Without flags it opens the
+TUI on the orgs in your config file.
+"""
+
+EPILOG = """\
+commands:
+  config path|show|validate  where the config file is, the effective config
+                             (secrets masked), or check it
+  simulate [--port P]        run the built-in API simulator in the foreground
+
+examples:
+  cuadra-top --demo                    try it on simulated organizations
+  cuadra-top --once                    one line per org, for scripts
+  cuadra-top --once --json --org acme  the raw usage of one org as JSON
+
+environment:
+  CUADRA_TOP_CONFIG   config file path (like --config)
+  CUADRA_TOKEN        bearer token when there is no config file (org "default")
+  CUADRA_CLIENT_ID, CUADRA_CLIENT_SECRET
+                      OAuth client credentials instead of a token
+  CUADRA_API_URL      API base URL for the "default" org
+  CUADRA_AUTH_URL     OAuth token URL
+  NO_COLOR            no colours in the TUI
+
+exit codes: 0 all orgs fetched, 1 one or more orgs failed, 2 usage or config error.
+See the README for the config file format.
+"""
+
+NO_ORGS = (
+    "no organizations configured. Try `cuadra-top --demo` to see it on simulated data, "
+    "or set CUADRA_TOKEN, or write {path} (see the README, section Configuration)."
+)
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 1 <= value <= 86400:
+        raise argparse.ArgumentTypeError("must be between 1 and 86400 seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cuadra-top",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cuadra-top {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: see `cuadra-top config path`)")
+    parser.add_argument("--demo", action="store_true", help="run on the built-in simulator's demo orgs")
+    parser.add_argument("--once", action="store_true", help="fetch every org once, print a table, exit")
+    parser.add_argument("--json", action="store_true", help="with --once: print JSON instead of a table")
+    parser.add_argument("--org", metavar="NAME", help="only this org (--once), or start on it (TUI)")
+    parser.add_argument("--interval", metavar="SECONDS", type=positive_seconds,
+                        help="refresh interval for this run (overrides refresh_interval)")
+    parser.add_argument("--theme", metavar="NAME", help="theme for this run (overrides the config)")
+    parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+    parser.add_argument("--log", metavar="FILE", help="write a debug log (secrets redacted) to FILE")
+
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    config = commands.add_parser("config", help="config path | show | validate")
+    config.add_argument("action", choices=("path", "show", "validate"))
+    simulate = commands.add_parser("simulate", help="run the API simulator in the foreground")
+    simulate.add_argument("--port", type=int, default=8787, help="port on 127.0.0.1 (default 8787, 0 = any)")
+    simulate.add_argument("--seed", type=int, default=None, help="random seed for repeatable usage")
+    return parser
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"cuadra-top: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the promise: no traceback ever reaches the user
+        return fail(f"internal error ({type(exc).__name__}); please report it, with --log FILE output", EXIT_FAILED)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from cuadra_top.config import ConfigError
+
+    if args.json and not args.once:
+        return fail("--json goes with --once")
+    if args.command == "simulate":
+        return simulate(args.port, args.seed)
+    try:
+        if args.command == "config":
+            return config_command(args)
+        if args.demo:
+            return run_demo(args)
+        return run_configured(args)
+    except ConfigError as exc:
+        return fail(str(exc))
+
+
+def config_command(args: argparse.Namespace) -> int:
+    from cuadra_top.config import load_config, render_masked, resolve_path
+
+    if args.action == "path":
+        path, _ = resolve_path(args.config, os.environ)
+        print(path)
+        return EXIT_OK
+    loaded = load_config(args.config, os.environ)
+    for warning in loaded.warnings:
+        print(warning, file=sys.stderr)
+    if args.action == "show":
+        sys.stdout.write(render_masked(loaded))
+        return EXIT_OK
+    if not loaded.orgs:
+        return fail(NO_ORGS.format(path=loaded.path or resolve_path(args.config, os.environ)[0]))
+    where = loaded.path or "the environment"
+    print(f"ok: {where}: {len(loaded.orgs)} org(s): {', '.join(o.name for o in loaded.orgs)}")
+    return EXIT_OK
+
+
+def run_configured(args: argparse.Namespace) -> int:
+    from cuadra_top.config import load_config, resolve_path
+
+    loaded = load_config(args.config, os.environ)
+    for warning in loaded.warnings:
+        print(warning, file=sys.stderr)
+    if not loaded.orgs:
+        return fail(NO_ORGS.format(path=resolve_path(args.config, os.environ)[0]))
+    return run_loaded(args, loaded)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from cuadra_top.demo import demo_config, start_demo
+
+    sim = start_demo()
+    try:
+        return run_loaded(args, demo_config(sim))
+    finally:
+        sim.stop()
+
+
+def run_loaded(args: argparse.Namespace, loaded) -> int:
+    names = [org.name for org in loaded.orgs]
+    if args.org and args.org not in names:
+        return fail(f"no org named {args.org!r}; configured: {', '.join(names)}")
+    if args.once:
+        return once(args, loaded)
+    from cuadra_top.tui.run import run_tui
+
+    return run_tui(args, loaded)
+
+
+def once(args: argparse.Namespace, loaded) -> int:
+    from cuadra_top.once import run_once
+    from cuadra_top.state.fleet import Fleet
+
+    async def go() -> tuple[str, int]:
+        async with Fleet.from_settings(loaded.settings, os.environ) as fleet:
+            names = [args.org] if args.org else fleet.names
+            return await run_once(fleet, names, as_json=args.json)
+
+    text, code = asyncio.run(go())
+    sys.stdout.write(text)
+    return code
+
+
+def simulate(port: int, seed: int | None) -> int:
+    from cuadra_top.simulator import Simulator
+
+    try:
+        sim = Simulator(port=port, seed=seed).start()
+    except OSError as exc:
+        return fail(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); try --port 0")
+    print(f"Cuadra API simulator on {sim.base_url}")
+    print(f"  usage:  GET  {sim.base_url}/v1/usage")
+    print(f"  tokens: POST {sim.auth_url}")
+    print("demo credentials (simulated, not secrets):")
+    for org in sim.orgs.values():
+        line = f"  {org.name:<20} token={org.token}"
+        if org.client_id:
+            line += f"  client_id={org.client_id} client_secret={org.client_secret}"
+        print(line)
+    print(f"try: CUADRA_API_URL={sim.base_url} CUADRA_TOKEN={next(iter(sim.orgs.values())).token} cuadra-top --once")
+    print("Ctrl-C stops it.", flush=True)
+    try:
+        import threading
+
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return EXIT_OK

@@ -1,0 +1,108 @@
+"""Scriptable mode (``--once``): fetch every org once, print a table or JSON, exit 0/1.
+
+For cron and monitoring: one line per org, or ``{"orgs": [...]}`` with the usage exactly as
+the API sent it. A failed org still gets its line; the others are not held back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from cuadra_top import format as fmt
+from cuadra_top.api.auth import redact
+from cuadra_top.api.models import Usage
+from cuadra_top.state.fleet import Fleet, OrgResult
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+
+COLUMNS = ("ORG", "PLAN", "CREDITS USED / LIMIT", "AVAILABLE", "STORAGE USED / LIMIT", "PERIOD LEFT")
+
+
+def credits_cell(usage: Usage) -> str:
+    credits = usage.credits
+    limit = None if credits.unlimited else fmt.thousands(credits.limit)
+    cell = fmt.used_of(fmt.thousands(credits.used), limit)
+    if not credits.unlimited:
+        cell += f" ({fmt.percent(credits.fraction)})"
+    if credits.in_overage:
+        cell += " OVER"
+    return cell
+
+
+def storage_cell(usage: Usage) -> str:
+    storage = usage.storage
+    limit = None if storage.unlimited else fmt.iec_bytes(storage.limit)
+    cell = fmt.used_of(fmt.iec_bytes(storage.used), limit)
+    if not storage.unlimited:
+        cell += f" ({fmt.percent(storage.fraction)})"
+    return cell
+
+
+def available_cell(usage: Usage) -> str:
+    credits = usage.credits
+    total = credits.total_available_now
+    if total is not None:
+        return fmt.thousands(total)
+    if credits.unlimited:
+        return fmt.UNLIMITED
+    return fmt.thousands(credits.available_now)
+
+
+def table_row(result: OrgResult, now: datetime) -> tuple[str, ...]:
+    if result.fetched is None:
+        assert result.error is not None
+        return (result.name, "ERROR", result.error.message, "", "", "")
+    usage = result.fetched.usage
+    return (
+        result.name,
+        usage.plan.label,
+        credits_cell(usage),
+        available_cell(usage),
+        storage_cell(usage),
+        fmt.time_left(usage.credits.period_end, now),
+    )
+
+
+def render_table(results: Sequence[OrgResult], now: datetime | None = None) -> str:
+    """Aligned columns; an error row spans the rest of its line so its message stays whole."""
+    now = now or datetime.now(timezone.utc)
+    rows = [table_row(r, now) for r in results]
+    ok_rows = [row for row, r in zip(rows, results) if r.ok]
+    widths = [max(len(COLUMNS[i]), *(len(row[i]) for row in ok_rows)) if ok_rows else len(COLUMNS[i])
+              for i in range(len(COLUMNS))]
+    widths[0] = max(widths[0], *(len(row[0]) for row in rows)) if rows else widths[0]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)).rstrip()]
+    for row, result in zip(rows, results):
+        if result.ok:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        else:
+            lines.append(f"{row[0].ljust(widths[0])}  ERROR: {row[2]}")
+    return "\n".join(lines) + "\n"
+
+
+def json_org(result: OrgResult) -> dict[str, Any]:
+    fetched = result.fetched
+    return {
+        "name": result.name,
+        "ok": result.ok,
+        "fetched_at": fetched.fetched_at.isoformat().replace("+00:00", "Z") if fetched else None,
+        "usage": fetched.raw if fetched else None,
+        "error": result.error.as_dict() if result.error else None,
+    }
+
+
+def render_json(results: Sequence[OrgResult]) -> str:
+    return json.dumps({"orgs": [json_org(r) for r in results]}, indent=2, ensure_ascii=False) + "\n"
+
+
+async def run_once(fleet: Fleet, names: Sequence[str], *, as_json: bool) -> tuple[str, int]:
+    """Fetch ``names`` concurrently; return (text to print, exit code)."""
+    results = await fleet.fetch_all(names)
+    text = render_json(results) if as_json else render_table(results)
+    code = EXIT_OK if all(r.ok for r in results) else EXIT_SOME_FAILED
+    return redact(text, fleet.secrets()), code

@@ -1,0 +1,96 @@
+"""The organizations being watched: one usage client each, all on one connection pool.
+
+Both the scriptable mode and the TUI's pollers go through here, so they fetch the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import httpx
+
+from cuadra_top.api.client import Fetched, UsageClient
+from cuadra_top.api.errors import ApiError
+from cuadra_top.api.http import Timeouts, make_http_client, one_line
+from cuadra_top.config import OrgConfig, Settings, build_credential
+
+MAX_CONCURRENT_FETCHES = 64
+"""Bounded concurrency: hundreds of orgs never open hundreds of sockets at once."""
+
+
+@dataclass(frozen=True)
+class OrgResult:
+    """The outcome of one fetch of one org: exactly one of ``fetched`` and ``error`` is set."""
+
+    name: str
+    fetched: Fetched | None
+    error: ApiError | None
+    attempted_at: datetime
+
+    @property
+    def ok(self) -> bool:
+        return self.fetched is not None
+
+
+class Fleet:
+    """Owns the shared ``httpx.AsyncClient`` and one ``UsageClient`` per org."""
+
+    def __init__(
+        self,
+        orgs: Sequence[OrgConfig],
+        environ: Mapping[str, str],
+        *,
+        timeouts: Timeouts = Timeouts(),
+        ca_bundle: str | None = None,
+        http: httpx.AsyncClient | None = None,
+        max_concurrent: int = MAX_CONCURRENT_FETCHES,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.now = now
+        self.http = http or make_http_client(timeouts, ca_bundle=ca_bundle, max_connections=max_concurrent)
+        self._owns_http = http is None
+        self.clients: dict[str, UsageClient] = {
+            org.name: UsageClient(self.http, build_credential(org, environ), org.api_url, now=now) for org in orgs
+        }
+        self._gate = asyncio.Semaphore(max_concurrent)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, environ: Mapping[str, str], **kw: object) -> Fleet:
+        return cls(settings.org, environ, timeouts=settings.timeouts, ca_bundle=settings.ca_bundle, **kw)  # type: ignore[arg-type]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.clients)
+
+    def secrets(self) -> list[str]:
+        """Every secret any org's credential knows, for redaction of output."""
+        return [s for client in self.clients.values() for s in client.credential.secrets()]
+
+    async def fetch(self, name: str) -> OrgResult:
+        """Fetch one org; never raises for an API failure, it is returned instead."""
+        attempted = self.now()
+        async with self._gate:
+            try:
+                return OrgResult(name, await self.clients[name].fetch(), None, attempted)
+            except ApiError as exc:
+                return OrgResult(name, None, exc, attempted)
+            except Exception as exc:  # a bug must not take the whole monitor down
+                return OrgResult(name, None, ApiError(f"unexpected error: {one_line(type(exc).__name__)}"), attempted)
+
+    async def fetch_all(self, names: Sequence[str] | None = None) -> list[OrgResult]:
+        """Fetch every org (or ``names``) concurrently, in config order."""
+        names = list(names) if names is not None else self.names
+        return list(await asyncio.gather(*(self.fetch(name) for name in names)))
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self.http.aclose()
+
+    async def __aenter__(self) -> Fleet:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,197 @@
+"""Polling: one loop per organization, re-armed only after the previous fetch has ended.
+
+The state layer knows nothing of widgets: a poller keeps an :class:`OrgState` and calls
+``on_update(state)`` whenever it changes; the TUI turns that into a message. Scheduling is a
+pure function (:func:`next_delay`) so the backoff policy is testable on its own:
+
+- success: the refresh interval;
+- 429: at least ``Retry-After``;
+- 5xx, network and protocol faults: exponential backoff with full jitter, capped at 5 minutes,
+  reset by a success;
+- 401, 403, 404 and other 4xx: stop, until the user refreshes by hand (retrying cannot help
+  and would only hammer the API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+
+from cuadra_top.api.client import Fetched
+from cuadra_top.api.errors import ApiError, RateLimited
+from cuadra_top.state.fleet import OrgResult
+
+BACKOFF_CAP = 300.0
+MIN_DELAY = 1.0
+STALE_AFTER_INTERVALS = 2
+
+
+class Status(StrEnum):
+    LOADING = "loading"
+    OK = "ok"
+    STALE = "stale"
+    ERROR = "error"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+def next_delay(error: ApiError | None, failures: int, interval: float, rng: random.Random) -> float | None:
+    """Seconds until the next fetch, or None to stop until a manual refresh."""
+    if error is None:
+        return interval
+    if not error.retryable:
+        return None
+    ceiling = min(BACKOFF_CAP, interval * 2 ** max(failures - 1, 0))
+    backoff = max(MIN_DELAY, rng.uniform(0, ceiling))
+    if isinstance(error, RateLimited):
+        return max(error.retry_after if error.retry_after is not None else interval, backoff)
+    return backoff
+
+
+@dataclass
+class OrgState:
+    """What the monitor knows of one org: the last good data survives every error."""
+
+    name: str
+    fetched: Fetched | None = None
+    error: ApiError | None = None
+    error_at: datetime | None = None
+    failures: int = 0
+    paused: bool = False
+    stopped: bool = False
+    in_flight: bool = False
+    next_poll_at: datetime | None = None
+    requests: int = 0
+    version: int = 0
+    """Bumped on every change, so views can skip redraws when nothing changed."""
+
+    def age(self, now: datetime) -> float | None:
+        """Seconds since the last good data, or None if there never was any."""
+        return None if self.fetched is None else (now - self.fetched.fetched_at).total_seconds()
+
+    def is_stale(self, now: datetime, interval: float) -> bool:
+        age = self.age(now)
+        return age is not None and age > STALE_AFTER_INTERVALS * interval
+
+    def status(self, now: datetime, interval: float) -> Status:
+        if self.stopped:
+            return Status.STOPPED
+        if self.paused:
+            return Status.PAUSED
+        if self.fetched is None:
+            return Status.ERROR if self.error else Status.LOADING
+        if self.is_stale(now, interval):
+            return Status.STALE
+        return Status.ERROR if self.error else Status.OK
+
+    def retry_in(self, now: datetime) -> float | None:
+        if self.next_poll_at is None or self.paused or self.stopped:
+            return None
+        return max((self.next_poll_at - now).total_seconds(), 0.0)
+
+
+class OrgPoller:
+    """Polls one org forever; fetches never overlap because the loop awaits each one."""
+
+    def __init__(
+        self,
+        name: str,
+        fetch: Callable[[str], Awaitable[OrgResult]],
+        interval: float,
+        on_update: Callable[[OrgState], None] = lambda state: None,
+        *,
+        rng: random.Random | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.state = OrgState(name)
+        self.interval = interval
+        self._fetch = fetch
+        self._on_update = on_update
+        self._rng = rng or random.Random()
+        self._now = now
+        self._wake = asyncio.Event()
+        self._forced = False
+        self._last_start = 0.0
+        self.delays: list[float | None] = []
+        """Every delay chosen, in order: the backoff decisions, for the log and the tests."""
+
+    # -- control, called from the UI --------------------------------------------------------
+    def refresh_now(self) -> None:
+        """Fetch as soon as the current wait (not a fetch under way) can be cut short.
+        Also restarts an org stopped by a credential or URL error."""
+        self._forced = True
+        self._wake.set()
+
+    def set_paused(self, paused: bool) -> None:
+        self.state.paused = paused
+        self._changed()
+        self._wake.set()
+
+    def set_interval(self, seconds: float) -> None:
+        self.interval = seconds
+        self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        last_delay: float | None = 0.0
+        while True:
+            if self._forced:
+                self._forced = False
+                self.state.stopped = False
+                due = loop.time()
+            wait = None if (self.state.paused or self.state.stopped) else max(due - loop.time(), 0.0)
+            if wait is None or wait > 0:
+                if await self._sleep(wait):
+                    if self.state.error is None and last_delay is not None:
+                        due = self._last_start + self.interval  # the interval may have changed
+                    continue
+            self._last_start = loop.time()
+            result = await self._poll()
+            last_delay = next_delay(result.error, self.state.failures, self.interval, self._rng)
+            self.delays.append(last_delay)
+            if last_delay is None:
+                self.state.stopped = True
+                self.state.next_poll_at = None
+            else:
+                due = loop.time() + last_delay
+                self.state.next_poll_at = self._now() + timedelta(seconds=last_delay)
+            self._changed()
+
+    async def _sleep(self, seconds: float | None) -> bool:
+        """Wait ``seconds`` (forever if None); True when woken early by a control call."""
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def _poll(self) -> OrgResult:
+        state = self.state
+        state.in_flight = True
+        state.requests += 1
+        self._changed()
+        try:
+            result = await self._fetch(state.name)
+        finally:
+            state.in_flight = False
+        if result.fetched is not None:
+            state.fetched = result.fetched
+            state.error = None
+            state.error_at = None
+            state.failures = 0
+        else:
+            state.error = result.error
+            state.error_at = result.attempted_at
+            state.failures += 1
+        return result
+
+    def _changed(self) -> None:
+        self.state.version += 1
+        self._on_update(self.state)
