@@ -1,9 +1,24 @@
-"""Start the TUI (placeholder until the TUI lands: prints the --once table)."""
+"""Start the TUI from parsed arguments and a loaded config."""
 
 from __future__ import annotations
 
+import argparse
+import os
 
-def run_tui(args, loaded) -> int:
-    from cuadra_top.cli import once
+from cuadra_top.config import LoadedConfig
 
-    return once(args, loaded)
+
+def run_tui(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    from cuadra_top.tui.app import CuadraTopApp
+
+    app = CuadraTopApp(
+        loaded.settings,
+        environ=os.environ,
+        config_path=loaded.path if loaded.source == "file" else None,
+        start_org=args.org,
+        interval=args.interval,
+        theme=args.theme,
+        persist_theme=args.theme is None,
+    )
+    app.run(mouse=not args.no_mouse)
+    return app.return_code or 0

@@ -1,0 +1,353 @@
+"""The Textual app: one organization on screen at a time, every org polling behind it.
+
+Pollers (the state layer) run as async workers and report through :class:`OrgUpdated`
+messages; the app renders only what is visible, and only when something changed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, TabbedContent, TabPane
+
+from cuadra_top import format as fmt
+from cuadra_top.config import Settings
+from cuadra_top.state.fleet import Fleet
+from cuadra_top.state.poller import OrgPoller, OrgState
+from cuadra_top.tui.header import header_text, status_text
+from cuadra_top.tui.help import HelpScreen
+from cuadra_top.tui.overview import OverviewTable
+from cuadra_top.tui.panes import AdminPane, CreditsPane, Line, PlanPane, RawView, StoragePane
+from cuadra_top.tui.themes import bundled_themes_dir, load_themes, save_theme_choice, user_themes_dir
+
+DEFAULT_THEME = "cuadra"
+INTERVAL_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+WIDE_AT = 120
+"""From this many columns the three panes stand side by side."""
+CLOCK_TICK = 5.0
+"""Seconds between header refreshes ("12 s ago"); the countdown itself moves per minute."""
+
+
+class OrgUpdated(Message):
+    """A poller changed an org's state."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class CuadraTopApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "cuadra-top"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("left_square_bracket", "switch(-1)", "Prev org", key_display="[", id="org.prev"),
+        Binding("right_square_bracket", "switch(1)", "Next org", key_display="]", id="org.next"),
+        Binding("o", "overview", "Overview", id="overview"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("p", "pause", "Pause", id="pause"),
+        Binding("plus", "change_interval(1)", "Slower", key_display="+", id="interval.up"),
+        Binding("minus", "change_interval(-1)", "Faster", key_display="-", id="interval.down"),
+        Binding("u", "tab('usage')", "Usage", show=False, id="tab.usage"),
+        Binding("a", "tab('admin')", "Admin", show=False, id="tab.admin"),
+        Binding("v", "tab('raw')", "Raw JSON", show=False, id="tab.raw"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help"),
+        *(Binding(str(n), f"jump({n})", "Jump to org 1-9", show=False, id=f"org.jump{n}") for n in range(1, 10)),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        environ: Mapping[str, str],
+        config_path: Path | None = None,
+        start_org: str | None = None,
+        interval: float | None = None,
+        theme: str | None = None,
+        now: Callable[[], datetime] = utc_now,
+        rng: random.Random | None = None,
+        persist_theme: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.environ = environ
+        self.config_path = config_path
+        self.names = [org.name for org in settings.org]
+        self.interval = interval or settings.refresh_interval
+        self.now = now
+        self.rng = rng or random.Random()
+        self.persist_theme = persist_theme and config_path is not None
+        self.requested_theme = theme or settings.theme or DEFAULT_THEME
+        self.current = start_org if start_org in self.names else (self.names[0] if self.names else None)
+        self.start_on_overview = start_org is None and len(self.names) > 1
+        self.fleet: Fleet | None = None
+        self.pollers: dict[str, OrgPoller] = {}
+        self.paused = False
+        self._rendered: tuple[str | None, int, int] | None = None
+        self._minute: int | None = None
+
+    # -- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Line(id="header")
+        yield Line(id="status")
+        with ContentSwitcher(initial="overview" if self.start_on_overview else "org", id="views"):
+            yield OverviewTable(warn_percent=self.settings.warn_percent,
+                                critical_percent=self.settings.critical_percent, id="overview")
+            with TabbedContent(id="org", initial="usage"):
+                with TabPane("Usage", id="usage"):
+                    with VerticalScroll(id="usage-scroll"):
+                        yield Line(id="nodata")
+                        with Horizontal(id="usage-panes"):
+                            thresholds = {"warn_percent": self.settings.warn_percent,
+                                          "critical_percent": self.settings.critical_percent}
+                            yield CreditsPane(id="credits", **thresholds)
+                            yield StoragePane(id="storage", **thresholds)
+                            yield PlanPane(id="plan", **thresholds)
+                with TabPane("Admin", id="admin"):
+                    with VerticalScroll():
+                        yield AdminPane(id="admin-pane", warn_percent=self.settings.warn_percent,
+                                        critical_percent=self.settings.critical_percent)
+                with TabPane("Raw", id="raw"):
+                    yield RawView(id="raw-view")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._load_themes()
+        self.fleet = Fleet.from_settings(self.settings, self.environ, now=self.now)
+        for name in self.names:
+            poller = OrgPoller(name, self.fleet.fetch, self.interval, self._poller_changed, rng=self.rng, now=self.now)
+            self.pollers[name] = poller
+            self.run_worker(poller.run(), name=f"poll:{name}", group="pollers", exit_on_error=False)
+        self.set_interval(CLOCK_TICK, self._tick)
+        self.query_one(TabbedContent).hide_tab("admin")
+        self._apply_width(self.size.width)
+        self._render()
+        if self.start_on_overview:
+            self.query_one(OverviewTable).focus()
+        else:
+            self.query_one(TabbedContent).query_one("Tabs").focus()
+
+    async def on_unmount(self) -> None:
+        if self.fleet is not None:
+            await self.fleet.aclose()
+
+    def on_resize(self, event) -> None:
+        self._apply_width(event.size.width)
+
+    def _apply_width(self, width: int) -> None:
+        self.set_class(width >= WIDE_AT, "-wide")
+
+    # -- themes -------------------------------------------------------------------------------
+    def _load_themes(self) -> None:
+        loaded = load_themes(bundled_themes_dir(), user_themes_dir())
+        for theme in loaded.themes:
+            self.register_theme(theme)
+        for problem in loaded.problems:
+            self.notify(problem, severity="warning", timeout=10)
+        wanted = self.requested_theme
+        if wanted not in self.available_themes:
+            self.notify(f"unknown theme {wanted!r}; using {DEFAULT_THEME}", severity="warning", timeout=10)
+            wanted = DEFAULT_THEME
+        self.theme = wanted
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, theme) -> None:
+        if not self.persist_theme or self.config_path is None:
+            return
+        try:
+            save_theme_choice(self.config_path, theme.name)
+        except (OSError, ValueError) as exc:
+            self.notify(f"could not save the theme to {self.config_path}: {exc}", severity="warning")
+
+    # -- state from the pollers ---------------------------------------------------------------
+    def _poller_changed(self, state: OrgState) -> None:
+        self.post_message(OrgUpdated(state.name))
+
+    def on_org_updated(self, message: OrgUpdated) -> None:
+        if self.showing_overview:
+            self._sync_overview()
+        elif message.name == self.current:
+            self._render()
+
+    def _tick(self) -> None:
+        """Clock-driven refresh: ages and retry countdowns; the period countdown per minute."""
+        if self.showing_overview:
+            self._sync_overview()
+        else:
+            self._render(clock=True)
+
+    @property
+    def showing_overview(self) -> bool:
+        return self.query_one(ContentSwitcher).current == "overview"
+
+    def state_of(self, name: str) -> OrgState:
+        poller = self.pollers.get(name)
+        return poller.state if poller else OrgState(name)
+
+    # -- rendering ----------------------------------------------------------------------------
+    def _render(self, clock: bool = False) -> None:
+        header = self.query_one("#header", Line)
+        status = self.query_one("#status", Line)
+        if self.current is None:
+            header.show("cuadra-top · no organizations configured")
+            status.display = False
+            return
+        now = self.now()
+        state = self.state_of(self.current)
+        position = (self.names.index(self.current) + 1, len(self.names))
+        header.show(header_text(state, now, self.interval, position))
+        message = status_text(state, now)
+        status.display = bool(message)
+        status.set_class(state.error is not None, "-error")
+        status.show(message)
+
+        minute = int(now.timestamp() // 60)
+        key = (self.current, state.version, id(state.fetched))
+        if clock and key == self._rendered and minute == self._minute:
+            return  # nothing changed but the clock, and not enough to move the countdown
+        self._rendered, self._minute = key, minute
+        self._render_usage(state, now)
+
+    def _render_usage(self, state: OrgState, now: datetime) -> None:
+        nodata = self.query_one("#nodata", Line)
+        panes = self.query_one("#usage-panes")
+        tabs = self.query_one(TabbedContent)
+        fetched = state.fetched
+        if fetched is None:
+            nodata.display = True
+            panes.display = False
+            why = state.error.message if state.error else "waiting for the first answer…"
+            nodata.show(f"No data yet for {state.name}: {why}")
+            tabs.hide_tab("admin")
+            return
+        nodata.display = False
+        panes.display = True
+        usage = fetched.usage
+        self.query_one(CreditsPane).show(usage)
+        self.query_one(StoragePane).show(usage)
+        self.query_one(PlanPane).show(usage, now)
+        self.query_one(RawView).show(fetched.raw, usage)
+        if usage.admin is not None:
+            tabs.show_tab("admin")
+            self.query_one(AdminPane).show(usage)
+        else:
+            if tabs.active == "admin":
+                tabs.active = "usage"
+            tabs.hide_tab("admin")
+
+    def _sync_overview(self) -> None:
+        now = self.now()
+        self.query_one(OverviewTable).sync([self.state_of(n) for n in self.names], now, self.interval)
+        paused = " · PAUSED" if self.paused else ""
+        self.query_one("#header", Line).show(
+            f"cuadra-top · {len(self.names)} organizations · every {fmt.interval(self.interval)}{paused}"
+            " · Enter opens, s sorts"
+        )
+        self.query_one("#status", Line).display = False
+
+    # -- actions ------------------------------------------------------------------------------
+    def open_org(self, name: str) -> None:
+        if name not in self.names:
+            return
+        self.current = name
+        self.query_one(ContentSwitcher).current = "org"
+        self._rendered = None
+        self._render()
+        self.query_one(TabbedContent).query_one("Tabs").focus()
+
+    def action_switch(self, step: int) -> None:
+        if not self.names:
+            return
+        if self.showing_overview or self.current is None:
+            index = 0 if step > 0 else len(self.names) - 1
+        else:
+            index = (self.names.index(self.current) + step) % len(self.names)
+        self.open_org(self.names[index])
+
+    def action_jump(self, number: int) -> None:
+        if 1 <= number <= len(self.names):
+            self.open_org(self.names[number - 1])
+
+    def action_overview(self) -> None:
+        if self.showing_overview:
+            if self.current:
+                self.open_org(self.current)
+            return
+        self.query_one(ContentSwitcher).current = "overview"
+        self._sync_overview()
+        self.query_one(OverviewTable).focus()
+
+    @on(OverviewTable.OpenOrg)
+    def _open_from_overview(self, message: OverviewTable.OpenOrg) -> None:
+        self.open_org(message.name)
+
+    @on(OverviewTable.RowSelected)
+    def _row_selected(self, message: OverviewTable.RowSelected) -> None:
+        self.open_org(str(message.row_key.value))
+
+    def action_refresh(self) -> None:
+        names = self.names if self.showing_overview or self.current is None else [self.current]
+        for name in names:
+            self.pollers[name].refresh_now()
+        self.notify(f"refreshing {'all orgs' if len(names) > 1 else names[0]}", timeout=2)
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        for poller in self.pollers.values():
+            poller.set_paused(self.paused)
+        self.notify("polling paused" if self.paused else "polling resumed", timeout=2)
+
+    def action_change_interval(self, direction: int) -> None:
+        steps = list(INTERVAL_STEPS)
+        if direction > 0:
+            new = next((s for s in steps if s > self.interval), steps[-1])
+        else:
+            new = next((s for s in reversed(steps) if s < self.interval), steps[0])
+        self.interval = float(new)
+        for poller in self.pollers.values():
+            poller.set_interval(self.interval)
+        self.notify(f"refresh every {fmt.interval(self.interval)}", timeout=2)
+        self._rendered = None
+        self._tick()
+
+    def action_tab(self, tab: str) -> None:
+        if self.showing_overview:
+            if self.current is None:
+                return
+            self.open_org(self.current)
+        tabs = self.query_one(TabbedContent)
+        if tab == "admin" and (state := self.state_of(self.current or "")).fetched is not None \
+                and state.fetched.usage.admin is None:
+            self.notify("this credential sees no admin fields", timeout=3)
+            return
+        tabs.active = tab
+
+    def action_help(self) -> None:
+        bindings: list[Binding] = list(self.BINDINGS)  # type: ignore[arg-type]
+        bindings += list(OverviewTable.BINDINGS)  # type: ignore[arg-type]
+        self.push_screen(HelpScreen(bindings))
+
+    # -- command palette ----------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for name in self.names:
+            yield SystemCommand(f"Org: {name}", f"Show the organization {name}", lambda n=name: self.open_org(n))
+        yield SystemCommand("Overview", "All organizations in one table", self.action_overview)
+        yield SystemCommand("Refresh now", "Fetch the shown org (all orgs in the overview) now",
+                            self.action_refresh)
+        yield SystemCommand("Pause / resume", "Stop or restart polling of every org", self.action_pause)

@@ -1,0 +1,59 @@
+"""The help screen: every key the app answers to, read from the live bindings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+def binding_rows(bindings: Iterable[Binding], key_display) -> list[tuple[str, str]]:
+    """(keys, what they do), one row per action, keys of the same action joined."""
+    rows: dict[str, list[str]] = {}
+    descriptions: dict[str, str] = {}
+    for binding in bindings:
+        if not binding.description or binding.system:
+            continue
+        shown = binding.key_display or key_display(binding)
+        rows.setdefault(binding.action, [])
+        if shown not in rows[binding.action]:
+            rows[binding.action].append(shown)
+        descriptions.setdefault(binding.action, binding.description)
+    return [(" ".join(keys), descriptions[action]) for action, keys in rows.items()]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the app's and the overview's bindings, plus the command palette."""
+
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss", "Close help", id="help.close"),
+    ]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: auto; max-width: 90%; height: auto; max-height: 90%;
+        border: round $primary; padding: 0 1; background: $surface;
+    }
+    """
+
+    def __init__(self, bindings: Iterable[Binding]) -> None:
+        super().__init__()
+        self._bindings = list(bindings)
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        for keys, description in binding_rows(self._bindings, self.app.get_key_display):
+            table.add_row(keys, description)
+        table.add_row("ctrl+p", "Command palette: switch org by name, theme, refresh, pause")
+        table.add_row("escape ? q", "Close this help")
+        scroll = VerticalScroll(Static(table, id="help-keys"))
+        scroll.border_title = "cuadra-top keys"
+        yield scroll

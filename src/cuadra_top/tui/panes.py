@@ -1,0 +1,243 @@
+"""The panes of one organization: credits, storage, plan and period, admin, raw JSON.
+
+Each pane renders a ``Usage`` it is given and nothing else; none of them fetches or polls.
+Text is updated only when it changed, so an idle screen sends nothing to the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Size
+from textual.widget import Widget
+from textual.widgets import Static
+
+from cuadra_top import format as fmt
+from cuadra_top.api.models import Usage
+from cuadra_top.tui.gauge import Gauge
+
+
+class Line(Static):
+    """A Static that skips the redraw when its text did not change."""
+
+    DEFAULT_CSS = "Line { height: auto; width: 1fr; }"
+
+    _shown: str | Text | None = None
+
+    def show(self, content: str | Text) -> None:
+        if content != self._shown:
+            self._shown = content
+            self.update(content)
+
+
+Item = tuple[str, str]
+
+
+def layout_pairs(items: list[Item], width: int, sep: str = "  ") -> list[Text]:
+    """Lay ``label value`` pairs out in as few lines as ``width`` allows, never splitting a pair."""
+    lines: list[Text] = []
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for label, value in items:
+        cell_len = len(label) + 1 + len(value)
+        if line.cell_len and line.cell_len + len(sep) + cell_len > width:
+            lines.append(line)
+            line = Text(no_wrap=True, overflow="ellipsis")
+        if line.cell_len:
+            line.append(sep)
+        line.append(f"{label} ", style="dim")
+        line.append(value, style="bold")
+    if line.cell_len or not lines:
+        lines.append(line)
+    return lines
+
+
+class Pairs(Widget):
+    """Label/value pairs that wrap between pairs (never inside one) to fit the pane width."""
+
+    DEFAULT_CSS = "Pairs { height: auto; width: 1fr; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._items: list[Item] = []
+
+    def show(self, *items: Item) -> None:
+        if list(items) != self._items:
+            self._items = list(items)
+            self.refresh(layout=True)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(layout_pairs(self._items, max(width, 1)))
+
+    def render(self) -> Text:
+        return Text("\n").join(layout_pairs(self._items, max(self.size.width, 1)))
+
+
+class Pane(Vertical):
+    """A bordered box with a title; subclasses fill it from a Usage."""
+
+    DEFAULT_CSS = """
+    Pane { height: auto; border: round $primary 60%; padding: 0 1; }
+    """
+
+    def __init__(self, title: str, *, warn_percent: float = 80, critical_percent: float = 95,
+                 id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.border_title = title
+        self.warn_percent = warn_percent
+        self.critical_percent = critical_percent
+
+    def gauge(self, id: str) -> Gauge:
+        return Gauge(warn_percent=self.warn_percent, critical_percent=self.critical_percent, id=id)
+
+
+class CreditsPane(Pane):
+    def __init__(self, **kw: object) -> None:
+        super().__init__("Credits", **kw)  # type: ignore[arg-type]
+
+    def compose(self) -> ComposeResult:
+        yield self.gauge("credits-gauge")
+        yield Pairs(id="credits-numbers")
+        yield Pairs(id="credits-balance")
+        yield Line(id="credits-overage")
+
+    def show(self, usage: Usage) -> None:
+        credits = usage.credits
+        self.query_one("#credits-gauge", Gauge).set(credits.fraction)
+        limit = fmt.UNLIMITED if credits.unlimited else fmt.thousands(credits.limit)
+        available = fmt.UNLIMITED if credits.unlimited else fmt.thousands(credits.available_now)
+        self.query_one("#credits-numbers", Pairs).show(
+            ("used", fmt.thousands(credits.used)), ("limit", limit), ("available", available)
+        )
+        balance = self.query_one("#credits-balance", Pairs)
+        if credits.purchased_balance is not None or credits.total_available is not None:
+            balance.display = True
+            balance.show(("purchased", fmt.thousands(credits.purchased_balance)),
+                         ("total available", fmt.thousands(credits.total_available_now)))
+        else:
+            balance.display = False
+        overage = self.query_one("#credits-overage", Line)
+        notes = []
+        if credits.in_overage:
+            notes.append(f"IN OVERAGE: {fmt.thousands(credits.overage)} credits over the limit")
+        if credits.hard_cap:
+            notes.append("hard cap: usage stops at the limit")
+        overage.display = bool(notes)
+        overage.set_class(credits.in_overage, "-alert")
+        overage.show("; ".join(notes))
+
+
+class StoragePane(Pane):
+    def __init__(self, **kw: object) -> None:
+        super().__init__("Storage", **kw)  # type: ignore[arg-type]
+
+    def compose(self) -> ComposeResult:
+        yield self.gauge("storage-gauge")
+        yield Pairs(id="storage-numbers")
+
+    def show(self, usage: Usage) -> None:
+        storage = usage.storage
+        self.query_one("#storage-gauge", Gauge).set(storage.fraction)
+        limit = fmt.UNLIMITED if storage.unlimited else fmt.iec_bytes(storage.limit)
+        free = "" if storage.unlimited else fmt.iec_bytes(max((storage.limit or 0) - storage.used, 0))
+        items = [("used", fmt.iec_bytes(storage.used)), ("limit", limit)]
+        if free:
+            items.append(("free", free))
+        self.query_one("#storage-numbers", Pairs).show(*items)
+
+
+class PlanPane(Pane):
+    """Plan and billing period; the countdown changes on the minute, never every second."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__("Plan & billing period", **kw)  # type: ignore[arg-type]
+
+    def compose(self) -> ComposeResult:
+        yield Pairs(id="plan-line")
+        yield Pairs(id="period-line")
+        yield Pairs(id="countdown-line")
+        yield Gauge(words=False, warn_percent=1e9, critical_percent=1e9, suffix="passed",
+                    id="period-gauge")
+
+    def show(self, usage: Usage, now: datetime) -> None:
+        plan, credits = usage.plan, usage.credits
+        self.query_one("#plan-line", Pairs).show(
+            ("tier", plan.tier), ("plan", plan.name or plan.tier), ("billing", plan.billing_cycle or "—")
+        )
+        self.query_one("#period-line", Pairs).show(
+            ("from", fmt.short_date(credits.period_start)), ("to", fmt.short_date(credits.period_end))
+        )
+        left = fmt.time_left(credits.period_end, now)
+        self.query_one("#countdown-line", Pairs).show(
+            ("resets in", left), ("period", credits.billing_period or plan.billing_cycle or "—")
+        )
+        self.query_one("#period-gauge", Gauge).set(
+            fmt.period_fraction(credits.period_start, credits.period_end, now)
+        )
+
+
+class AdminPane(Pane):
+    """Seats and purchased balance: only an admin credential's response carries them."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__("Admin: seats and balance", **kw)  # type: ignore[arg-type]
+
+    def compose(self) -> ComposeResult:
+        yield Pairs(id="admin-seats")
+        yield Pairs(id="admin-balance")
+        yield Line(id="admin-implied")
+        yield Gauge(words=False, warn_percent=1e9, critical_percent=1e9, suffix="of the plan limit",
+                    id="admin-gauge")
+
+    def show(self, usage: Usage) -> None:
+        admin = usage.admin
+        if admin is None:
+            return
+        self.query_one("#admin-seats", Pairs).show(
+            ("seats", fmt.thousands(admin.seat_count)), ("credits per seat", fmt.thousands(admin.credits_per_seat))
+        )
+        self.query_one("#admin-balance", Pairs).show(
+            ("purchased balance", fmt.thousands(admin.purchased_balance)),
+            ("total available", fmt.thousands(usage.credits.total_available_now)),
+        )
+        seat_credits = admin.seat_credits
+        limit = None if usage.credits.unlimited else usage.credits.limit
+        if seat_credits is None:
+            implied = "seats x credits per seat: not sent"
+            share = None
+        elif limit is None:
+            implied = f"seats x credits per seat = {fmt.thousands(seat_credits)} (plan limit: unlimited)"
+            share = None
+        else:
+            share = seat_credits / limit
+            relation = "matches" if seat_credits == limit else ("exceeds" if seat_credits > limit else "is below")
+            implied = (f"seats x credits per seat = {fmt.thousands(seat_credits)}, "
+                       f"{relation} the plan limit of {fmt.thousands(limit)}")
+        self.query_one("#admin-implied", Line).show(implied)
+        gauge = self.query_one("#admin-gauge", Gauge)
+        gauge.display = share is not None
+        gauge.set(share)
+
+
+class RawView(VerticalScroll):
+    """The last response exactly as the API sent it, unknown fields included."""
+
+    DEFAULT_CSS = "RawView { height: 1fr; } RawView > Static { width: auto; }"
+
+    def compose(self) -> ComposeResult:
+        yield Line(id="raw-unknown")
+        yield Static(id="raw-json")
+
+    _raw: dict | None = None
+
+    def show(self, raw: dict, usage: Usage) -> None:
+        if raw is self._raw:
+            return
+        self._raw = raw
+        unknown = usage.unknown_fields
+        note = ("fields cuadra-top does not know: " + ", ".join(unknown)) if unknown else "all fields known"
+        self.query_one("#raw-unknown", Line).show(Text(note, style="dim italic"))
+        self.query_one("#raw-json", Static).update(Text(json.dumps(raw, indent=2, ensure_ascii=False)))

@@ -1,0 +1,88 @@
+"""Screenshots of the demo with a frozen clock: ``python -m cuadra_top.tui.screenshots DIR``.
+
+The same frozen set-up serves the snapshot tests, so what the README shows is what the tests
+check. Nothing here depends on the wall clock, the user's config or the machine's theme files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cuadra_top.demo import demo_config
+from cuadra_top.simulator import Fault, Simulator, demo_orgs
+from cuadra_top.tui.app import CuadraTopApp
+
+FROZEN_AT = datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def frozen_simulator(at: datetime = FROZEN_AT) -> Simulator:
+    """The demo orgs on a stopped clock; the flaky org behaves, so every run is the same."""
+    orgs = [dataclasses.replace(org, flaky=False) for org in demo_orgs()]
+    return Simulator(orgs, seed=7, clock=lambda: at.timestamp()).start()
+
+
+def frozen_app(sim: Simulator, at: datetime = FROZEN_AT, **kw: object) -> CuadraTopApp:
+    loaded = demo_config(sim)
+    return CuadraTopApp(loaded.settings, environ={}, now=lambda: at, rng=random.Random(0), **kw)  # type: ignore[arg-type]
+
+
+async def wait_for_data(app: CuadraTopApp, pause: Callable[[], Awaitable[None]], timeout: float = 10.0) -> None:
+    """Wait until every org has answered (data or error), then let the screen settle."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        states = [p.state for p in app.pollers.values()]
+        if states and all((s.fetched or s.error) and not s.in_flight for s in states):
+            break
+        await asyncio.sleep(0.05)
+    await pause()
+    app.clear_notifications()
+    await pause()
+
+
+SHOTS: dict[str, tuple[tuple[int, int], dict[str, object], tuple[str, ...]]] = {
+    "overview": ((80, 24), {}, ()),
+    "org-120x40": ((120, 40), {"start_org": "nimbus-pro"}, ()),
+    "org-80x24": ((80, 24), {"start_org": "nimbus-pro"}, ()),
+    "admin": ((80, 24), {"start_org": "globex-enterprise"}, ("a",)),
+    "error": ((80, 24), {"start_org": "nimbus-pro"}, ("r",)),
+}
+"""name -> (terminal size, app options, keys pressed once the data is in)."""
+
+
+async def take(name: str, directory: Path) -> Path:
+    size, options, keys = SHOTS[name]
+    sim = frozen_simulator()
+    try:
+        app = frozen_app(sim, **options)
+        async with app.run_test(size=size) as pilot:
+            await wait_for_data(app, pilot.pause)
+            if name == "error":
+                sim.set_fault("nimbus-pro", Fault(status=503))
+            for key in keys:
+                await pilot.press(key)
+            await wait_for_data(app, pilot.pause)
+            path = directory / f"{name}.svg"
+            app.save_screenshot(filename=path.name, path=str(directory))
+            return path
+    finally:
+        sim.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    directory = Path(argv[0] if argv else "screenshots")
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in SHOTS:
+        print(asyncio.run(take(name, directory)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

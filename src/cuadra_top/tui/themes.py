@@ -1,0 +1,98 @@
+"""Theme files: the bundled ones in ``themes/`` and the user's in ``<config dir>/themes/``.
+
+A theme file is TOML naming the fields of ``textual.theme.Theme``::
+
+    name = "cuadra"
+    primary = "#7c5cff"
+    dark = true
+    [variables]
+    footer-key-foreground = "#7c5cff"
+
+The chosen theme is written back into the config file with tomlkit, keeping its comments.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import tomlkit
+from textual.theme import Theme
+
+from cuadra_top.config import APP_NAME
+
+_THEME_FIELDS = {f.name for f in fields(Theme)}
+
+
+def bundled_themes_dir() -> Path:
+    """``themes/`` inside the wheel, or at the repository root in an editable install."""
+    packaged = Path(__file__).resolve().parent.parent / "bundled_themes"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "themes"
+
+
+def user_themes_dir() -> Path:
+    import platformdirs
+
+    return platformdirs.user_config_path(APP_NAME) / "themes"
+
+
+@dataclass(frozen=True)
+class ThemeLoad:
+    themes: list[Theme]
+    problems: list[str]
+
+
+def theme_from_file(path: Path) -> Theme:
+    """Parse one theme file; raises ValueError with a one-line reason."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read theme ({exc})") from None
+    unknown = set(data) - _THEME_FIELDS
+    if unknown:
+        raise ValueError(f"{path}: unknown theme keys {', '.join(sorted(unknown))}")
+    if not isinstance(data.get("name"), str) or not isinstance(data.get("primary"), str):
+        raise ValueError(f"{path}: a theme needs a name and a primary colour")
+    try:
+        return Theme(**data)
+    except Exception as exc:  # Theme validates colours lazily; report, never crash
+        raise ValueError(f"{path}: invalid theme ({exc})") from None
+
+
+def load_themes(*directories: Path) -> ThemeLoad:
+    """Every ``*.toml`` theme in the directories; a broken file is reported and skipped."""
+    themes: list[Theme] = []
+    problems: list[str] = []
+    for directory in directories:
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob("*.toml")):
+            try:
+                themes.append(theme_from_file(path))
+            except ValueError as exc:
+                problems.append(str(exc))
+    return ThemeLoad(themes, problems)
+
+
+def save_theme_choice(config_path: Path, theme: str) -> None:
+    """Set ``theme = "..."`` in the config file, keeping everything else (comments too).
+    Written to a temporary file and renamed, so a crash never leaves half a config."""
+    document = tomlkit.parse(config_path.read_text(encoding="utf-8"))
+    if document.get("theme") == theme:
+        return
+    document["theme"] = theme  # tomlkit places a new top-level key before the first table
+    mode = config_path.stat().st_mode & 0o777
+    fd, tmp = tempfile.mkstemp(dir=config_path.parent, prefix=".config.", suffix=".toml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(tomlkit.dumps(document))
+        os.chmod(tmp, mode)
+        os.replace(tmp, config_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
