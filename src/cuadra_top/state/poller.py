@@ -45,7 +45,9 @@ def next_delay(error: ApiError | None, failures: int, interval: float, rng: rand
         return interval
     if not error.retryable:
         return None
-    ceiling = min(BACKOFF_CAP, interval * 2 ** max(failures - 1, 0))
+    # The exponent is bounded: after ~1000 failures (days of an outage at the cap) an
+    # unbounded 2**n no longer converts to float and would kill the poll loop.
+    ceiling = min(BACKOFF_CAP, interval * 2 ** min(max(failures - 1, 0), 64))
     backoff = max(MIN_DELAY, rng.uniform(0, ceiling))
     if isinstance(error, RateLimited):
         return max(error.retry_after if error.retry_after is not None else interval, backoff)
@@ -115,6 +117,7 @@ class OrgPoller:
         self._now = now
         self._wake = asyncio.Event()
         self._forced = False
+        self._retime = False
         self._last_start = 0.0
         self.delays: list[float | None] = []
         """Every delay chosen, in order: the backoff decisions, for the log and the tests."""
@@ -133,44 +136,48 @@ class OrgPoller:
 
     def set_interval(self, seconds: float) -> None:
         self.interval = seconds
+        self._retime = True
         self._wake.set()
 
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         due = loop.time()
-        last_delay: float | None = 0.0
         while True:
             if self._forced:
                 self._forced = False
                 self.state.stopped = False
                 due = loop.time()
-            wait = None if (self.state.paused or self.state.stopped) else max(due - loop.time(), 0.0)
+            elif self._retime:
+                self._retime = False
+                if self.state.error is None and self._last_start:
+                    due = self._last_start + self.interval
+                    # Keep the countdown the views show in step with the new schedule.
+                    self.state.next_poll_at = self._now() + timedelta(seconds=max(due - loop.time(), 0.0))
+                    self._changed()
+            wait = None if (self.state.paused or self.state.stopped) else due - loop.time()
             if wait is None or wait > 0:
-                if await self._sleep(wait):
-                    if self.state.error is None and last_delay is not None:
-                        due = self._last_start + self.interval  # the interval may have changed
-                    continue
+                await self._sleep(wait)
+                continue  # woken or timed out: look at the flags and the clock again
             self._last_start = loop.time()
             result = await self._poll()
-            last_delay = next_delay(result.error, self.state.failures, self.interval, self._rng)
-            self.delays.append(last_delay)
-            if last_delay is None:
+            delay = next_delay(result.error, self.state.failures, self.interval, self._rng)
+            self.delays.append(delay)
+            if delay is None:
                 self.state.stopped = True
                 self.state.next_poll_at = None
             else:
-                due = loop.time() + last_delay
-                self.state.next_poll_at = self._now() + timedelta(seconds=last_delay)
+                due = loop.time() + delay
+                self.state.next_poll_at = self._now() + timedelta(seconds=delay)
             self._changed()
 
-    async def _sleep(self, seconds: float | None) -> bool:
-        """Wait ``seconds`` (forever if None); True when woken early by a control call."""
+    async def _sleep(self, seconds: float | None) -> None:
+        """Wait ``seconds`` (forever if None), or until a control call wakes the loop."""
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), seconds)
         except asyncio.TimeoutError:
-            return False
-        return True
+            pass
 
     async def _poll(self) -> OrgResult:
         state = self.state

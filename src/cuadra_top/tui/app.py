@@ -302,6 +302,8 @@ class CuadraTopApp(App[int]):
 
     def action_refresh(self) -> None:
         names = self.names if self.showing_overview or self.current is None else [self.current]
+        if not names:
+            return
         for name in names:
             self.pollers[name].refresh_now()
         self.notify(f"refreshing {'all orgs' if len(names) > 1 else names[0]}", timeout=2)

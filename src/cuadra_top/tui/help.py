@@ -13,18 +13,16 @@ from textual.widgets import Static
 
 
 def binding_rows(bindings: Iterable[Binding], key_display) -> list[tuple[str, str]]:
-    """(keys, what they do), one row per action, keys of the same action joined."""
+    """(keys, what they do), one row per description: keys that do the same thing share a row."""
     rows: dict[str, list[str]] = {}
-    descriptions: dict[str, str] = {}
     for binding in bindings:
         if not binding.description or binding.system:
             continue
         shown = binding.key_display or key_display(binding)
-        rows.setdefault(binding.action, [])
-        if shown not in rows[binding.action]:
-            rows[binding.action].append(shown)
-        descriptions.setdefault(binding.action, binding.description)
-    return [(" ".join(keys), descriptions[action]) for action, keys in rows.items()]
+        keys = rows.setdefault(binding.description, [])
+        if shown not in keys:
+            keys.append(shown)
+    return [(" ".join(keys), description) for description, keys in rows.items()]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -37,20 +35,20 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: auto; max-width: 90%; height: auto; max-height: 90%;
+        width: 72; max-width: 100%; height: auto; max-height: 100%;
         border: round $primary; padding: 0 1; background: $surface;
     }
     """
 
     def __init__(self, bindings: Iterable[Binding]) -> None:
         super().__init__()
-        self._bindings = list(bindings)
+        self._listed = list(bindings)
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()
-        for keys, description in binding_rows(self._bindings, self.app.get_key_display):
+        for keys, description in binding_rows(self._listed, self.app.get_key_display):
             table.add_row(keys, description)
         table.add_row("ctrl+p", "Command palette: switch org by name, theme, refresh, pause")
         table.add_row("escape ? q", "Close this help")

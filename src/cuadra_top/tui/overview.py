@@ -33,8 +33,8 @@ class OverviewTable(DataTable):
     """One row per org. The table re-sorts on ``s``; rows carry the org name as key."""
 
     BINDINGS = [
-        Binding("s", "cycle_sort", "Sort", id="overview.sort"),
-        Binding("enter", "open_org", "Open", id="overview.open"),
+        Binding("s", "cycle_sort", "Sort", tooltip="Sort the overview by the next column", id="overview.sort"),
+        Binding("enter", "open_org", "Open", tooltip="Open the org under the cursor", id="overview.open"),
     ]
 
     class OpenOrg(Message):
@@ -61,7 +61,7 @@ class OverviewTable(DataTable):
         status = state.status(now, interval)
         status_label = status.value.upper() if status is not Status.OK else "ok"
         if status is Status.STALE:
-            status_label = f"STALE {fmt.age(state.age(now))}"
+            status_label = f"STALE {fmt.duration(state.age(now), precision=1)}"
         if state.fetched is None:
             return ((Text(str(number), justify="right"), state.name, "—", "—", "—", status_label),
                     (number, state.name, -1.0, -1.0, float("inf"), _STATUS_ORDER[status]))

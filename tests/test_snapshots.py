@@ -1,0 +1,74 @@
+"""What the screen shows, as SVG snapshots: fixed clock, TZ=UTC, fixed size, colour on.
+
+Update after an intended change with ``.venv/bin/python -m pytest tests/test_snapshots.py
+--snapshot-update`` and look at the SVGs before committing them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cuadra_top.simulator import Fault
+from cuadra_top.tui.screenshots import frozen_app, frozen_simulator, wait_for_data
+
+
+@pytest.fixture(autouse=True)
+def fixed_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def sim():
+    simulator = frozen_simulator()
+    yield simulator
+    simulator.stop()
+
+
+async def settle(pilot) -> None:
+    await wait_for_data(pilot.app, pilot.pause)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_overview(snap_compare, sim, size):
+    assert snap_compare(frozen_app(sim), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_org_in_warning(snap_compare, sim, size):
+    assert snap_compare(frozen_app(sim, start_org="nimbus-pro"), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_org_in_overage_with_admin_tab(snap_compare, sim, size):
+    async def admin_tab(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+
+    assert snap_compare(frozen_app(sim, start_org="globex-enterprise"), terminal_size=size, run_before=admin_tab)
+
+
+def test_error_keeps_last_data(snap_compare, sim):
+    async def fail(pilot) -> None:
+        await settle(pilot)
+        sim.set_fault("nimbus-pro", Fault(status=503))
+        await pilot.press("r")
+        await pilot.pause(0.2)
+        await settle(pilot)
+
+    assert snap_compare(frozen_app(sim, start_org="nimbus-pro"), terminal_size=(80, 24), run_before=fail)
+
+
+def test_help(snap_compare, sim):
+    async def help_screen(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(frozen_app(sim, start_org="acme-free"), terminal_size=(80, 24), run_before=help_screen)

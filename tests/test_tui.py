@@ -1,0 +1,306 @@
+"""Behaviour of the TUI, driven with Pilot against the simulator on a frozen clock."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import timedelta
+
+import pytest
+from textual.widgets import ContentSwitcher, TabbedContent
+
+from cuadra_top.config import Settings
+from cuadra_top.simulator import DemoOrg, Fault, Simulator, demo_orgs
+from cuadra_top.tui.app import CuadraTopApp
+from cuadra_top.tui.gauge import Level, gauge_line, level_of
+from cuadra_top.tui.help import HelpScreen
+from cuadra_top.tui.overview import OverviewTable
+from cuadra_top.tui.panes import Line, layout_pairs
+from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, frozen_simulator, wait_for_data
+
+NAMES = ["acme-free", "nimbus-pro", "globex-enterprise", "flaky-labs"]
+
+
+@pytest.fixture(autouse=True)
+def no_user_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def sim():
+    simulator = frozen_simulator()
+    yield simulator
+    simulator.stop()
+
+
+def screen_text(app: CuadraTopApp) -> str:
+    """Everything visible, as plain text."""
+    return "\n".join(
+        "".join(segment.text for segment in line) for line in app.screen._compositor.render_strips()  # noqa: SLF001
+    )
+
+
+def header(app: CuadraTopApp) -> str:
+    return str(app.query_one("#header", Line).render())
+
+
+def status(app: CuadraTopApp) -> str:
+    return str(app.query_one("#status", Line).render())
+
+
+async def test_starts_on_overview_with_every_org(sim):
+    app = frozen_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        assert app.query_one(ContentSwitcher).current == "overview"
+        table = app.query_one(OverviewTable)
+        assert [str(row.key.value) for row in table.ordered_rows] == NAMES
+        text = screen_text(app)
+        assert "84.2% WARN" in text and "OVER" in text and "Resets in" in text
+
+
+async def test_org_switching_by_every_key_path(sim):
+    app = frozen_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        await pilot.press("enter")  # overview -> the org under the cursor
+        assert app.current == "acme-free" and not app.showing_overview
+        await pilot.press("right_square_bracket")
+        assert app.current == "nimbus-pro"
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        assert app.current == "flaky-labs"  # wraps around
+        await pilot.press("3")
+        assert app.current == "globex-enterprise"
+        assert "globex-enterprise" in header(app)
+        await pilot.press("9")  # no ninth org: stays
+        assert app.current == "globex-enterprise"
+        await pilot.press("o")
+        assert app.showing_overview
+        await pilot.press("down", "down", "enter")
+        assert app.current == "globex-enterprise"
+        app.open_org("acme-free")  # what the command palette's "Org: acme-free" calls
+        assert app.current == "acme-free"
+        commands = [command.title for command in app.get_system_commands(app.screen)]
+        assert {f"Org: {name}" for name in NAMES} <= set(commands)
+
+
+async def test_start_org_flag_opens_that_org(sim):
+    app = frozen_app(sim, start_org="nimbus-pro")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        assert not app.showing_overview
+        assert header(app).startswith("[2/4] nimbus-pro · Pro · 0 s ago · every 30s")
+
+
+async def test_admin_tab_follows_the_data(sim):
+    app = frozen_app(sim, start_org="globex-enterprise")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        tabs = app.query_one(TabbedContent)
+        await pilot.press("a")
+        assert tabs.active == "admin"
+        text = screen_text(app)
+        assert "seats 40" in text and "credits per seat 12,500" in text
+        assert "matches the plan limit of 500,000" in text
+        await pilot.press("1")  # acme-free: not an admin credential
+        assert tabs.active == "usage"
+        assert "Admin" not in screen_text(app).splitlines()[1]
+        await pilot.press("a")
+        assert tabs.active == "usage"
+
+
+async def test_pause_resume_and_interval_keys(sim):
+    app = frozen_app(sim, start_org="acme-free")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        await pilot.press("p")
+        assert app.paused and all(p.state.paused for p in app.pollers.values())
+        assert "PAUSED" in header(app)
+        before = sim.request_count("acme-free")
+        await pilot.press("r")  # a refresh while paused does not poll
+        await pilot.pause(0.3)
+        assert sim.request_count("acme-free") == before
+        await pilot.press("p")
+        assert not app.paused and "PAUSED" not in header(app)
+        await pilot.pause(0.3)
+        assert sim.request_count("acme-free") == before + 1  # the forced refresh ran on resume
+        await pilot.press("plus")
+        assert app.interval == 60 and all(p.interval == 60 for p in app.pollers.values())
+        assert "every 1m" in header(app)
+        await pilot.press("minus", "minus", "minus")
+        assert app.interval == 10
+        for _ in range(5):
+            await pilot.press("minus")
+        assert app.interval == 5  # the floor
+
+
+async def test_refresh_key_fetches_now(sim):
+    app = frozen_app(sim, start_org="acme-free")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        before = sim.request_count("acme-free")
+        await pilot.press("r")
+        await wait_for_data(app, pilot.pause)
+        assert sim.request_count("acme-free") == before + 1
+
+
+async def test_an_error_keeps_the_last_data_on_screen(sim):
+    app = frozen_app(sim, start_org="nimbus-pro")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        sim.set_fault("nimbus-pro", Fault(status=503))
+        await pilot.press("r")
+        await pilot.pause(0.3)
+        await wait_for_data(app, pilot.pause)
+        state = app.pollers["nimbus-pro"].state
+        assert state.error is not None and state.fetched is not None
+        assert "ERROR" in header(app)
+        assert status(app).startswith("server error 503")
+        assert "last data kept" in status(app)
+        assert "84.2% WARN" in screen_text(app)
+
+
+async def test_stale_data_is_marked_with_its_age(sim):
+    clock = {"now": FROZEN_AT}
+    app = frozen_app(sim, start_org="nimbus-pro")
+    app.now = lambda: clock["now"]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        sim.set_fault("nimbus-pro", Fault(status=503))
+        clock["now"] = FROZEN_AT + timedelta(minutes=5)
+        app._tick()  # noqa: SLF001 - the clock tick, without waiting 5 s
+        assert "STALE 5m" in header(app)
+        await pilot.press("o")
+        await pilot.pause()
+        assert "STALE 5m" in screen_text(app)
+
+
+async def test_help_screen_lists_every_key(sim):
+    app = frozen_app(sim, start_org="acme-free")
+    async with app.run_test(size=(80, 40)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        for key, what in [("[", "Prev org"), ("]", "Next org"), ("o", "Overview"), ("r", "Refresh"),
+                          ("p", "Pause"), ("+", "Slower"), ("-", "Faster"), ("q", "Quit"), ("a", "Admin"),
+                          ("v", "Raw JSON"), ("s", "Sort"), ("ctrl+p", "Command palette")]:
+            assert what in text, what
+        assert "1 2 3 4 5 6 7 8 9" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_raw_view_shows_unknown_fields():
+    org = dataclasses.replace(demo_orgs()[0], extra_fields={"restrictions": {"maxAgents": 3}})
+    with Simulator([org], seed=1, clock=lambda: FROZEN_AT.timestamp()) as simulator:
+        app = frozen_app(simulator)
+        async with app.run_test(size=(80, 30)) as pilot:
+            await wait_for_data(app, pilot.pause)
+            await pilot.press("v")
+            text = screen_text(app)
+            assert "fields cuadra-top does not know: restrictions" in text
+            assert '"maxAgents": 3' in text
+
+
+async def test_overview_sorts(sim):
+    app = frozen_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        table = app.query_one(OverviewTable)
+        assert table.has_focus
+        await pilot.press("s")  # by name
+        assert table.sort_key == "org"
+        assert [str(row.key.value) for row in table.ordered_rows] == sorted(NAMES)
+        await pilot.press("s")  # by credits, highest first
+        order = [str(row.key.value) for row in table.ordered_rows]
+        assert order[:2] == ["globex-enterprise", "nimbus-pro"]
+
+
+async def test_resizing_never_crashes_and_small_screens_stay_usable(sim):
+    app = frozen_app(sim, start_org="globex-enterprise")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        assert app.has_class("-wide")
+        for size in [(80, 24), (60, 20), (20, 8), (200, 60), (80, 24)]:
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+        assert not app.has_class("-wide")
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "globex-enterprise" in text and "Credits" in text
+
+
+async def test_all_three_panes_fit_80x24_without_scrolling(sim):
+    app = frozen_app(sim, start_org="globex-enterprise")  # the tallest credits pane
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        scroll = app.query_one("#usage-scroll")
+        assert scroll.max_scroll_y == 0
+        text = screen_text(app)
+        assert "Credits" in text and "Storage" in text and "resets in" in text
+
+
+async def test_unknown_theme_falls_back_and_bundled_themes_load(sim):
+    app = frozen_app(sim, theme="no-such-theme")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.theme == "cuadra"
+        assert {"cuadra", "cuadra-high-contrast"} <= set(app.available_themes)
+
+
+async def test_theme_choice_is_written_back_keeping_comments(sim, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("# my settings\nrefresh_interval = 30  # seconds\n\n[[org]]\nname = \"a\"\ntoken = \"x\"\n")
+    config.chmod(0o600)
+    app = frozen_app(sim, config_path=config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.theme = "cuadra-high-contrast"
+        await pilot.pause()
+    text = config.read_text()
+    assert 'theme = "cuadra-high-contrast"' in text
+    assert "# my settings" in text and "# seconds" in text
+    assert (config.stat().st_mode & 0o777) == 0o600
+
+
+async def test_user_theme_files_are_loaded(sim, tmp_path):
+    themes = tmp_path / "config" / "cuadra-top" / "themes"
+    themes.mkdir(parents=True)
+    (themes / "mine.toml").write_text('name = "mine"\nprimary = "#ff0000"\n')
+    (themes / "broken.toml").write_text('name = "broken"\nprimry = "#ff0000"\n')
+    app = frozen_app(sim, theme="mine")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.theme == "mine"
+
+
+async def test_no_orgs_shows_a_message_not_a_crash():
+    app = CuadraTopApp(Settings(), environ={}, rng=random.Random(0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "no organizations configured" in header(app)
+        await pilot.press("right_square_bracket", "o", "r", "p", "a")
+
+
+def test_gauge_levels_and_text():
+    assert level_of(None, 80, 95) is Level.UNLIMITED
+    assert level_of(0.5, 80, 95) is Level.OK
+    assert level_of(0.8, 80, 95) is Level.WARN
+    assert level_of(0.95, 80, 95) is Level.CRITICAL
+    assert level_of(1.2, 80, 95) is Level.OVER
+    line = gauge_line(0.5, 20)
+    assert line.bar == "█" * 7 + "░" * 7 and line.label == "50.0%"
+    assert gauge_line(1.2, 20).label == "120.0% OVER"
+    assert gauge_line(1.2, 20).bar == "█" * 8
+    assert gauge_line(0.9, 30, 80, 95).label == "90.0% WARN"
+    assert gauge_line(None, 20).label == "unlimited" and gauge_line(None, 20).bar == ""
+    assert gauge_line(0.001, 20).bar.startswith("█")  # a little use is visible
+
+
+def test_pairs_wrap_between_pairs_only():
+    lines = layout_pairs([("used", "512,000"), ("limit", "500,000"), ("available", "0")], 30)
+    assert [line.plain for line in lines] == ["used 512,000  limit 500,000", "available 0"]
