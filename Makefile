@@ -19,8 +19,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Frozen clock, UTC, colour on, no user theme files: the same pictures on every machine.
 screenshots: $(STAMP)
-	$(BIN)/python -m cuadra_top.tui.screenshots screenshots
+	env -u NO_COLOR TZ=UTC XDG_CONFIG_HOME=$$(mktemp -d) $(BIN)/python -m cuadra_top.tui.screenshots screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
