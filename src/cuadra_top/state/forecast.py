@@ -1,0 +1,301 @@
+"""Burn rate and projected exhaustion from the local history.
+
+Only the current billing period counts: subscription credits reset at the period start and a
+rate that spans a reset is meaningless. The rate is a least-squares slope of the cumulative
+``credits_used`` over the last 24 hours, which stays close to the mean rate when usage comes
+in bursts (a two-point rate would swing with whichever burst happened to be at either end).
+The remaining amount, on the other hand, is exact: it comes from the newest sample.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from cuadra_top import format as fmt
+from cuadra_top.state.history import Sample
+
+RATE_WINDOW = timedelta(hours=24)
+MIN_SPAN = timedelta(minutes=10)
+MIN_SAMPLES = 2
+TOO_FEW = "too few samples (need 2 over at least 10 minutes)"
+DAY = 86400.0
+_MAX_PROJECTION = timedelta(days=3650)
+"""Projections further out than ten years are not projections; also keeps datetime in range."""
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """What the history says about the current period. Rates are per day, times are UTC.
+
+    ``credits_exhausted_at`` is the projection at ``burn_rate_per_day`` even when it falls
+    after ``period_end`` (the credits reset first then); ``runs_out_before_period_end`` is
+    what alerting should look at.
+    """
+
+    burn_rate_per_day: float | None
+    period_burn_rate_per_day: float | None
+    credits_exhausted_at: datetime | None
+    total_exhausted_at: datetime | None
+    storage_growth_per_day: float | None
+    storage_full_at: datetime | None
+    basis_hours: float
+    period_end: datetime | None
+    reason: str | None
+
+    @property
+    def runs_out_before_period_end(self) -> bool:
+        """True when the subscription credits are (projected to be) gone before the reset.
+
+        False when the period end is unknown: there is nothing to compare with.
+        """
+        return (
+            self.credits_exhausted_at is not None
+            and self.period_end is not None
+            and self.credits_exhausted_at < self.period_end
+        )
+
+    def summary(self, now: datetime) -> str:
+        """One line for people: when credits run out, relative to ``now`` and the reset."""
+        now = _utc(now)
+        at = self.credits_exhausted_at
+        if at is None:
+            return f"no forecast: {self.reason or 'not enough data'}"
+        if at <= now:
+            ago = (now - at).total_seconds()
+            text = "credits have run out" if ago < 60 else f"credits ran out {fmt.duration(ago, precision=2)} ago"
+        elif self.period_end is not None and at >= self.period_end:
+            resets = fmt.duration((self.period_end - now).total_seconds(), precision=2)
+            text = f"at this rate credits last past the period end (resets in {resets})"
+        else:
+            text = f"at this rate credits run out in {fmt.duration((at - now).total_seconds(), precision=2)}"
+            if self.period_end is not None:
+                text += f", {_gap(self.period_end - at)} before the period resets"
+        total = self.total_exhausted_at
+        if total is not None and total > now and total != at and (self.period_end is None or at < self.period_end):
+            text += f"; purchased credits last {fmt.duration((total - now).total_seconds(), precision=2)}"
+        return text
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "burn_rate_per_day": self.burn_rate_per_day,
+            "credits_exhausted_at": _iso(self.credits_exhausted_at),
+            "total_exhausted_at": _iso(self.total_exhausted_at),
+            "storage_full_at": _iso(self.storage_full_at),
+            "basis_hours": self.basis_hours,
+        }
+
+
+def forecast(samples: Sequence[Sample], now: datetime) -> Forecast:
+    """Project the current period from ``samples`` (any order, any org's history).
+
+    ``now`` is only a fallback for an exhaustion time that no sample shows.
+    """
+    ordered = sorted((_normalised(s) for s in samples), key=lambda s: s.at)
+    if not ordered:
+        return Forecast(None, None, None, None, None, None, 0.0, None, TOO_FEW)
+    newest = ordered[-1]
+    segment = _current_segment(ordered)
+    window, basis = _rate_window(segment)
+
+    rate = _slope([(s.at, s.credits_used) for s in window]) if window else None
+    period_rate = _average_rate(segment)
+    basis_hours = basis.total_seconds() / 3600 if window else 0.0
+
+    limit = newest.credits_limit or None
+    credits_at: datetime | None = None
+    total_at: datetime | None = None
+    reason: str | None = None
+
+    if limit is None:
+        reason = "credits are unlimited"
+    elif newest.credits_used >= limit:
+        credits_at = _crossing(segment, lambda s: (s.credits_limit or limit) - s.credits_used, now)
+    elif rate is None:
+        reason = TOO_FEW
+    elif rate <= 0:
+        reason = "no consumption in the last 24 h" if _within_day(window, newest) else "no consumption this period"
+    else:
+        credits_at = _project(newest.at, limit - newest.credits_used, rate)
+        if credits_at is None:
+            reason = "credits last more than 10 years at this rate"
+
+    if limit is not None and newest.purchased_balance is not None:
+        total_left = max(limit - newest.credits_used, 0) + newest.purchased_balance
+        if total_left <= 0:
+            total_at = _crossing(segment, _total_left, now)
+        elif rate is not None and rate > 0:
+            total_at = _project(newest.at, total_left, rate)
+
+    growth, full_at = _storage(ordered, now)
+    return Forecast(
+        burn_rate_per_day=rate,
+        period_burn_rate_per_day=period_rate,
+        credits_exhausted_at=credits_at,
+        total_exhausted_at=total_at,
+        storage_growth_per_day=growth,
+        storage_full_at=full_at,
+        basis_hours=basis_hours,
+        period_end=newest.period_end,
+        reason=reason,
+    )
+
+
+def _current_segment(ordered: list[Sample]) -> list[Sample]:
+    """The newest run of samples from one period with no drop in ``credits_used``.
+
+    A different period start means a reset at the boundary; a drop within a period (a manual
+    reset) starts the count afresh from the drop.
+    """
+    newest = ordered[-1]
+    start = len(ordered) - 1
+    while start > 0:
+        before, after = ordered[start - 1], ordered[start]
+        if before.period_start != newest.period_start or before.credits_used > after.credits_used:
+            break
+        start -= 1
+    return ordered[start:]
+
+
+def _rate_window(segment: list[Sample]) -> tuple[list[Sample], timedelta]:
+    """The last 24 h of the segment if it is enough to go on, else the whole segment."""
+    day = [s for s in segment if s.at >= _minus(segment[-1].at, RATE_WINDOW)]
+    for candidate in (day, segment):
+        if len(candidate) >= MIN_SAMPLES and candidate[-1].at - candidate[0].at >= MIN_SPAN:
+            return candidate, candidate[-1].at - candidate[0].at
+    return [], timedelta(0)
+
+
+def _within_day(window: list[Sample], newest: Sample) -> bool:
+    return bool(window) and window[0].at >= _minus(newest.at, RATE_WINDOW)
+
+
+def _slope(points: list[tuple[datetime, int]]) -> float | None:
+    """Least-squares slope in units per day; None without two distinct times.
+
+    Each point is weighted by the time it stands for (half the gap to each neighbour), so a
+    stretch sampled every 30 s by the TUI does not outvote a day sampled every 5 min by cron.
+    """
+    if len(points) < 2:
+        return None
+    t0 = points[0][0]
+    try:
+        xs = [(t - t0).total_seconds() / DAY for t, _ in points]
+        ys = [float(y - points[0][1]) for _, y in points]  # relative: a flat line is exactly 0
+        ws = [
+            ((xs[i + 1] if i + 1 < len(xs) else xs[i]) - (xs[i - 1] if i > 0 else xs[i])) / 2
+            for i in range(len(xs))
+        ]
+        total = math.fsum(ws)
+        if total <= 0:
+            return None
+        mean_x = math.fsum(w * x for w, x in zip(ws, xs)) / total
+        mean_y = math.fsum(w * y for w, y in zip(ws, ys)) / total
+        sxx = math.fsum(w * (x - mean_x) ** 2 for w, x in zip(ws, xs))
+        if sxx <= 0:
+            return None
+        slope = math.fsum(w * (x - mean_x) * (y - mean_y) for w, x, y in zip(ws, xs, ys)) / sxx
+    except (OverflowError, ValueError):  # counts beyond float range: no rate rather than a crash
+        return None
+    return slope if math.isfinite(slope) else None
+
+
+def _average_rate(segment: list[Sample]) -> float | None:
+    """Credits per day from the first to the newest sample: the exact mean of a cumulative counter."""
+    first, last = segment[0], segment[-1]
+    span = (last.at - first.at).total_seconds()
+    if len(segment) < MIN_SAMPLES or span < MIN_SPAN.total_seconds():
+        return None
+    try:
+        return (last.credits_used - first.credits_used) / span * DAY
+    except OverflowError:
+        return None
+
+
+def _project(start: datetime, remaining: float, rate_per_day: float) -> datetime | None:
+    try:
+        days = remaining / rate_per_day
+        if not math.isfinite(days) or days > _MAX_PROJECTION.days:
+            return None
+        return start + timedelta(days=max(days, 0.0))
+    except OverflowError:  # beyond datetime's range
+        return None
+
+
+def _total_left(sample: Sample) -> float:
+    if sample.purchased_balance is None or not sample.credits_limit:
+        return math.inf
+    return max(sample.credits_limit - sample.credits_used, 0) + sample.purchased_balance
+
+
+def _crossing(samples: list[Sample], left: Any, now: datetime) -> datetime:
+    """When ``left(sample)`` first reached zero: the sample after the last one above zero.
+
+    If even the oldest sample shows nothing left, that sample is the earliest we know of.
+    """
+    for index in range(len(samples) - 1, -1, -1):
+        if left(samples[index]) > 0:
+            return samples[index + 1].at if index + 1 < len(samples) else _utc(now)
+    return samples[0].at if samples else _utc(now)
+
+
+def _storage(ordered: list[Sample], now: datetime) -> tuple[float | None, datetime | None]:
+    """Storage does not reset with the period, so its window is the last 24 h of everything."""
+    newest = ordered[-1]
+    day = [s for s in ordered if s.at >= _minus(newest.at, RATE_WINDOW)]
+    growth = None
+    for candidate in (day, ordered):
+        if len(candidate) >= MIN_SAMPLES and candidate[-1].at - candidate[0].at >= MIN_SPAN:
+            growth = _slope([(s.at, s.storage_used) for s in candidate])
+            break
+    limit = newest.storage_limit or None
+    if limit is None:
+        return growth, None
+    if newest.storage_used >= limit:
+        return growth, _crossing(ordered, lambda s: (s.storage_limit or math.inf) - s.storage_used, now)
+    if growth is None or growth <= 0:
+        return growth, None
+    return growth, _project(newest.at, limit - newest.storage_used, growth)
+
+
+def _gap(delta: timedelta) -> str:
+    """'9 days' for whole days, else '5h 20m': the slack before the reset."""
+    days = int(delta.total_seconds() // DAY)
+    if days >= 1:
+        return f"{days} day" if days == 1 else f"{days} days"
+    return fmt.duration(delta.total_seconds(), precision=2)
+
+
+def _normalised(sample: Sample) -> Sample:
+    """The same sample with every time UTC-aware, so mixed inputs compare."""
+    return replace(
+        sample,
+        at=_utc(sample.at),
+        period_start=_utc(sample.period_start) if sample.period_start is not None else None,
+        period_end=_utc(sample.period_end) if sample.period_end is not None else None,
+    )
+
+
+def _minus(value: datetime, delta: timedelta) -> datetime:
+    try:
+        return value - delta
+    except OverflowError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # an offset pushing it past datetime's range
+        return value.replace(tzinfo=timezone.utc)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return _utc(value).isoformat().replace("+00:00", "Z")

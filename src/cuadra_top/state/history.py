@@ -1,0 +1,353 @@
+"""Local usage history in SQLite, so burn rates survive restarts and cron runs add to them.
+
+Storage format (schema version 1, kept in ``PRAGMA user_version``): one table ``samples``
+with one row per successful fetch. Timestamps (``at``, ``period_start``, ``period_end``) are
+UTC epoch seconds stored as REAL: they sort and compare as numbers, which keeps the range
+queries on the ``(org, at)`` index and the hourly thinning simple. A credit or storage limit
+of 0 is stored as NULL, meaning unlimited, the same as the API's null.
+
+The database runs in WAL mode with a 5 s busy timeout so a TUI and a cron ``--once`` can
+share one file. The monitor must keep running whatever happens to this file, so no method
+raises for I/O or SQLite errors: a damaged file is moved aside and recreated, and when even
+that is impossible the history switches itself off (``enabled`` False) and says why in
+``warnings``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+import platformdirs
+
+if TYPE_CHECKING:
+    from cuadra_top.api.models import Usage
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 5000
+RETENTION = timedelta(days=395)
+"""Anything older than 13 months is deleted by ``thin()``."""
+FULL_RESOLUTION_FALLBACK = timedelta(days=31)
+"""How far back ``thin()`` keeps every sample when an org's period start is unknown."""
+GIVE_UP_AFTER = 10
+"""Consecutive failed operations after which the history stops trying (each may block 5 s)."""
+
+_DAMAGED_CODES = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
+_COLUMNS = (
+    "org", "at", "credits_used", "credits_limit", "credits_available", "purchased_balance",
+    "storage_used", "storage_limit", "period_start", "period_end",
+)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS samples (
+    org TEXT NOT NULL,
+    at REAL NOT NULL,
+    credits_used INTEGER NOT NULL,
+    credits_limit INTEGER,
+    credits_available INTEGER,
+    purchased_balance INTEGER,
+    storage_used INTEGER NOT NULL,
+    storage_limit INTEGER,
+    period_start REAL,
+    period_end REAL
+);
+CREATE INDEX IF NOT EXISTS samples_org_at ON samples (org, at);
+"""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One recorded fetch of one org. Limits are None when unlimited."""
+
+    org: str
+    at: datetime
+    credits_used: int
+    credits_limit: int | None
+    credits_available: int | None
+    purchased_balance: int | None
+    storage_used: int
+    storage_limit: int | None
+    period_start: datetime | None
+    period_end: datetime | None
+
+
+def default_history_path() -> Path:
+    return platformdirs.user_data_path("cuadra-top") / "history.sqlite3"
+
+
+class _Damaged(Exception):
+    """The file exists but is not a usable history database."""
+
+
+class _Newer(Exception):
+    """Written by a newer cuadra-top: left untouched rather than moved aside."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(version)
+        self.version = version
+
+
+def _epoch(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # the models treat naive times as UTC; so do we
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
+
+
+def _from_epoch(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
+
+
+def _is_damage(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorname", "") in _DAMAGED_CODES
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".replace("\n", " ")
+
+
+class History:
+    """Samples per org in one SQLite file; every method is a cheap no-op once disabled."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.warnings: list[str] = []
+        self.enabled = True
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # one connection, possibly used from worker threads
+        self._failures = 0
+        self._open()
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = self._connect()
+            return
+        except _Damaged as exc:
+            reason = str(exc)
+        except sqlite3.Error as exc:
+            if not _is_damage(exc):
+                self._disable(f"history database {self.path} could not be opened ({_describe(exc)}); history is off")
+                return
+            reason = _describe(exc)
+        except _Newer as exc:
+            self._disable(
+                f"history database {self.path} was written by a newer cuadra-top (schema {exc.version}); "
+                "left untouched, history is off"
+            )
+            return
+        except OSError as exc:
+            self._disable(f"history database {self.path} could not be opened ({_describe(exc)}); history is off")
+            return
+        self._recover(reason)
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open, switch to WAL, create or check the schema; raises _Damaged for a bad file."""
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # first read of the header (NOTADB shows here); a newer schema is left as it is, not even WAL'd
+            if conn.execute("PRAGMA user_version").fetchone()[0] > SCHEMA_VERSION:
+                raise _Newer(conn.execute("PRAGMA user_version").fetchone()[0])
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")  # two processes creating a fresh file must not race
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version == 0:
+                    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                    if tables:
+                        raise _Damaged("it holds tables that are not cuadra-top history")
+                    for statement in _SCHEMA.split(";"):  # not executescript: it would commit early
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                elif version > SCHEMA_VERSION:
+                    raise _Newer(version)
+                elif version != SCHEMA_VERSION:
+                    raise _Damaged(f"unknown schema version {version}")
+                else:
+                    columns = tuple(row[1] for row in conn.execute("PRAGMA table_info(samples)"))
+                    if columns != _COLUMNS:
+                        raise _Damaged("the samples table has the wrong columns")
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise _Damaged(f"integrity check failed: {problems[0]}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _recover(self, reason: str) -> None:
+        """Move the damaged file (and its WAL/SHM companions) aside and start afresh."""
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%MZ")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        counter = 1
+        while aside.exists():
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{counter}")
+            counter += 1
+        try:
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm"):
+                companion = Path(f"{self.path}{suffix}")
+                if companion.exists():
+                    os.replace(companion, Path(f"{aside}{suffix}"))
+            self._conn = self._connect()
+        except (OSError, sqlite3.Error, _Damaged, _Newer) as exc:
+            self._disable(
+                f"history database {self.path} was damaged ({reason}) and could not be replaced "
+                f"({_describe(exc)}); history is off"
+            )
+            return
+        self.warnings.append(
+            f"history database {self.path} was damaged ({reason}); moved aside to {aside} and started afresh"
+        )
+
+    def _disable(self, warning: str) -> None:
+        self.enabled = False
+        self._warn(warning)
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
+
+    def _warn(self, warning: str) -> None:
+        if warning not in self.warnings:  # a failing disk must not grow the list every poll
+            self.warnings.append(warning)
+
+    # -- running operations safely ---------------------------------------------------------
+
+    def _run(self, what: str, operation: Callable[[sqlite3.Connection], T], default: T) -> T:
+        """Run ``operation`` under the lock; on failure warn, recover or give up, never raise."""
+        with self._lock:
+            if not self.enabled or self._conn is None:
+                return default
+            try:
+                result = operation(self._conn)
+            except Exception as exc:  # noqa: BLE001 - the monitor must keep running, whatever this is
+                if self._conn.in_transaction:
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                if _is_damage(exc):
+                    self._conn.close()
+                    self._conn = None
+                    self._recover(_describe(exc))
+                    return default
+                self._failures += 1
+                if self._failures >= GIVE_UP_AFTER:
+                    self._disable(f"history gave up after {self._failures} failures; last: {what}: {_describe(exc)}")
+                else:
+                    self._warn(f"history {what} failed: {_describe(exc)}")
+                return default
+            self._failures = 0
+            return result
+
+    # -- the interface ---------------------------------------------------------------------
+
+    def record(self, org: str, at: datetime, usage: Usage) -> None:
+        credits, storage = usage.credits, usage.storage
+        row = (
+            org, _epoch(at), credits.used, credits.limit or None, credits.available_now,
+            credits.purchased_balance, storage.used, storage.limit or None,
+            _epoch(credits.period_start), _epoch(credits.period_end),
+        )
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(f"INSERT INTO samples ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", row)
+
+        self._run("record", insert, None)
+
+    def samples(self, org: str, since: datetime | None = None) -> list[Sample]:
+        """The org's samples, oldest first; only those at or after ``since`` when given."""
+        lower = _epoch(since) if since is not None else float("-inf")
+
+        def select(conn: sqlite3.Connection) -> list[Sample]:
+            rows = conn.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM samples WHERE org = ? AND at >= ? ORDER BY at, rowid",
+                (org, lower),
+            ).fetchall()
+            return [_sample(row) for row in rows]
+
+        return self._run("read", select, [])
+
+    def thin(self, now: datetime) -> int:
+        """Drop what a monitor no longer needs; returns the number of rows deleted.
+
+        Every sample of an org's current period is kept (its newest sample's period start, or
+        the last 31 days when unknown); before that only the last sample of each hour; nothing
+        older than 395 days. Index range scans only, so calling it hourly is cheap.
+        """
+        now_epoch = _epoch(now)
+        assert now_epoch is not None
+        oldest = now_epoch - RETENTION.total_seconds()
+
+        def delete(conn: sqlite3.Connection) -> int:
+            deleted = 0
+            conn.execute("BEGIN IMMEDIATE")
+            orgs = [row[0] for row in conn.execute("SELECT DISTINCT org FROM samples")]
+            for org in orgs:
+                deleted += conn.execute("DELETE FROM samples WHERE org = ? AND at < ?", (org, oldest)).rowcount
+                newest = conn.execute(
+                    "SELECT period_start FROM samples WHERE org = ? ORDER BY at DESC, rowid DESC LIMIT 1", (org,)
+                ).fetchone()
+                start = newest[0] if newest and newest[0] is not None else None
+                full_from = start if start is not None else now_epoch - FULL_RESOLUTION_FALLBACK.total_seconds()
+                deleted += conn.execute(
+                    """
+                    DELETE FROM samples WHERE org = ?1 AND at < ?2 AND rowid NOT IN (
+                        SELECT rowid FROM (
+                            SELECT rowid, row_number() OVER (
+                                PARTITION BY CAST(at / 3600 AS INTEGER) ORDER BY at DESC, rowid DESC
+                            ) AS rank
+                            FROM samples WHERE org = ?1 AND at < ?2
+                        ) WHERE rank = 1
+                    )
+                    """,
+                    (org, full_from),
+                ).rowcount
+            conn.execute("COMMIT")
+            return deleted
+
+        return self._run("thin", delete, 0)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except sqlite3.Error:
+                    pass
+                self._conn = None
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _sample(row: tuple[Any, ...]) -> Sample:
+    at = _from_epoch(row[1])
+    assert at is not None
+    return Sample(
+        org=row[0], at=at, credits_used=row[2], credits_limit=row[3], credits_available=row[4],
+        purchased_balance=row[5], storage_used=row[6], storage_limit=row[7],
+        period_start=_from_epoch(row[8]), period_end=_from_epoch(row[9]),
+    )

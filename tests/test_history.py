@@ -1,0 +1,289 @@
+"""Local history: round trips, thinning, damaged files, failures that must not raise, two writers."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from cuadra_top.api.models import parse_usage
+from cuadra_top.state import history as history_module
+from cuadra_top.state.history import History, Sample, default_history_path
+
+UTC = timezone.utc
+PERIOD_START = datetime(2026, 11, 1, tzinfo=UTC)
+PERIOD_END = datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC)
+NOW = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)
+
+
+def usage(used: int = 7500, limit: int | None = 50000, *, purchased: int | None = None,
+          storage: int = 1000, storage_limit: int | None = 10_000,
+          start: datetime | None = PERIOD_START, end: datetime | None = PERIOD_END):
+    credits = {"used": used, "limit": limit}
+    if purchased is not None:
+        credits["purchasedBalance"] = purchased
+    if start is not None:
+        credits["periodStart"] = start.isoformat()
+    if end is not None:
+        credits["periodEnd"] = end.isoformat()
+    return parse_usage({"storage": {"used": storage, "limit": storage_limit}, "credits": credits,
+                        "plan": {"tier": "pro"}})
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "deep" / "er" / "history.sqlite3"
+
+
+def test_default_path_is_in_the_user_data_dir():
+    path = default_history_path()
+    assert path.name == "history.sqlite3" and path.parent.name == "cuadra-top"
+
+
+def test_round_trip_creates_parents_and_keeps_every_field(db: Path):
+    h = History(db)
+    assert h.enabled and h.warnings == [] and db.exists()
+    at = datetime(2026, 11, 24, 20, 59, 58, 123456, tzinfo=UTC)
+    h.record("nimbus", at, usage(purchased=100000))
+    h.record("other", at, usage(used=1, limit=0, storage_limit=None, start=None, end=None))
+    [sample] = h.samples("nimbus")
+    assert sample == Sample("nimbus", at, 7500, 50000, 42500, 100000, 1000, 10_000, PERIOD_START, PERIOD_END)
+    [other] = h.samples("other")
+    assert other.credits_limit is None and other.storage_limit is None and other.credits_available is None
+    assert other.period_start is None and other.period_end is None
+    h.close()
+    # reopened, the data is still there; closing twice and using after close are harmless
+    h2 = History(db)
+    assert len(h2.samples("nimbus")) == 1
+    h2.close()
+    h2.close()
+    assert h2.samples("nimbus") == []
+
+
+def test_file_is_wal_versioned_and_indexed(db: Path):
+    History(db).close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == history_module.SCHEMA_VERSION
+    indexes = {row[1]: row for row in conn.execute("PRAGMA index_list(samples)")}
+    columns = [row[2] for row in conn.execute("PRAGMA index_info(samples_org_at)")]
+    assert "samples_org_at" in indexes and columns == ["org", "at"]
+    conn.close()
+
+
+def test_samples_are_oldest_first_and_since_filters(db: Path):
+    h = History(db)
+    times = [NOW - timedelta(minutes=m) for m in (5, 30, 0, 15)]
+    for i, at in enumerate(times):
+        h.record("o", at, usage(used=i))
+    got = h.samples("o")
+    assert [s.at for s in got] == sorted(times)
+    assert [s.at for s in h.samples("o", since=NOW - timedelta(minutes=15))] == [
+        NOW - timedelta(minutes=15), NOW - timedelta(minutes=5), NOW]
+    naive = datetime(2026, 11, 24, 12, 0)
+    h.record("naive", naive, usage())
+    assert h.samples("naive")[0].at == naive.replace(tzinfo=UTC)
+
+
+def test_thin_keeps_current_period_hourly_before_and_nothing_past_13_months(db: Path):
+    h = History(db)
+    rows = 0
+    # the current period: every 5 minutes, all kept
+    current = [PERIOD_START + timedelta(minutes=5 * i) for i in range(200)]
+    # the previous period: 4 samples in each of 48 hours, only the last of each hour stays
+    previous = [PERIOD_START - timedelta(days=10) + timedelta(hours=hour, minutes=minute)
+                for hour in range(48) for minute in (1, 20, 40, 59)]
+    ancient = [NOW - timedelta(days=400), NOW - timedelta(days=396)]
+    for at in ancient + previous:
+        h.record("o", at, usage(start=PERIOD_START - timedelta(days=30), end=PERIOD_START))
+        rows += 1
+    for at in current:
+        h.record("o", at, usage())
+        rows += 1
+    deleted = h.thin(NOW)
+    left = h.samples("o")
+    assert deleted == 2 + 48 * 3 == rows - len(left)
+    assert [s.at for s in left if s.at >= PERIOD_START] == current
+    kept_before = [s.at for s in left if s.at < PERIOD_START]
+    assert kept_before == [PERIOD_START - timedelta(days=10) + timedelta(hours=hour, minutes=59) for hour in range(48)]
+    assert h.thin(NOW) == 0  # idempotent
+
+
+def test_thin_without_period_keeps_the_last_31_days_per_org(db: Path):
+    h = History(db)
+    for minutes in range(0, 120, 10):  # 40 days ago: 12 samples over 2 hours -> 2 stay
+        h.record("noperiod", NOW - timedelta(days=40) + timedelta(minutes=minutes), usage(start=None, end=None))
+    for minutes in range(0, 120, 10):  # 20 days ago: within 31 days, all stay
+        h.record("noperiod", NOW - timedelta(days=20) + timedelta(minutes=minutes), usage(start=None, end=None))
+    h.record("untouched", NOW - timedelta(days=40), usage())
+    h.record("untouched", NOW - timedelta(days=40, seconds=-1), usage())
+    assert h.thin(NOW) == 10 + 1
+    assert len(h.samples("noperiod")) == 2 + 12
+    assert len(h.samples("untouched")) == 1
+
+
+def _assert_moved_aside(db: Path, h: History) -> None:
+    assert h.enabled
+    assert len(h.warnings) == 1 and "damaged" in h.warnings[0] and "moved aside" in h.warnings[0]
+    aside = [p for p in db.parent.iterdir() if ".corrupt-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+    assert len(aside) == 1 and str(aside[0]) in h.warnings[0]
+    h.record("o", NOW, usage())
+    assert len(h.samples("o")) == 1
+
+
+def test_a_file_that_is_not_sqlite_is_moved_aside(db: Path):
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"this is not a database, just some text\n" * 200)
+    _assert_moved_aside(db, History(db))
+
+
+def test_a_corrupt_sqlite_file_is_moved_aside(db: Path):
+    h = History(db)
+    for i in range(2000):
+        h.record(f"org-{i % 7}", NOW - timedelta(seconds=i), usage(used=i))
+    h.close()
+    data = bytearray(db.read_bytes())
+    page = 4096
+    assert len(data) > 4 * page
+    data[page:len(data)] = os.urandom(len(data) - page)  # everything but the header page
+    db.write_bytes(bytes(data))
+    _assert_moved_aside(db, History(db))
+
+
+def test_a_foreign_sqlite_schema_is_moved_aside(db: Path):
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+    _assert_moved_aside(db, History(db))
+
+
+def test_our_version_with_wrong_columns_is_moved_aside(db: Path):
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE samples (org TEXT, at REAL)")
+    conn.execute(f"PRAGMA user_version = {history_module.SCHEMA_VERSION}")
+    conn.commit()
+    conn.close()
+    _assert_moved_aside(db, History(db))
+
+
+def test_a_newer_schema_is_left_alone_and_history_is_off(db: Path):
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE samples2 (x)")
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    h = History(db)
+    assert not h.enabled and "newer" in h.warnings[0]
+    assert db.read_bytes() == before and not any(".corrupt-" in p.name for p in db.parent.iterdir())
+
+
+def test_when_the_directory_cannot_be_created_history_is_off_and_silent(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("in the way")
+    h = History(blocker / "history.sqlite3")
+    assert not h.enabled and len(h.warnings) == 1 and "history is off" in h.warnings[0]
+    h.record("o", NOW, usage())
+    assert h.samples("o") == [] and h.thin(NOW) == 0
+    h.close()
+
+
+def test_when_moving_aside_fails_history_is_off(db: Path, monkeypatch: pytest.MonkeyPatch):
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"garbage" * 1000)
+
+    def refuse(*args: object) -> None:
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(history_module.os, "replace", refuse)
+    h = History(db)
+    assert not h.enabled and "could not be replaced" in h.warnings[0] and "read-only" in h.warnings[0]
+    h.record("o", NOW, usage())
+    assert db.read_bytes() == b"garbage" * 1000
+
+
+def test_errors_while_running_warn_once_then_give_up_without_raising(db: Path):
+    h = History(db)
+    other = sqlite3.connect(db)
+    other.execute("DROP TABLE samples")
+    other.commit()
+    other.close()
+    for _ in range(history_module.GIVE_UP_AFTER - 1):
+        h.record("o", NOW, usage())
+    assert h.enabled and len(h.warnings) == 1 and "record failed" in h.warnings[0]
+    assert h.samples("o") == []  # the tenth failure
+    assert not h.enabled and "gave up" in h.warnings[-1]
+    assert h.thin(NOW) == 0
+
+
+def test_a_value_sqlite_cannot_store_does_not_raise(db: Path):
+    h = History(db)
+    h.record("o", NOW, usage(used=2**70, limit=2**71))
+    assert h.enabled and h.warnings and h.samples("o") == []
+    h.record("o", NOW, usage())
+    assert len(h.samples("o")) == 1
+
+
+def test_two_histories_on_one_file_interleave(db: Path):
+    a, b = History(db), History(db)
+    for i in range(100):
+        (a if i % 2 else b).record("shared", NOW + timedelta(seconds=i), usage(used=i))
+        if i % 10 == 0:
+            (b if i % 2 else a).thin(NOW + timedelta(seconds=i))
+    assert [s.credits_used for s in a.samples("shared")] == list(range(100))
+    assert [s.credits_used for s in b.samples("shared")] == list(range(100))
+    assert a.warnings == b.warnings == []
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    import time
+    from datetime import datetime, timedelta, timezone
+    from pathlib import Path
+    from cuadra_top.api.models import parse_usage
+    from cuadra_top.state.history import History
+    h = History(Path(sys.argv[1]))
+    u = parse_usage({"storage": {"used": 1, "limit": 2}, "credits": {"used": 3, "limit": 4}, "plan": {"tier": "pro"}})
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for i in range(300):
+        h.record("child", start + timedelta(seconds=i), u)
+        time.sleep(0.0005)  # give the other writer a chance to get in between
+    h.close()
+    print("\\n".join(h.warnings) or "ok")
+""")
+
+
+def test_another_process_writing_at_the_same_time(db: Path):
+    parent = History(db)
+    child = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdin is not None
+    assert child.stdout.readline().strip() == "ready"
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    for i in range(300):
+        parent.record("parent", NOW + timedelta(seconds=i), usage(used=i))
+        time.sleep(0.0005)
+    out, _ = child.communicate(timeout=30)
+    assert child.returncode == 0 and out.strip() == "ok"
+    assert len(parent.samples("parent")) == 300
+    assert len(parent.samples("child")) == 300
+    assert parent.warnings == []
+    conn = sqlite3.connect(db)
+    writers = [row[0] for row in conn.execute("SELECT org FROM samples ORDER BY rowid")]
+    conn.close()
+    switches = sum(1 for a, b in zip(writers, writers[1:]) if a != b)
+    assert switches > 2, "the two writers did not overlap; the test proved nothing"
