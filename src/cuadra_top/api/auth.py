@@ -18,8 +18,8 @@ from typing import Protocol
 import httpx
 from pydantic import SecretStr
 
-from cuadra_top.api.errors import ApiError, AuthError, ProtocolError, ServerError
-from cuadra_top.api.http import check_url, one_line, problem_of, send
+from cuadra_top.api.errors import ApiError, AuthError, ProtocolError, RateLimited, ServerError
+from cuadra_top.api.http import check_url, one_line, problem_of, retry_after_seconds, send
 
 DEFAULT_TOKEN_URL = "https://auth.cuadra.ai/v1/oauth2/token"
 TOKEN_COMMAND_TIMEOUT = 10.0
@@ -152,10 +152,18 @@ class ClientCredentials:
         started = self._clock()
         answer = await send(http, "POST", self.token_url, json_body=body, max_bytes=64 * 1024)
         self.fetches += 1
+        title, detail = problem_of(answer)
         if answer.status >= 500:
-            raise ServerError(f"token endpoint error {answer.status}", status=answer.status)
+            said = detail or title or ("HTML error page" if answer.is_html else "no details")
+            raise ServerError(f"token endpoint error {answer.status}: {said}",
+                              status=answer.status, title=title, detail=detail)
+        if answer.status == 429:
+            # Transient, like at the usage endpoint: back off, do not stop as for bad credentials.
+            wait = retry_after_seconds(answer.headers.get("retry-after"))
+            when = f"retry after {wait:.0f} s" if wait is not None else "retry later"
+            raise RateLimited(f"token endpoint rate limited (429); {when}",
+                              retry_after=wait, status=429, title=title, detail=detail)
         if answer.status != 200:
-            title, detail = problem_of(answer)
             said = detail or title or "no details"
             raise AuthError(
                 f"token endpoint refused the client credentials ({answer.status}: {said}); "

@@ -232,7 +232,8 @@ def error_for(answer: Answer, url: str) -> ApiError:
     if status == 403:
         scope = None
         if detail and "scope" in detail.lower() and ":" in detail:
-            scope = detail.rsplit(":", 1)[1].strip() or None
+            # "Missing required scope: usage:read": the scope itself contains a colon.
+            scope = detail.split(":", 1)[1].strip() or None
         scope = scope or "usage:read"
         return PermissionDenied(
             f"permission denied (403: {said}); give the credential the {scope} scope",

@@ -1,0 +1,131 @@
+"""Shared fixtures: a running simulator with small deterministic orgs, a fake clock, an
+isolated environment, and the HTTP client the product uses.
+
+Everything talks to the simulator over real loopback HTTP; nothing mocks the transport.
+
+Fixtures (a test module may override any of them by defining its own, as
+``test_simulator.py`` does for ``clock`` and ``sim``):
+
+- ``clock``: a :class:`FakeClock` starting at :data:`START` (call it for the time, ``advance(s)``).
+- ``make_org``: ``make_org("name", **DemoOrg fields)`` -> a small :class:`DemoOrg` whose token
+  is ``"<name>-token"``.
+- ``sim``: a started :class:`Simulator` (seed 42, the fake ``clock``) with the orgs in
+  :data:`SIM_ORGS`; stopped after the test, which also checks it raised no internal error.
+- ``start_sim``: ``start_sim(orgs, clock=..., seed=...)`` -> another started Simulator, stopped
+  after the test.
+- ``http``: the product's pooled ``httpx.AsyncClient`` (``make_http_client``), closed after.
+- ``closed_port``: a loopback port nothing listens on.
+- ``isolated_env``: no ``CUADRA_*`` variables, ``XDG_CONFIG_HOME`` in a temp dir, so no real
+  user config is read; returns that temp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cuadra_top.api.http import make_http_client
+from cuadra_top.simulator import DemoOrg, Simulator
+
+START = datetime(2026, 4, 15, 12, 0, 0, tzinfo=timezone.utc).timestamp()
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+class FakeClock:
+    """A wall clock (epoch seconds) that moves only when told to."""
+
+    def __init__(self, t: float = START) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def small_org(name: str = "small", **kw: Any) -> DemoOrg:
+    """A plain pro org: 1,000 of 10,000 credits used, 1 GiB of 10 GiB, token ``<name>-token``."""
+    base: dict[str, Any] = dict(
+        name=name, token=f"{name}-token", tier="pro", plan_name="Pro", credit_limit=10_000,
+        storage_limit=10 * GIB, credits_used_at_start=1_000, storage_used_at_start=1 * GIB,
+        burn_per_hour=600.0, storage_growth_per_hour=100 * MIB,
+    )
+    base.update(kw)
+    return DemoOrg(**base)
+
+
+def sim_orgs() -> list[DemoOrg]:
+    """The ``sim`` fixture's orgs, one per situation the client must handle."""
+    return [
+        small_org("alpha", extra_fields={"futureField": {"nested": [1, 2]}, "quotas": {"maxAgents": 5}}),
+        small_org("beta", tier="free", plan_name="Free", credit_limit=1_000, credits_used_at_start=100),
+        small_org("noscope", scopes=()),
+        small_org("m2m", client_id="m2m-client", client_secret="m2m-secret-do-not-leak", token_ttl=100),
+        small_org("limited", rate_limit_per_minute=2),
+    ]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_org() -> Callable[..., DemoOrg]:
+    return small_org
+
+
+@pytest.fixture
+def start_sim() -> Iterator[Callable[..., Simulator]]:
+    started: list[Simulator] = []
+
+    def start(orgs: list[DemoOrg] | None = None, *, clock: Callable[[], float] | None = None,
+              seed: int = 42) -> Simulator:
+        sim = Simulator(orgs, seed=seed, clock=clock or FakeClock()).start()
+        sim.flaky_latency = (0.0, 0.01)
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+    for sim in started:
+        assert sim.errors == [], f"the simulator raised internally: {sim.errors!r}"
+
+
+@pytest.fixture
+def sim(start_sim, clock) -> Simulator:
+    return start_sim(sim_orgs(), clock=clock)
+
+
+@pytest.fixture
+async def http():
+    client = make_http_client()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def isolated_env(monkeypatch, tmp_path) -> Path:
+    for name in list(os.environ):
+        if name.startswith("CUADRA_"):
+            monkeypatch.delenv(name)
+    xdg = tmp_path / "xdg-config"
+    xdg.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
+    return xdg
