@@ -99,11 +99,21 @@ def fail(message: str, code: int = EXIT_USAGE) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.log:
+        from cuadra_top.debuglog import setup_debug_log
+
+        try:
+            setup_debug_log(args.log)
+        except OSError as exc:
+            return fail(f"cannot write the log file {args.log}: {exc.strerror}; choose another path")
     try:
         return dispatch(args)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the promise: no traceback ever reaches the user
+        from cuadra_top.debuglog import logger
+
+        logger("cli").exception("internal error")
         return fail(f"internal error ({type(exc).__name__}); please report it, with --log FILE output", EXIT_FAILED)
 
 

@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from cuadra_top import format as fmt
-from cuadra_top.api.auth import redact
 from cuadra_top.api.models import Usage
+from cuadra_top.redaction import redact
 from cuadra_top.state.fleet import Fleet, OrgResult
 
 EXIT_OK = 0
@@ -105,4 +105,4 @@ async def run_once(fleet: Fleet, names: Sequence[str], *, as_json: bool) -> tupl
     results = await fleet.fetch_all(names)
     text = render_json(results) if as_json else render_table(results)
     code = EXIT_OK if all(r.ok for r in results) else EXIT_SOME_FAILED
-    return redact(text, fleet.secrets()), code
+    return redact(text), code

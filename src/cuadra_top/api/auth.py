@@ -19,7 +19,11 @@ import httpx
 from pydantic import SecretStr
 
 from cuadra_top.api.errors import ApiError, AuthError, ProtocolError, RateLimited, ServerError
+from cuadra_top.debuglog import logger
+from cuadra_top.redaction import remember_secret
 from cuadra_top.api.http import check_url, one_line, problem_of, retry_after_seconds, send
+
+log = logger("auth")
 
 DEFAULT_TOKEN_URL = "https://auth.cuadra.ai/v1/oauth2/token"
 TOKEN_COMMAND_TIMEOUT = 10.0
@@ -37,8 +41,6 @@ class Credential(Protocol):
 
     def invalidate(self) -> None: ...
 
-    def secrets(self) -> list[str]: ...
-
 
 class StaticToken:
     """A bearer token given as-is (config ``token``, ``token_env``, env ``CUADRA_TOKEN``)."""
@@ -48,15 +50,13 @@ class StaticToken:
     def __init__(self, token: SecretStr, describe: str = "token") -> None:
         self._token = token
         self.describe = describe
+        remember_secret(token.get_secret_value())
 
     async def bearer(self, http: httpx.AsyncClient) -> str:
         return self._token.get_secret_value()
 
     def invalidate(self) -> None:
         """Nothing to do: asking again gives the same token."""
-
-    def secrets(self) -> list[str]:
-        return [self._token.get_secret_value()]
 
 
 class CommandToken:
@@ -75,6 +75,8 @@ class CommandToken:
         async with self._lock:
             if self._token is None:
                 self._token = await self._run()
+                remember_secret(self._token)
+                log.debug("token_command gave a token")
             return self._token
 
     async def _run(self) -> str:
@@ -105,9 +107,6 @@ class CommandToken:
     def invalidate(self) -> None:
         self._token = None
 
-    def secrets(self) -> list[str]:
-        return [self._token] if self._token else []
-
 
 class ClientCredentials:
     """OAuth 2.0 client credentials: an access token fetched, cached, and fetched again
@@ -126,6 +125,7 @@ class ClientCredentials:
     ) -> None:
         self.client_id = client_id
         self._secret = client_secret
+        remember_secret(client_secret.get_secret_value())
         self.token_url = check_url(token_url, "token URL")
         self.describe = f"client credentials ({client_id})"
         self._clock = clock
@@ -178,23 +178,14 @@ class ClientCredentials:
         if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
             raise ProtocolError("token endpoint answer has an invalid expires_in")
         margin = min(self._margin, expires_in * 0.1)
+        remember_secret(token)
+        log.debug("access token fetched for client %s, expires in %s s", self.client_id, expires_in)
         self._token = token
         self._expires_at = started + expires_in - margin
 
     def invalidate(self) -> None:
         self._token = None
         self._expires_at = 0.0
-
-    def secrets(self) -> list[str]:
-        return [s for s in (self._secret.get_secret_value(), self._token) if s]
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    """Replace every known secret in ``text``: the last line of defence for messages."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "********")
-    return text
 
 
 def env_secret(name: str, environ: os._Environ[str] | dict[str, str]) -> SecretStr | None:
@@ -210,5 +201,4 @@ __all__ = [
     "DEFAULT_TOKEN_URL",
     "StaticToken",
     "env_secret",
-    "redact",
 ]

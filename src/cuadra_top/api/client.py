@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from cuadra_top.api.auth import Credential, redact
+from cuadra_top.api.auth import Credential
 from cuadra_top.api.errors import ApiError, ProtocolError
 from cuadra_top.api.http import Answer, check_url, error_for, send
 from cuadra_top.api.models import Usage, describe_validation_error, parse_usage
+from cuadra_top.redaction import redact
 
 DEFAULT_API_URL = "https://api.cuadra.ai"
 
@@ -54,7 +55,7 @@ class UsageClient:
             return await self._fetch()
         except ApiError as exc:
             # The last line of defence: no message ever carries a secret.
-            exc.message = redact(exc.message, self.credential.secrets())
+            exc.message = redact(exc.message)
             exc.args = (exc.message,)
             raise
 

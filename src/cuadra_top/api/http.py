@@ -11,6 +11,7 @@ import ipaddress
 import json
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from cuadra_top import __version__
+from cuadra_top.debuglog import logger
 from cuadra_top.api.errors import (
     ApiError,
     AuthError,
@@ -33,6 +35,8 @@ from cuadra_top.api.errors import (
     RateLimited,
     ServerError,
 )
+
+log = logger("http")
 
 USER_AGENT = f"cuadra-top/{__version__}"
 MAX_BODY_BYTES = 1024 * 1024
@@ -166,6 +170,7 @@ async def send(
     max_bytes: int = MAX_BODY_BYTES,
 ) -> Answer:
     """Make one request and read the whole body, refusing bodies over ``max_bytes``."""
+    started = time.perf_counter()
     try:
         async with http.stream(method, url, headers=headers, json=json_body) as response:
             declared = response.headers.get("content-length")
@@ -183,9 +188,14 @@ async def send(
                         f"response too large (over the {max_bytes}-byte cap)", status=response.status_code
                     )
                 chunks.append(chunk)
+            log.debug("%s %s -> %s, %d bytes, %.0f ms", method, url, response.status_code, size,
+                      (time.perf_counter() - started) * 1000)
             return Answer(response.status_code, response.headers, b"".join(chunks))
     except httpx.TransportError as exc:
-        raise describe_transport_error(exc, url) from None
+        error = describe_transport_error(exc, url)
+        log.debug("%s %s -> failed after %.0f ms: %s", method, url, (time.perf_counter() - started) * 1000,
+                  error.message)
+        raise error from None
 
 
 def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> float | None:

@@ -65,10 +65,6 @@ class Fleet:
     def names(self) -> list[str]:
         return list(self.clients)
 
-    def secrets(self) -> list[str]:
-        """Every secret any org's credential knows, for redaction of output."""
-        return [s for client in self.clients.values() for s in client.credential.secrets()]
-
     async def fetch(self, name: str) -> OrgResult:
         """Fetch one org; never raises for an API failure, it is returned instead."""
         attempted = self.now()

@@ -23,7 +23,10 @@ from enum import StrEnum
 
 from cuadra_top.api.client import Fetched
 from cuadra_top.api.errors import ApiError, RateLimited
+from cuadra_top.debuglog import logger
 from cuadra_top.state.fleet import OrgResult
+
+log = logger("poller")
 
 BACKOFF_CAP = 300.0
 MIN_DELAY = 1.0
@@ -163,6 +166,7 @@ class OrgPoller:
             result = await self._poll()
             delay = next_delay(result.error, self.state.failures, self.interval, self._rng)
             self.delays.append(delay)
+            self._log_decision(result, delay)
             if delay is None:
                 self.state.stopped = True
                 self.state.next_poll_at = None
@@ -170,6 +174,16 @@ class OrgPoller:
                 due = loop.time() + delay
                 self.state.next_poll_at = self._now() + timedelta(seconds=delay)
             self._changed()
+
+    def _log_decision(self, result: OrgResult, delay: float | None) -> None:
+        name = self.state.name
+        if result.error is None:
+            log.debug("%s: ok; next poll in %.1f s", name, delay)
+        elif delay is None:
+            log.info("%s: %s; polling stopped until a manual refresh", name, result.error.message)
+        else:
+            log.info("%s: %s; backoff %.1f s after %d failure(s)", name, result.error.message, delay,
+                     self.state.failures)
 
     async def _sleep(self, seconds: float | None) -> None:
         """Wait ``seconds`` (forever if None), or until a control call wakes the loop."""
