@@ -120,6 +120,14 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def _no_user_files(monkeypatch, tmp_path_factory):
+    """Every test: no real user config, themes or history are read or written."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+
+
 @pytest.fixture
 def isolated_env(monkeypatch, tmp_path) -> Path:
     for name in list(os.environ):

@@ -17,7 +17,7 @@ from cuadra_top.cli import main
 from cuadra_top.simulator import Simulator
 
 DEMO_ORGS = ["acme-free", "nimbus-pro", "globex-enterprise", "flaky-labs"]
-JSON_KEYS = {"name", "ok", "fetched_at", "usage", "error"}
+JSON_KEYS = {"name", "ok", "fetched_at", "stale", "usage", "error", "forecast"}
 BAD_TOKEN = "bad-token-secret-4f9a2c"
 FILE_TOKEN = "file-token-secret-77b1e0"
 CLIENT_SECRET = "client-secret-value-a81d"
@@ -345,6 +345,7 @@ def test_config_validate_nothing_configured(capsys):
 def test_python_dash_m(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUADRA_")}
     env["XDG_CONFIG_HOME"] = str(tmp_path)
+    env["XDG_DATA_HOME"] = str(tmp_path)
     done = subprocess.run([sys.executable, "-m", "cuadra_top", "--version"], capture_output=True, text=True,
                           env=env, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == f"cuadra-top {__version__}"

@@ -76,12 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="run on the built-in simulator's demo orgs")
     parser.add_argument("--once", action="store_true", help="fetch every org once, print a table, exit")
     parser.add_argument("--json", action="store_true", help="with --once: print JSON instead of a table")
+    parser.add_argument("--check", action="store_true",
+                        help="with --once: one status line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
     parser.add_argument("--org", metavar="NAME", help="only this org (--once), or start on it (TUI)")
     parser.add_argument("--interval", metavar="SECONDS", type=positive_seconds,
                         help="refresh interval for this run (overrides refresh_interval)")
     parser.add_argument("--theme", metavar="NAME", help="theme for this run (overrides the config)")
     parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
     parser.add_argument("--log", metavar="FILE", help="write a debug log (secrets redacted) to FILE")
+    parser.add_argument("--no-history", action="store_true", help="do not record or read the local usage history")
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     config = commands.add_parser("config", help="config path | show | validate")
@@ -120,8 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     from cuadra_top.config import ConfigError
 
+    if args.check:
+        args.once = True
     if args.json and not args.once:
         return fail("--json goes with --once")
+    if args.json and args.check:
+        return fail("--check prints one status line; drop --json")
     if args.command == "simulate":
         return simulate(args.port, args.seed)
     try:
@@ -169,6 +176,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from cuadra_top.demo import demo_config, start_demo
 
     sim = start_demo()
+    args.demo_sim = sim
     try:
         return run_loaded(args, demo_config(sim))
     finally:
@@ -186,16 +194,40 @@ def run_loaded(args: argparse.Namespace, loaded) -> int:
     return run_tui(args, loaded)
 
 
+def make_trends(args: argparse.Namespace, loaded):
+    """History and forecasts: the user's SQLite history, or none (``--no-history``, the demo,
+    ``history = false``); the demo gets a day of backfilled samples instead."""
+    from cuadra_top.state.history import History, default_history_path
+    from cuadra_top.state.trends import Trends, utc_now
+
+    use_history = loaded.source != "demo" and not args.no_history and loaded.settings.history
+    trends = Trends(History(default_history_path()) if use_history else None, utc_now)
+    for warning in trends.warnings:
+        print(f"cuadra-top: warning: {warning}", file=sys.stderr)
+    sim = getattr(args, "demo_sim", None)
+    if sim is not None:
+        from cuadra_top.demo import backfill
+
+        backfill(trends, sim, utc_now())
+    return trends
+
+
 def once(args: argparse.Namespace, loaded) -> int:
     from cuadra_top.once import run_once
     from cuadra_top.state.fleet import Fleet
 
+    trends = make_trends(args, loaded)
+
     async def go() -> tuple[str, int]:
         async with Fleet.from_settings(loaded.settings, os.environ) as fleet:
             names = [args.org] if args.org else fleet.names
-            return await run_once(fleet, names, as_json=args.json)
+            return await run_once(fleet, names, as_json=args.json, settings=loaded.settings, trends=trends,
+                                  check_mode=args.check)
 
-    text, code = asyncio.run(go())
+    try:
+        text, code = asyncio.run(go())
+    finally:
+        trends.close()
     sys.stdout.write(text)
     return code
 

@@ -24,6 +24,7 @@ from cuadra_top.api.auth import DEFAULT_TOKEN_URL, ClientCredentials, CommandTok
 from cuadra_top.api.client import DEFAULT_API_URL
 from cuadra_top.api.errors import InsecureURL
 from cuadra_top.api.http import Timeouts, check_url
+from cuadra_top.state.alerts import Thresholds
 
 APP_NAME = "cuadra-top"
 MASK = "********"
@@ -58,6 +59,9 @@ class OrgConfig(_Strict):
     client_secret: SecretStr | None = None
     client_secret_env: str | None = None
     token_url: str | None = None
+    warn_percent: float | None = Field(None, gt=0, le=1000)
+    critical_percent: float | None = Field(None, gt=0, le=1000)
+    warn_on_projected_exhaustion: bool | None = None
 
     @field_validator("api_url", "token_url")
     @classmethod
@@ -92,6 +96,9 @@ class Settings(_Strict):
     theme: str | None = None
     warn_percent: float = Field(80.0, gt=0, le=1000)
     critical_percent: float = Field(95.0, gt=0, le=1000)
+    warn_on_projected_exhaustion: bool = True
+    bell: bool = False
+    history: bool = True
     timeout: float | TimeoutTable = Field(15.0)
     ca_bundle: str | None = None
     org: list[OrgConfig] = Field(default_factory=list)
@@ -113,6 +120,17 @@ class Settings(_Strict):
                 raise ValueError(f"two orgs are named {org.name!r}; names must be unique")
             seen.add(org.name)
         return self
+
+    def thresholds_for(self, name: str) -> Thresholds:
+        """The org's alert thresholds: its own keys where set, else the global ones."""
+        org = next((o for o in self.org if o.name == name), None)
+
+        def pick(key: str):
+            own = getattr(org, key, None) if org else None
+            return own if own is not None else getattr(self, key)
+
+        warn, critical = pick("warn_percent"), pick("critical_percent")
+        return Thresholds(warn, max(critical, warn), pick("warn_on_projected_exhaustion"))
 
     @property
     def timeouts(self) -> Timeouts:

@@ -13,8 +13,11 @@ from typing import Any
 
 from cuadra_top import format as fmt
 from cuadra_top.api.models import Usage
+from cuadra_top.config import Settings
 from cuadra_top.redaction import redact
+from cuadra_top.state.alerts import assess, check_summary
 from cuadra_top.state.fleet import Fleet, OrgResult
+from cuadra_top.state.trends import Trends
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -85,24 +88,67 @@ def render_table(results: Sequence[OrgResult], now: datetime | None = None) -> s
     return "\n".join(lines) + "\n"
 
 
-def json_org(result: OrgResult) -> dict[str, Any]:
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+def json_org(result: OrgResult, trends: Trends | None = None) -> dict[str, Any]:
+    """One org of ``--json``. A failed org is ``stale``, with the time of its last good data
+    from the history when there is one."""
     fetched = result.fetched
+    last_at = fetched.fetched_at if fetched else None
+    if fetched is None and trends is not None:
+        samples = trends.windows.get(result.name)
+        last_at = samples.samples[-1].at if samples and samples.samples else None
+    forecast = trends.forecast_for(result.name) if trends is not None else None
     return {
         "name": result.name,
         "ok": result.ok,
-        "fetched_at": fetched.fetched_at.isoformat().replace("+00:00", "Z") if fetched else None,
+        "fetched_at": iso(last_at),
+        "stale": not result.ok,
         "usage": fetched.raw if fetched else None,
         "error": result.error.as_dict() if result.error else None,
+        "forecast": forecast.as_json() if forecast else None,
     }
 
 
-def render_json(results: Sequence[OrgResult]) -> str:
-    return json.dumps({"orgs": [json_org(r) for r in results]}, indent=2, ensure_ascii=False) + "\n"
+def render_json(results: Sequence[OrgResult], trends: Trends | None = None) -> str:
+    orgs = [json_org(r, trends) for r in results]
+    return json.dumps({"orgs": orgs}, indent=2, ensure_ascii=False) + "\n"
 
 
-async def run_once(fleet: Fleet, names: Sequence[str], *, as_json: bool) -> tuple[str, int]:
-    """Fetch ``names`` concurrently; return (text to print, exit code)."""
+def check(results: Sequence[OrgResult], settings: Settings, trends: Trends | None) -> tuple[str, int]:
+    """Monitoring-plugin mode: one line, exit 0 OK / 1 WARNING / 2 CRITICAL / 3 UNKNOWN."""
+    assessments = []
+    for result in results:
+        usage = result.fetched.usage if result.fetched else None
+        forecast = trends.forecast_for(result.name) if trends is not None and usage else None
+        error = result.error.message if result.error else None
+        level, messages = assess(result.name, usage, forecast, settings.thresholds_for(result.name), error=error)
+        assessments.append((result.name, level, messages))
+    code, line = check_summary(assessments)
+    return line + "\n", code
+
+
+async def run_once(
+    fleet: Fleet,
+    names: Sequence[str],
+    *,
+    as_json: bool,
+    settings: Settings | None = None,
+    trends: Trends | None = None,
+    check_mode: bool = False,
+) -> tuple[str, int]:
+    """Fetch ``names`` concurrently, record them; return (text to print, exit code)."""
+    if trends is not None:
+        await trends.load(names)
     results = await fleet.fetch_all(names)
-    text = render_json(results) if as_json else render_table(results)
-    code = EXIT_OK if all(r.ok for r in results) else EXIT_SOME_FAILED
+    if trends is not None:
+        for result in results:
+            await trends.record(result)
+    if check_mode:
+        text, code = check(results, settings or Settings(), trends)
+    else:
+        text = render_json(results, trends) if as_json else render_table(results)
+        code = EXIT_OK if all(r.ok for r in results) else EXIT_SOME_FAILED
     return redact(text), code

@@ -22,7 +22,9 @@ from textual.widgets import ContentSwitcher, Footer, TabbedContent, TabPane
 from cuadra_top import format as fmt
 from cuadra_top.config import Settings
 from cuadra_top.state.fleet import Fleet
+from cuadra_top.state.alerts import AlertTracker, Level
 from cuadra_top.state.poller import OrgPoller, OrgState
+from cuadra_top.state.trends import Trends, recording
 from cuadra_top.tui.header import header_text, status_text
 from cuadra_top.tui.help import HelpScreen
 from cuadra_top.tui.overview import OverviewTable
@@ -82,8 +84,11 @@ class CuadraTopApp(App[int]):
         now: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
         persist_theme: bool = True,
+        trends: Trends | None = None,
     ) -> None:
         super().__init__()
+        self.trends = trends or Trends(None, now)
+        self.alerts = AlertTracker()
         self.settings = settings
         self.environ = environ
         self.config_path = config_path
@@ -100,6 +105,7 @@ class CuadraTopApp(App[int]):
         self.paused = False
         self._rendered: tuple[str | None, int, int] | None = None
         self._minute: int | None = None
+        self._alerted: dict[str, object] = {}
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -128,12 +134,15 @@ class CuadraTopApp(App[int]):
 
     def on_mount(self) -> None:
         self._load_themes()
+        for warning in self.trends.warnings:
+            self.notify(warning, severity="warning", timeout=10)
         self.fleet = Fleet.from_settings(self.settings, self.environ, now=self.now)
+        fetch = recording(self.fleet.fetch, self.trends)
         for name in self.names:
-            poller = OrgPoller(name, self.fleet.fetch, self.interval, self._poller_changed, rng=self.rng, now=self.now)
-            self.pollers[name] = poller
-            self.run_worker(poller.run(), name=f"poll:{name}", group="pollers", exit_on_error=False)
+            self.pollers[name] = OrgPoller(name, fetch, self.interval, self._poller_changed, rng=self.rng, now=self.now)
+        self.run_worker(self._start_polling(), name="start", group="pollers", exit_on_error=False)
         self.set_interval(CLOCK_TICK, self._tick)
+        self.set_interval(3600, self.trends.thin_history)
         self.query_one(TabbedContent).hide_tab("admin")
         self._apply_width(self.size.width)
         self._render()
@@ -142,9 +151,17 @@ class CuadraTopApp(App[int]):
         else:
             self.query_one(TabbedContent).query_one("Tabs").focus()
 
+    async def _start_polling(self) -> None:
+        """Read the history first (in a thread), so forecasts show from the first answer."""
+        await self.trends.load(self.names)
+        await self.trends.thin_history()
+        for name, poller in self.pollers.items():
+            self.run_worker(poller.run(), name=f"poll:{name}", group="pollers", exit_on_error=False)
+
     async def on_unmount(self) -> None:
         if self.fleet is not None:
             await self.fleet.aclose()
+        self.trends.close()
 
     def on_resize(self, event) -> None:
         self._apply_width(event.size.width)
@@ -179,10 +196,25 @@ class CuadraTopApp(App[int]):
         self.post_message(OrgUpdated(state.name))
 
     def on_org_updated(self, message: OrgUpdated) -> None:
+        self._check_alerts(message.name)
         if self.showing_overview:
             self._sync_overview()
         elif message.name == self.current:
             self._render()
+
+    def _check_alerts(self, name: str) -> None:
+        """Notify once per threshold crossing (the tracker remembers), with a bell if asked."""
+        state = self.state_of(name)
+        if state.fetched is None or state.fetched is self._alerted.get(name):
+            return
+        self._alerted[name] = state.fetched
+        thresholds = self.settings.thresholds_for(name)
+        for alert in self.alerts.update(name, state.fetched.usage, self.trends.forecast_for(name), thresholds,
+                                        now=self.now()):
+            self.notify(alert.message, severity="error" if alert.level >= Level.CRITICAL else "warning",
+                        timeout=15)
+            if self.settings.bell:
+                self.bell()
 
     def _tick(self) -> None:
         """Clock-driven refresh: ages and retry countdowns; the period countdown per minute."""
@@ -238,8 +270,13 @@ class CuadraTopApp(App[int]):
         nodata.display = False
         panes.display = True
         usage = fetched.usage
-        self.query_one(CreditsPane).show(usage)
-        self.query_one(StoragePane).show(usage)
+        forecast = self.trends.forecast_for(state.name)
+        credits = self.query_one(CreditsPane)
+        credits.show(usage)
+        credits.show_trend(self.trends.series(state.name), forecast, now)
+        storage = self.query_one(StoragePane)
+        storage.show(usage)
+        storage.show_trend(forecast, now)
         self.query_one(PlanPane).show(usage, now)
         self.query_one(RawView).show(fetched.raw, usage)
         if usage.admin is not None:
@@ -252,7 +289,10 @@ class CuadraTopApp(App[int]):
 
     def _sync_overview(self) -> None:
         now = self.now()
-        self.query_one(OverviewTable).sync([self.state_of(n) for n in self.names], now, self.interval)
+        self.query_one(OverviewTable).sync(
+            [self.state_of(n) for n in self.names], now, self.interval,
+            {n: self.trends.forecast_for(n) for n in self.names},
+        )
         paused = " · PAUSED" if self.paused else ""
         self.query_one("#header", Line).show(
             f"cuadra-top · {len(self.names)} organizations · every {fmt.interval(self.interval)}{paused}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from rich.text import Text
@@ -11,12 +11,13 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from cuadra_top import format as fmt
+from cuadra_top.state.forecast import Forecast
 from cuadra_top.state.poller import OrgState, Status
 from cuadra_top.tui.gauge import LEVEL_WORD, Level, level_of
 
 COLUMNS = (("number", "#", 2), ("org", "Org", None), ("credits", "Credits", 11),
-           ("storage", "Storage", 11), ("left", "Resets in", 9), ("status", "Status", 12))
-SORT_KEYS = ("number", "org", "credits", "storage", "left", "status")
+           ("storage", "Storage", 11), ("left", "Resets", 7), ("runs_out", "Runs out", 8), ("status", "Status", 8))
+SORT_KEYS = ("number", "org", "credits", "storage", "left", "runs_out", "status")
 _STATUS_ORDER = {Status.ERROR: 0, Status.STOPPED: 1, Status.STALE: 2, Status.LOADING: 3, Status.PAUSED: 4, Status.OK: 5}
 
 
@@ -26,7 +27,16 @@ def _percent_cell(fraction: float | None, warn: float, critical: float) -> Text:
     if level in LEVEL_WORD:
         label += f" {LEVEL_WORD[level]}"
     style = {Level.WARN: "bold", Level.CRITICAL: "bold reverse", Level.OVER: "bold reverse"}.get(level, "")
-    return Text(label, style=style, justify="right")
+    return Text(label, style=style)
+
+
+def runs_out_cell(forecast: Forecast | None, now: datetime) -> Text:
+    """When credits run out at this rate, if before the period resets; '—' otherwise."""
+    if forecast is None or not forecast.runs_out_before_period_end or forecast.credits_exhausted_at is None:
+        return Text("—")
+    seconds = (forecast.credits_exhausted_at - now).total_seconds()
+    label = "ran out" if seconds <= 0 else fmt.duration(seconds, precision=2)
+    return Text(label, style="bold")
 
 
 class OverviewTable(DataTable):
@@ -54,38 +64,44 @@ class OverviewTable(DataTable):
         """Fixed widths, so the first rows (still loading) do not squeeze the columns."""
         longest = max((len(name) for name in names), default=8)
         for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width if width is not None else min(max(longest, 3), 32))
+            self.add_column(label, key=key, width=width if width is not None else min(max(longest, 3), 18))
 
-    def row_for(self, number: int, state: OrgState, now: datetime, interval: float) -> tuple[tuple, tuple]:
+    def row_for(self, number: int, state: OrgState, now: datetime, interval: float,
+                forecast: Forecast | None = None) -> tuple[tuple, tuple]:
         """(cells, sort values) for one org; ``number`` is its place in the config (keys 1-9)."""
         status = state.status(now, interval)
         status_label = status.value.upper() if status is not Status.OK else "ok"
         if status is Status.STALE:
             status_label = f"STALE {fmt.duration(state.age(now), precision=1)}"
         if state.fetched is None:
-            return ((Text(str(number), justify="right"), state.name, "—", "—", "—", status_label),
-                    (number, state.name, -1.0, -1.0, float("inf"), _STATUS_ORDER[status]))
+            return ((Text(str(number)), state.name, "—", "—", "—", "—", status_label),
+                    (number, state.name, -1.0, -1.0, float("inf"), float("inf"), _STATUS_ORDER[status]))
         usage = state.fetched.usage
         credits, storage = usage.credits.fraction, usage.storage.fraction
         left = (usage.credits.period_end - now).total_seconds() if usage.credits.period_end else None
         cells = (
-            Text(str(number), justify="right"),
+            Text(str(number)),
             state.name,
             _percent_cell(credits, self.warn_percent, self.critical_percent),
             _percent_cell(storage, self.warn_percent, self.critical_percent),
-            Text(fmt.duration(left, precision=2), justify="right"),
+            Text(fmt.duration(left, precision=2)),
+            runs_out_cell(forecast, now),
             status_label,
         )
+        runs_out = forecast.credits_exhausted_at if forecast and forecast.runs_out_before_period_end else None
         sort = (number, state.name, credits if credits is not None else -0.5, storage if storage is not None else -0.5,
-                left if left is not None else float("inf"), _STATUS_ORDER[status])
+                left if left is not None else float("inf"),
+                (runs_out - now).total_seconds() if runs_out else float("inf"), _STATUS_ORDER[status])
         return cells, sort
 
-    def sync(self, states: Sequence[OrgState], now: datetime, interval: float) -> None:
+    def sync(self, states: Sequence[OrgState], now: datetime, interval: float,
+             forecasts: Mapping[str, Forecast | None] | None = None) -> None:
         """Bring the rows up to date, touching only cells that changed."""
+        forecasts = forecasts or {}
         if not self.columns:
             self.add_columns_for([state.name for state in states])
         for number, state in enumerate(states, 1):
-            cells, sort = self.row_for(number, state, now, interval)
+            cells, sort = self.row_for(number, state, now, interval, forecasts.get(state.name))
             self._sort_values[state.name] = sort
             old = self._rows.get(state.name)
             if old is None:

@@ -11,13 +11,14 @@ from datetime import datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Sparkline, Static
 
 from cuadra_top import format as fmt
 from cuadra_top.api.models import Usage
+from cuadra_top.state.forecast import Forecast
 from cuadra_top.tui.gauge import Gauge
 
 
@@ -103,6 +104,21 @@ class CreditsPane(Pane):
         yield Pairs(id="credits-numbers")
         yield Pairs(id="credits-balance")
         yield Line(id="credits-overage")
+        with Horizontal(id="credits-trend"):
+            yield Static("used this period ", id="trend-label")
+            yield Sparkline([], id="credits-sparkline")
+        yield Line(id="credits-forecast")
+
+    def show_trend(self, series: list[float], forecast: Forecast | None, now: datetime) -> None:
+        """The sparkline of credits used over the period, and when they run out at this rate."""
+        sparkline = self.query_one("#credits-sparkline", Sparkline)
+        if list(sparkline.data or []) != series:
+            sparkline.data = series
+        self.query_one("#credits-trend").display = len(series) >= 2
+        text = forecast.summary(now) if forecast else "no forecast yet: waiting for samples"
+        line = self.query_one("#credits-forecast", Line)
+        line.set_class(bool(forecast and forecast.runs_out_before_period_end), "-alert")
+        line.show(text)
 
     def show(self, usage: Usage) -> None:
         credits = usage.credits
@@ -137,6 +153,18 @@ class StoragePane(Pane):
     def compose(self) -> ComposeResult:
         yield self.gauge("storage-gauge")
         yield Pairs(id="storage-numbers")
+        yield Pairs(id="storage-growth")
+
+    def show_trend(self, forecast: Forecast | None, now: datetime) -> None:
+        growth = self.query_one("#storage-growth", Pairs)
+        rate = forecast.storage_growth_per_day if forecast else None
+        growth.display = rate is not None
+        if rate is None:
+            return
+        items = [("grows", f"{fmt.iec_bytes(rate)}/day")]
+        if forecast and forecast.storage_full_at:
+            items.append(("full in", fmt.duration((forecast.storage_full_at - now).total_seconds(), precision=2)))
+        growth.show(*items)
 
     def show(self, usage: Usage) -> None:
         storage = usage.storage
@@ -158,25 +186,21 @@ class PlanPane(Pane):
     def compose(self) -> ComposeResult:
         yield Pairs(id="plan-line")
         yield Pairs(id="period-line")
-        yield Pairs(id="countdown-line")
-        yield Gauge(words=False, warn_percent=1e9, critical_percent=1e9, suffix="passed",
-                    id="period-gauge")
+        yield Gauge(words=False, warn_percent=1e9, critical_percent=1e9, suffix="passed", id="period-gauge")
 
     def show(self, usage: Usage, now: datetime) -> None:
         plan, credits = usage.plan, usage.credits
         self.query_one("#plan-line", Pairs).show(
-            ("tier", plan.tier), ("plan", plan.name or plan.tier), ("billing", plan.billing_cycle or "—")
+            ("tier", plan.tier), ("plan", plan.name or plan.tier), ("billing", plan.billing_cycle or "—"),
+            ("period", credits.billing_period or "—"),
         )
         self.query_one("#period-line", Pairs).show(
             ("from", fmt.short_date(credits.period_start)), ("to", fmt.short_date(credits.period_end))
         )
-        left = fmt.time_left(credits.period_end, now)
-        self.query_one("#countdown-line", Pairs).show(
-            ("resets in", left), ("period", credits.billing_period or plan.billing_cycle or "—")
-        )
-        self.query_one("#period-gauge", Gauge).set(
-            fmt.period_fraction(credits.period_start, credits.period_end, now)
-        )
+        gauge = self.query_one("#period-gauge", Gauge)
+        gauge.suffix = f"passed · resets in {fmt.time_left(credits.period_end, now)}"
+        gauge.set(fmt.period_fraction(credits.period_start, credits.period_end, now))
+        gauge.refresh()
 
 
 class AdminPane(Pane):

@@ -9,6 +9,7 @@ from cuadra_top.config import LoadedConfig
 
 
 def run_tui(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    from cuadra_top.cli import make_trends
     from cuadra_top.tui.app import CuadraTopApp
 
     app = CuadraTopApp(
@@ -19,6 +20,7 @@ def run_tui(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         interval=args.interval,
         theme=args.theme,
         persist_theme=args.theme is None,
+        trends=make_trends(args, loaded),
     )
     app.run(mouse=not args.no_mouse)
     return app.return_code or 0

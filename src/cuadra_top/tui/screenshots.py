@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cuadra_top.demo import demo_config
+from cuadra_top.demo import backfill, demo_config
 from cuadra_top.simulator import Fault, Simulator, demo_orgs
+from cuadra_top.state.trends import Trends
 from cuadra_top.tui.app import CuadraTopApp
 
 FROZEN_AT = datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc)
@@ -28,8 +29,12 @@ def frozen_simulator(at: datetime = FROZEN_AT) -> Simulator:
 
 
 def frozen_app(sim: Simulator, at: datetime = FROZEN_AT, **kw: object) -> CuadraTopApp:
+    """The app on the frozen demo, with a day of backfilled samples (no history on disk)."""
     loaded = demo_config(sim)
-    return CuadraTopApp(loaded.settings, environ={}, now=lambda: at, rng=random.Random(0), **kw)  # type: ignore[arg-type]
+    trends = Trends(None, lambda: at)
+    backfill(trends, sim, at)
+    return CuadraTopApp(loaded.settings, environ={}, now=lambda: at, rng=random.Random(0), trends=trends,
+                        **kw)  # type: ignore[arg-type]
 
 
 async def wait_for_data(app: CuadraTopApp, pause: Callable[[], Awaitable[None]], timeout: float = 10.0) -> None:

@@ -1,0 +1,151 @@
+"""Trends: every successful fetch recorded, and each org's forecast kept up to date.
+
+The SQLite history is the durable record (shared with a cron ``--once``); in memory each org
+keeps a small window of the current period (dense for the last day, sparse before), enough
+for the forecast and the sparkline, so a monitor of hundreds of orgs stays small. SQLite
+calls run in a worker thread so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from cuadra_top.api.models import Usage
+from cuadra_top.state.fleet import OrgResult
+from cuadra_top.state.forecast import Forecast, forecast
+from cuadra_top.state.history import History, Sample
+
+DENSE_SPAN = timedelta(hours=24)
+DENSE_STEP = timedelta(minutes=10)
+SPARSE_STEP = timedelta(hours=3)
+FORECAST_EVERY = timedelta(seconds=60)
+"""A forecast is recomputed at most this often per org (the rate cannot move faster)."""
+
+
+def sample_of(org: str, at: datetime, usage: Usage) -> Sample:
+    credits, storage = usage.credits, usage.storage
+    return Sample(
+        org=org, at=at, credits_used=credits.used, credits_limit=credits.limit or None,
+        credits_available=credits.available_now, purchased_balance=credits.purchased_balance,
+        storage_used=storage.used, storage_limit=storage.limit or None,
+        period_start=credits.period_start, period_end=credits.period_end,
+    )
+
+
+@dataclass
+class Window:
+    """An org's samples of the current period, thinned by age; the newest is always exact."""
+
+    samples: list[Sample]
+
+    def add(self, sample: Sample) -> None:
+        samples = self.samples
+        if samples and sample.period_start and samples[-1].period_start != sample.period_start:
+            samples.clear()  # a new billing period: the old one says nothing about this one
+        if len(samples) >= 2 and sample.at - samples[-2].at < DENSE_STEP:
+            samples[-1] = sample  # too close to the one before: keep only the newer
+        else:
+            samples.append(sample)
+        if len(samples) % 32 == 0:
+            self.thin(sample.at)
+
+    def thin(self, now: datetime) -> None:
+        """Keep one sample per DENSE_STEP in the last day and one per SPARSE_STEP before."""
+        kept: list[Sample] = []
+        for sample in self.samples:
+            step = DENSE_STEP if now - sample.at <= DENSE_SPAN else SPARSE_STEP
+            if kept and sample.at - kept[-1].at < step and sample is not self.samples[-1]:
+                continue
+            kept.append(sample)
+        self.samples[:] = kept
+
+    def credits_series(self) -> list[float]:
+        return [float(sample.credits_used) for sample in self.samples]
+
+
+class Trends:
+    """History plus a forecast per org; works without history (``--no-history``, the demo)."""
+
+    def __init__(self, history: History | None, now: Callable[[], datetime]) -> None:
+        self.history = history
+        self.now = now
+        self.windows: dict[str, Window] = {}
+        self.forecasts: dict[str, Forecast] = {}
+        self._forecast_at: dict[str, datetime] = {}
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.history.warnings) if self.history else []
+
+    async def load(self, orgs: Iterable[str]) -> None:
+        """Fill each org's window from the history (the current period, roughly)."""
+        orgs = list(orgs)
+        if self.history is None or not orgs:
+            return
+        since = self.now() - timedelta(days=32)
+        history = self.history
+
+        def read() -> dict[str, list[Sample]]:
+            return {org: history.samples(org, since=since) for org in orgs}
+
+        for org, samples in (await asyncio.to_thread(read)).items():
+            self.add_samples(org, samples)
+
+    def add_samples(self, org: str, samples: Iterable[Sample]) -> None:
+        """Samples from elsewhere (the history, a demo backfill), oldest first."""
+        window = self.windows.setdefault(org, Window([]))
+        for sample in samples:
+            window.add(sample)
+        window.thin(self.now())
+        self._forecast_at.pop(org, None)
+
+    async def record(self, result: OrgResult) -> None:
+        """Record a successful fetch; failures leave history and forecast alone."""
+        if result.fetched is None:
+            return
+        sample = sample_of(result.name, result.fetched.fetched_at, result.fetched.usage)
+        self.windows.setdefault(result.name, Window([])).add(sample)
+        if self.history is not None:
+            await asyncio.to_thread(self.history.record, result.name, sample.at, result.fetched.usage)
+
+    def forecast_for(self, org: str) -> Forecast | None:
+        """The org's forecast, recomputed when older than FORECAST_EVERY."""
+        window = self.windows.get(org)
+        if window is None or not window.samples:
+            return None
+        now = self.now()
+        last = self._forecast_at.get(org)
+        if last is None or now - last >= FORECAST_EVERY or now < last:
+            self.forecasts[org] = forecast(window.samples, now)
+            self._forecast_at[org] = now
+        return self.forecasts[org]
+
+    def series(self, org: str) -> list[float]:
+        window = self.windows.get(org)
+        return window.credits_series() if window else []
+
+    async def thin_history(self) -> None:
+        if self.history is not None:
+            await asyncio.to_thread(self.history.thin, self.now())
+
+    def close(self) -> None:
+        if self.history is not None:
+            self.history.close()
+
+
+def recording(fetch: Callable[[str], Awaitable[OrgResult]], trends: Trends) -> Callable[[str], Awaitable[OrgResult]]:
+    """Wrap a fetch so every result passes through ``trends.record`` before anyone sees it."""
+
+    async def fetch_and_record(name: str) -> OrgResult:
+        result = await fetch(name)
+        await trends.record(result)
+        return result
+
+    return fetch_and_record
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
