@@ -45,8 +45,8 @@ class Window:
         samples = self.samples
         if samples and sample.period_start and samples[-1].period_start != sample.period_start:
             samples.clear()  # a new billing period: the old one says nothing about this one
-        if len(samples) >= 2 and sample.at - samples[-2].at < DENSE_STEP:
-            samples[-1] = sample  # too close to the one before: keep only the newer
+        if len(samples) >= 2 and samples[-1].at - samples[-2].at < DENSE_STEP:
+            samples[-1] = sample  # the newest stays provisional until DENSE_STEP after the one before
         else:
             samples.append(sample)
         if len(samples) % 32 == 0:

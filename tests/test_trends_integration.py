@@ -1,0 +1,179 @@
+"""History and forecast as the user meets them: --once records, --json forecasts, --check
+exits like a monitoring plugin, the TUI alerts once per crossing."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from cuadra_top.api.models import parse_usage
+from cuadra_top.cli import main
+from cuadra_top.simulator import Fault
+from cuadra_top.state.fleet import OrgResult
+from cuadra_top.state.history import History, default_history_path
+from cuadra_top.state.trends import DENSE_STEP, Trends, Window, recording, sample_of
+from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, wait_for_data
+
+USAGE = {
+    "storage": {"used": 100, "limit": 1000},
+    "credits": {"used": 100, "limit": 1000, "periodStart": "2026-11-01T00:00:00Z",
+                "periodEnd": "2026-11-30T23:59:59Z"},
+    "plan": {"tier": "pro"},
+}
+
+
+def usage(used: int, period: tuple[str, str] = ("2026-11-01T00:00:00Z", "2026-11-30T23:59:59Z")):
+    doc = json.loads(json.dumps(USAGE))
+    doc["credits"]["used"] = used
+    doc["credits"]["periodStart"], doc["credits"]["periodEnd"] = period
+    return parse_usage(doc)
+
+
+def write_config(tmp_path, sim, orgs, extra: str = "") -> str:
+    lines = [extra]
+    for org in orgs:
+        lines += ["[[org]]", f'name = "{org}"', f'token = "{sim.orgs[org].token}"', f'api_url = "{sim.base_url}"', ""]
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(lines))
+    path.chmod(0o600)
+    return str(path)
+
+
+def test_window_stays_small_and_keeps_the_newest_exact():
+    window = Window([])
+    start = datetime(2026, 11, 10, tzinfo=timezone.utc)
+    for i in range(14 * 24 * 120):  # two weeks of 30 s polls
+        window.add(sample_of("a", start + timedelta(seconds=30 * i), usage(i)))
+    assert window.samples[-1].credits_used == 14 * 24 * 120 - 1
+    assert len(window.samples) < 300
+    day = [s for s in window.samples if window.samples[-1].at - s.at <= timedelta(hours=24)]
+    assert len(day) >= 24 * 6 - 2  # one per DENSE_STEP over the last day
+    gaps = [b.at - a.at for a, b in zip(day, day[1:-1])]
+    assert min(gaps) >= DENSE_STEP
+
+
+def test_window_restarts_at_a_new_period():
+    window = Window([])
+    start = datetime(2026, 11, 30, 22, tzinfo=timezone.utc)
+    for i in range(20):
+        window.add(sample_of("a", start + timedelta(minutes=10 * i), usage(1000 + i)))
+    window.add(sample_of("a", start + timedelta(hours=5), usage(3, ("2026-12-01T00:00:00Z", "2026-12-31T23:59:59Z"))))
+    assert [s.credits_used for s in window.samples] == [3]
+
+
+async def test_recording_wraps_fetch_into_history(tmp_path):
+    history = History(tmp_path / "h.sqlite3")
+    trends = Trends(history, lambda: FROZEN_AT)
+    from cuadra_top.api.client import Fetched
+
+    fetched = Fetched(usage(10), dict(USAGE), FROZEN_AT, 0.01)
+
+    async def fetch(name: str) -> OrgResult:
+        return OrgResult(name, fetched, None, FROZEN_AT)
+
+    result = await recording(fetch, trends)("a")
+    assert result.fetched is fetched
+    assert [s.credits_used for s in history.samples("a")] == [10]
+    assert trends.series("a") == [10.0]
+    history.close()
+
+
+def test_once_records_history_and_no_history_does_not(tmp_path, sim, capsys):
+    config = write_config(tmp_path, sim, ["alpha"])
+    assert main(["--once", "--config", config]) == 0
+    assert main(["--once", "--config", config]) == 0
+    path = default_history_path()
+    with History(path) as history:
+        assert len(history.samples("alpha")) == 2
+    assert main(["--once", "--no-history", "--config", config]) == 0
+    with History(path) as history:
+        assert len(history.samples("alpha")) == 2
+    capsys.readouterr()
+
+
+def test_json_forecast_from_history(tmp_path, start_sim, make_org, capsys):
+    sim = start_sim([make_org("alpha", burn_per_hour=0.0)], clock=time.time)
+    config = write_config(tmp_path, sim, ["alpha"])
+    # Six hours of samples in the history, as a cron job would have left them.
+    now = datetime.now(timezone.utc)
+    if now - timedelta(hours=7) < now.replace(day=1, hour=0, minute=0, second=0, microsecond=0):
+        pytest.skip("the simulator's billing period began less than 7 hours ago")
+    body = sim.usage_for("alpha")
+    with History(default_history_path()) as history:
+        for step in range(72, 0, -1):
+            past = parse_usage({**body, "credits": {**body["credits"], "used": body["credits"]["used"] - 10 * step}})
+            history.record("alpha", now - timedelta(minutes=5 * step), past)
+    capsys.readouterr()
+    assert main(["--once", "--json", "--config", config]) == 0
+    org = json.loads(capsys.readouterr().out)["orgs"][0]
+    assert org["stale"] is False
+    forecast = org["forecast"]
+    assert set(forecast) == {"burn_rate_per_day", "credits_exhausted_at", "total_exhausted_at",
+                             "storage_full_at", "basis_hours"}
+    assert forecast["burn_rate_per_day"] == pytest.approx(10 * 12 * 24, rel=0.2)
+    assert forecast["basis_hours"] >= 5.9
+    assert forecast["credits_exhausted_at"].endswith("Z")
+
+
+def test_failed_org_in_json_is_stale_with_its_last_good_time(tmp_path, sim, capsys):
+    config = write_config(tmp_path, sim, ["alpha"])
+    assert main(["--once", "--config", config]) == 0
+    sim.set_fault("alpha", Fault(status=503))
+    capsys.readouterr()
+    assert main(["--once", "--json", "--config", config]) == 1
+    org = json.loads(capsys.readouterr().out)["orgs"][0]
+    assert org["ok"] is False and org["stale"] is True
+    assert org["fetched_at"] is not None and org["usage"] is None
+
+
+@pytest.mark.parametrize(
+    "used, expected_code, expected_word",
+    [(1_000, 0, "OK"), (8_500, 1, "WARNING"), (9_800, 2, "CRITICAL")],
+)
+def test_check_exit_codes(tmp_path, start_sim, make_org, used, expected_code, expected_word, capsys):
+    sim = start_sim([make_org("alpha", credits_used_at_start=used, burn_per_hour=0.0)])
+    config = write_config(tmp_path, sim, ["alpha"])
+    code = main(["--once", "--check", "--config", config])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == expected_code
+    assert len(out) == 1 and out[0].startswith(f"CUADRA {expected_word} - ")
+
+
+def test_check_unknown_when_an_org_fails_and_thresholds_per_org(tmp_path, start_sim, make_org, capsys):
+    sim = start_sim([make_org("alpha", credits_used_at_start=8_500, burn_per_hour=0.0),
+                     make_org("beta", burn_per_hour=0.0)])
+    config = write_config(tmp_path, sim, ["alpha", "beta"])
+    sim.set_fault("beta", Fault(status=500))
+    assert main(["--check", "--config", config]) == 3
+    assert capsys.readouterr().out.startswith("CUADRA UNKNOWN - beta: server error 500")
+    sim.set_fault("beta", None)
+    # A per-org threshold above the usage makes alpha OK.
+    text = open(config).read().replace('name = "alpha"', 'name = "alpha"\nwarn_percent = 90')
+    open(config, "w").write(text)
+    assert main(["--check", "--config", config]) == 0
+
+
+async def test_tui_alerts_once_per_crossing_and_rings_the_bell(monkeypatch):
+    from cuadra_top.tui.screenshots import frozen_simulator
+
+    sim = frozen_simulator()
+    try:
+        app = frozen_app(sim, start_org="nimbus-pro")
+        app.settings = app.settings.model_copy(update={"bell": True})
+        rings = []
+        monkeypatch.setattr(app, "bell", lambda: rings.append(1))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for_data(app, pilot.pause)
+            seen = list(app.alerts._last.items())  # noqa: SLF001
+            assert seen, "the tracker saw the orgs"
+            first = len(rings)
+            assert first >= 2  # nimbus-pro WARN and globex-enterprise CRIT (at least)
+            await pilot.press("r")
+            await pilot.pause(0.3)
+            await wait_for_data(app, pilot.pause)
+            assert len(rings) == first  # same levels: no second alert
+    finally:
+        sim.stop()
