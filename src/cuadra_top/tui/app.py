@@ -203,14 +203,20 @@ class CuadraTopApp(App[int]):
             self._render()
 
     def _check_alerts(self, name: str) -> None:
-        """Notify once per threshold crossing (the tracker remembers), with a bell if asked."""
+        """Notify once per threshold crossing (the tracker remembers), with a bell if asked.
+        An org's first answer only sets the baseline: what is already over a threshold at start
+        is on screen in the gauges, and a burst of toasts over it would hide it."""
         state = self.state_of(name)
         if state.fetched is None or state.fetched is self._alerted.get(name):
             return
+        first = name not in self._alerted
         self._alerted[name] = state.fetched
         thresholds = self.settings.thresholds_for(name)
-        for alert in self.alerts.update(name, state.fetched.usage, self.trends.forecast_for(name), thresholds,
-                                        now=self.now()):
+        alerts = self.alerts.update(name, state.fetched.usage, self.trends.forecast_for(name), thresholds,
+                                    now=self.now())
+        if first:
+            return
+        for alert in alerts:
             self.notify(alert.message, severity="error" if alert.level >= Level.CRITICAL else "warning",
                         timeout=15)
             if self.settings.bell:
