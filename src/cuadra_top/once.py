@@ -7,12 +7,12 @@ the API sent it. A failed org still gets its line; the others are not held back.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from cuadra_top import format as fmt
-from cuadra_top.api.models import Usage
+from cuadra_top.api.models import Credits, Storage, Usage
 from cuadra_top.config import Settings
 from cuadra_top.redaction import redact
 from cuadra_top.state.alerts import assess, check_summary
@@ -26,24 +26,20 @@ EXIT_USAGE = 2
 COLUMNS = ("ORG", "PLAN", "CREDITS USED / LIMIT", "AVAILABLE", "STORAGE USED / LIMIT", "PERIOD LEFT")
 
 
+def quota_cell(quota: Credits | Storage, amount: Callable[[int | None], str]) -> str:
+    """'7,500 / 50,000 (15.0%)', '1.0 GiB / unlimited'."""
+    limit = None if quota.unlimited else amount(quota.limit)
+    cell = fmt.used_of(amount(quota.used), limit)
+    return cell if quota.unlimited else f"{cell} ({fmt.percent(quota.fraction)})"
+
+
 def credits_cell(usage: Usage) -> str:
-    credits = usage.credits
-    limit = None if credits.unlimited else fmt.thousands(credits.limit)
-    cell = fmt.used_of(fmt.thousands(credits.used), limit)
-    if not credits.unlimited:
-        cell += f" ({fmt.percent(credits.fraction)})"
-    if credits.in_overage:
-        cell += " OVER"
-    return cell
+    cell = quota_cell(usage.credits, fmt.thousands)
+    return f"{cell} OVER" if usage.credits.in_overage else cell
 
 
 def storage_cell(usage: Usage) -> str:
-    storage = usage.storage
-    limit = None if storage.unlimited else fmt.iec_bytes(storage.limit)
-    cell = fmt.used_of(fmt.iec_bytes(storage.used), limit)
-    if not storage.unlimited:
-        cell += f" ({fmt.percent(storage.fraction)})"
-    return cell
+    return quota_cell(usage.storage, fmt.iec_bytes)
 
 
 def available_cell(usage: Usage) -> str:

@@ -40,7 +40,9 @@ def _limit_of(limit: int | None) -> int | None:
     return limit or None
 
 
-class Storage(_Open):
+class _Quota(_Open):
+    """Something used against a limit (credits, bytes); 0 or null means unlimited."""
+
     used: Count
     limit: Count | None
 
@@ -55,9 +57,11 @@ class Storage(_Open):
         return None if limit is None else self.used / limit
 
 
-class Credits(_Open):
-    used: Count
-    limit: Count | None
+class Storage(_Quota):
+    """Bytes."""
+
+
+class Credits(_Quota):
     available: Count | None = None
     overage_credits: Count | None = None
     is_in_overage: StrictBool | None = None
@@ -80,16 +84,6 @@ class Credits(_Open):
         if self.period_start and self.period_end and self.period_end < self.period_start:
             raise ValueError("periodEnd is before periodStart")
         return self
-
-    @property
-    def unlimited(self) -> bool:
-        return _limit_of(self.limit) is None
-
-    @property
-    def fraction(self) -> float | None:
-        """used/limit (may exceed 1.0 in overage), or None when unlimited."""
-        limit = _limit_of(self.limit)
-        return None if limit is None else self.used / limit
 
     @property
     def available_now(self) -> int | None:
