@@ -75,6 +75,7 @@ class Trends:
         self.windows: dict[str, Window] = {}
         self.forecasts: dict[str, Forecast] = {}
         self._forecast_at: dict[str, datetime] = {}
+        self._forecast_key: dict[str, tuple[int, datetime]] = {}
 
     @property
     def warnings(self) -> list[str]:
@@ -100,7 +101,7 @@ class Trends:
         for sample in samples:
             window.add(sample)
         window.thin(self.now())
-        self._forecast_at.pop(org, None)
+        self._forecast_key.pop(org, None)
 
     async def record(self, result: OrgResult) -> None:
         """Record a successful fetch; failures leave history and forecast alone."""
@@ -112,15 +113,23 @@ class Trends:
             await asyncio.to_thread(self.history.record, result.name, sample.at, result.fetched.usage)
 
     def forecast_for(self, org: str) -> Forecast | None:
-        """The org's forecast, recomputed when older than FORECAST_EVERY."""
+        """The org's forecast, recomputed when its samples changed: at once when one was added,
+        at most every FORECAST_EVERY when only the newest moved (a poll every few seconds)."""
         window = self.windows.get(org)
         if window is None or not window.samples:
             return None
         now = self.now()
+        count = len(window.samples)
+        key = (count, window.samples[-1].at)
         last = self._forecast_at.get(org)
-        if last is None or now - last >= FORECAST_EVERY or now < last:
+        cached_count, cached_at = self._forecast_key.get(org, (None, None))
+        stale = key != (cached_count, cached_at) and (
+            last is None or count != cached_count or not (timedelta(0) <= now - last < FORECAST_EVERY)
+        )
+        if stale:
             self.forecasts[org] = forecast(window.samples, now)
             self._forecast_at[org] = now
+            self._forecast_key[org] = key
         return self.forecasts[org]
 
     def series(self, org: str) -> list[float]:

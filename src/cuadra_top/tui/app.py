@@ -35,6 +35,8 @@ DEFAULT_THEME = "cuadra"
 INTERVAL_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 WIDE_AT = 120
 """From this many columns the three panes stand side by side."""
+OVERVIEW_COALESCE = 0.05
+"""Seconds the overview waits to gather org updates into one redraw."""
 CLOCK_TICK = 5.0
 """Seconds between header refreshes ("12 s ago"); the countdown itself moves per minute."""
 
@@ -106,6 +108,7 @@ class CuadraTopApp(App[int]):
         self._rendered: tuple[str | None, int, int] | None = None
         self._minute: int | None = None
         self._alerted: dict[str, object] = {}
+        self._overview_pending = False
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -198,7 +201,7 @@ class CuadraTopApp(App[int]):
     def on_org_updated(self, message: OrgUpdated) -> None:
         self._check_alerts(message.name)
         if self.showing_overview:
-            self._sync_overview()
+            self._overview_soon()
         elif message.name == self.current:
             self._render()
 
@@ -293,7 +296,14 @@ class CuadraTopApp(App[int]):
                 tabs.active = "usage"
             tabs.hide_tab("admin")
 
+    def _overview_soon(self) -> None:
+        """Coalesce a burst of updates (hundreds of orgs answering at once) into one table sync."""
+        if not self._overview_pending:
+            self._overview_pending = True
+            self.set_timer(OVERVIEW_COALESCE, self._sync_overview)
+
     def _sync_overview(self) -> None:
+        self._overview_pending = False
         now = self.now()
         self.query_one(OverviewTable).sync(
             [self.state_of(n) for n in self.names], now, self.interval,

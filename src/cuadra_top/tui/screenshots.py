@@ -17,7 +17,7 @@ from pathlib import Path
 from cuadra_top.demo import backfill, demo_config
 from cuadra_top.simulator import Fault, Simulator, demo_orgs
 from cuadra_top.state.trends import Trends
-from cuadra_top.tui.app import CuadraTopApp
+from cuadra_top.tui.app import OVERVIEW_COALESCE, CuadraTopApp
 
 FROZEN_AT = datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -46,6 +46,8 @@ async def wait_for_data(app: CuadraTopApp, pause: Callable[[], Awaitable[None]],
         if states and all((s.fetched or s.error) and not s.in_flight for s in states):
             break
         await asyncio.sleep(0.05)
+    await pause()
+    await asyncio.sleep(OVERVIEW_COALESCE * 2)  # let a coalesced overview sync run
     await pause()
     app.clear_notifications()
     await pause()
