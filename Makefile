@@ -23,5 +23,9 @@ test: $(STAMP)
 screenshots: $(STAMP)
 	env -u NO_COLOR TZ=UTC XDG_CONFIG_HOME=$$(mktemp -d) $(BIN)/python -m cuadra_top.tui.screenshots screenshots
 
+# Benchmarks (issue 5): ~16 min; writes bench/RESULTS.md and bench/results.json.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""cuadra-top's benchmark suite: run ``.venv/bin/python -m bench`` (see bench/README.md)."""
