@@ -125,7 +125,9 @@ async def test_first_poll_is_immediate_and_updates_are_reported(sim):
     assert 5 < state.retry_in(datetime.now(timezone.utc)) <= 10
     versions = [v for v, _, _ in seen]
     assert versions == sorted(versions) and len(set(versions)) == len(versions)
-    assert (True, False) in [(f, d) for _, f, d in seen]  # reported as in flight before data came
+    # A fetch under way is not reported (nothing shows it; a redraw per poll start cost the
+    # overview dearly at 500 orgs): every report comes with the fetch settled.
+    assert all(not in_flight for _, in_flight, _ in seen)
     assert seen[-1][2] is True and seen[-1][0] == state.version
 
 

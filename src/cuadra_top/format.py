@@ -7,9 +7,12 @@ Every function takes any value the models can hold (including None for "unlimite
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 
 UNLIMITED = "unlimited"
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _IEC = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 
@@ -26,6 +29,8 @@ def iec_bytes(value: int | float | None, missing: str = "—") -> str:
     """Bytes in IEC units: 512.0 MiB, 1.5 GiB, 100 B."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return missing
+    if isinstance(value, int) and abs(value) >= 1024 ** len(_IEC):
+        return f"{value // 1024 ** (len(_IEC) - 1):,} {_IEC[-1]}"  # float() would overflow
     size = float(value)
     for unit in _IEC:
         if abs(size) < 1024 or unit == _IEC[-1]:
@@ -104,3 +109,9 @@ def interval(seconds: float) -> str:
         return f"{secs}s"
     return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
 
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` safe to put on a terminal: control characters (ESC and the rest of C0, DEL, C1)
+    and the Unicode line and paragraph separators become U+FFFD, so nothing an API sends can move the cursor, clear the screen or break a
+    one-line-per-org table."""
+    return (_CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL).sub("\ufffd", text)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import re
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from cuadra_top import __version__
+from cuadra_top.format import printable
 from cuadra_top.debuglog import logger
 from cuadra_top.api.errors import (
     ApiError,
@@ -50,17 +53,28 @@ class Timeouts:
     read: float = DEFAULT_READ_TIMEOUT
 
 
+def tls_context(ca_bundle: str | None = None, environ: Mapping[str, str] = os.environ) -> ssl.SSLContext:
+    """A verifying TLS context: ``ca_bundle``, else ``SSL_CERT_FILE``/``SSL_CERT_DIR``, else
+    certifi's store. Built once and shared by every pool: each build costs tens of ms."""
+    cafile = ca_bundle or environ.get("SSL_CERT_FILE") or None
+    capath = None if ca_bundle else environ.get("SSL_CERT_DIR") or None
+    if cafile is None and capath is None:
+        import certifi
+
+        cafile = certifi.where()
+    return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
 def make_http_client(
     timeouts: Timeouts = Timeouts(),
     *,
     ca_bundle: str | None = None,
     max_connections: int = 32,
+    tls: ssl.SSLContext | None = None,
 ) -> httpx.AsyncClient:
-    """The one pooled client every org shares. Certificates are always verified;
-    ``ca_bundle`` points at a custom CA file instead of the system/certifi store."""
-    verify: ssl.SSLContext | bool = True
-    if ca_bundle:
-        verify = ssl.create_default_context(cafile=ca_bundle)
+    """A pooled client. Certificates are always verified, against ``tls`` when given (shared
+    between pools), else a context built from ``ca_bundle`` or the default stores."""
+    verify = tls or tls_context(ca_bundle)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
@@ -84,6 +98,10 @@ def is_loopback(host: str) -> bool:
 def check_url(url: str, what: str = "api_url") -> str:
     """Refuse anything but https://, except plain http:// to a loopback host (the simulator)."""
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        # user:password@host would be echoed by every error message and log line naming the URL.
+        raise InsecureURL(f"{what} must not carry a user name or password (user:password@host); "
+                          "give the credential as token, token_env, token_command or client_secret")
     if parts.scheme == "https" and parts.hostname:
         return url.rstrip("/")
     if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
@@ -97,7 +115,7 @@ def check_url(url: str, what: str = "api_url") -> str:
 
 
 def one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
+    text = printable(" ".join(str(text).split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -152,12 +170,50 @@ class Answer:
         if not self.body.strip():
             raise ProtocolError(f"empty response body (status {self.status})", status=self.status)
         try:
-            return json.loads(self.body)
+            return loads(self.body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ProtocolError(
                 f"response is not valid JSON (truncated or corrupt): {exc.msg if hasattr(exc, 'msg') else exc}",
                 status=self.status,
             ) from None
+        except (RecursionError, _TooDeep):
+            raise ProtocolError(f"response is nested more than {MAX_JSON_DEPTH} levels deep",
+                                status=self.status) from None
+
+
+MAX_JSON_DEPTH = 64
+"""Deeper documents are refused: nothing downstream (validation, --json, the raw view) must
+meet a structure deep enough to exhaust the interpreter's recursion limit."""
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    """Replace lone surrogates (legal as ``\\ud800`` escapes, unprintable as UTF-8: the first
+    print of such a string would fail) by U+FFFD, and refuse documents nested too deep."""
+    if depth > MAX_JSON_DEPTH:
+        raise _TooDeep
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_clean(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {_clean(key, depth + 1): _clean(item, depth + 1) for key, item in value.items()}
+    return value
+
+
+def loads(body: bytes) -> Any:
+    """``json.loads`` for answers: strict JSON (no NaN or Infinity), every string printable,
+    at most MAX_JSON_DEPTH levels. Raises JSONDecodeError, UnicodeDecodeError, RecursionError
+    or _TooDeep."""
+    return _clean(json.loads(body, parse_constant=_no_constant))
 
 
 async def send(
@@ -221,8 +277,8 @@ def problem_of(answer: Answer) -> tuple[str | None, str | None]:
     if answer.is_html:
         return None, None
     try:
-        data = json.loads(answer.body)
-    except (ValueError, UnicodeDecodeError):
+        data = loads(answer.body)
+    except (ValueError, UnicodeDecodeError, RecursionError, _TooDeep):
         return None, None
     if not isinstance(data, dict):
         return None, None

@@ -7,10 +7,12 @@ name are kept in ``model_extra`` so a raw view can show what the API added later
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     ConfigDict,
@@ -23,8 +25,12 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from cuadra_top.format import printable
+
 Count = Annotated[StrictInt, Field(ge=0)]
 """A credit count or a byte size: an integer, never negative, never a bool or a string."""
+Shown = Annotated[str, AfterValidator(printable)]
+"""A string the screens and the table show: control characters replaced (``raw`` keeps them)."""
 
 
 class _Open(BaseModel):
@@ -54,7 +60,15 @@ class _Quota(_Open):
     def fraction(self) -> float | None:
         """used/limit (may exceed 1.0 in overage), or None when unlimited."""
         limit = _limit_of(self.limit)
-        return None if limit is None else self.used / limit
+        return None if limit is None else ratio(self.used, limit)
+
+
+def ratio(a: int, b: int) -> float:
+    """a/b of two counts, inf when it exceeds a float (Count has no upper bound)."""
+    try:
+        return a / b
+    except OverflowError:
+        return math.inf
 
 
 class Storage(_Quota):
@@ -68,7 +82,7 @@ class Credits(_Quota):
     hard_cap: StrictBool | None = None
     purchased_balance: Count | None = None
     total_available: Count | None = None
-    billing_period: str | None = None
+    billing_period: Shown | None = None
     period_start: datetime | None = None
     period_end: datetime | None = None
 
@@ -119,9 +133,9 @@ class Credits(_Quota):
 
 
 class Plan(_Open):
-    tier: str
-    name: str | None = None
-    billing_cycle: str | None = None
+    tier: Shown
+    name: Shown | None = None
+    billing_cycle: Shown | None = None
 
     @property
     def label(self) -> str:
@@ -222,7 +236,7 @@ def describe_validation_error(error: ValidationError) -> str:
         message = "required field is missing"
     more = len(error.errors()) - 1
     suffix = f" (and {more} more)" if more else ""
-    return f"{location}: {message}{suffix}"
+    return printable(f"{location}: {message}{suffix}")
 
 
 def parse_usage(data: Any) -> Usage:

@@ -195,9 +195,8 @@ class OrgPoller:
 
     async def _poll(self) -> OrgResult:
         state = self.state
-        state.in_flight = True
+        state.in_flight = True  # not shown anywhere, so no redraw for it
         state.requests += 1
-        self._changed()
         try:
             result = await self._fetch(state.name)
         finally:

@@ -96,9 +96,12 @@ class Trends:
             self.add_samples(org, samples)
 
     def add_samples(self, org: str, samples: Iterable[Sample]) -> None:
-        """Samples from elsewhere (the history, a demo backfill), oldest first."""
-        window = self.windows.setdefault(org, Window([]))
-        for sample in samples:
+        """Samples from elsewhere (the history, a demo backfill), merged in time order with
+        what the window holds (the history may arrive after the first live answer)."""
+        old = self.windows.get(org)
+        merged = sorted([*(old.samples if old else []), *samples], key=lambda sample: sample.at)
+        window = self.windows[org] = Window([])
+        for sample in merged:
             window.add(sample)
         window.thin(self.now())
         self._forecast_key.pop(org, None)

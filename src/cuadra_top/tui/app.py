@@ -6,6 +6,7 @@ messages; the app renders only what is visible, and only when something changed.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
@@ -112,6 +113,7 @@ class CuadraTopApp(App[int]):
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        self._apply_width(self.size.width)  # before the widgets mount: a later change restyles them all
         yield Line(id="header")
         yield Line(id="status")
         with ContentSwitcher(initial="overview" if self.start_on_overview else "org", id="views"):
@@ -139,15 +141,10 @@ class CuadraTopApp(App[int]):
         self._load_themes()
         for warning in self.trends.warnings:
             self.notify(warning, severity="warning", timeout=10)
-        self.fleet = Fleet.from_settings(self.settings, self.environ, now=self.now)
-        fetch = recording(self.fleet.fetch, self.trends)
-        for name in self.names:
-            self.pollers[name] = OrgPoller(name, fetch, self.interval, self._poller_changed, rng=self.rng, now=self.now)
         self.run_worker(self._start_polling(), name="start", group="pollers", exit_on_error=False)
         self.set_interval(CLOCK_TICK, self._tick)
         self.set_interval(3600, self.trends.thin_history)
         self.query_one(TabbedContent).hide_tab("admin")
-        self._apply_width(self.size.width)
         self._render()
         if self.start_on_overview:
             self.query_one(OverviewTable).focus()
@@ -155,11 +152,20 @@ class CuadraTopApp(App[int]):
             self.query_one(TabbedContent).query_one("Tabs").focus()
 
     async def _start_polling(self) -> None:
-        """Read the history first (in a thread), so forecasts show from the first answer."""
+        """Build the connection pools in a thread (a TLS context costs tens of ms) while the
+        first frame draws, start every poller, then read the history in a thread: the first
+        data never waits on the disk."""
+        self.fleet = await asyncio.to_thread(Fleet.from_settings, self.settings, self.environ, now=self.now)
+        fetch = recording(self.fleet.fetch, self.trends)
+        for name in self.names:
+            poller = OrgPoller(name, fetch, self.interval, self._poller_changed, rng=self.rng, now=self.now)
+            poller.set_paused(self.paused)
+            self.pollers[name] = poller
+            self.run_worker(poller.run(), name=f"poll:{name}", group="pollers", exit_on_error=False)
         await self.trends.load(self.names)
         await self.trends.thin_history()
-        for name, poller in self.pollers.items():
-            self.run_worker(poller.run(), name=f"poll:{name}", group="pollers", exit_on_error=False)
+        self._rendered = None
+        self._tick()
 
     async def on_unmount(self) -> None:
         if self.fleet is not None:
@@ -361,7 +367,8 @@ class CuadraTopApp(App[int]):
         if not names:
             return
         for name in names:
-            self.pollers[name].refresh_now()
+            if name in self.pollers:
+                self.pollers[name].refresh_now()
         self.notify(f"refreshing {'all orgs' if len(names) > 1 else names[0]}", timeout=2)
 
     def action_pause(self) -> None:

@@ -114,9 +114,12 @@ class OverviewTable(DataTable):
         self._apply_sort()
 
     def _apply_sort(self) -> None:
+        """Re-sort only when the order changes: a sort throws away the table's render cache."""
         index = SORT_KEYS.index(self.sort_key)
         descending = self.sort_key in ("credits", "storage")
-        self.sort("org", key=lambda name: self._sort_values[str(name)][index], reverse=descending)
+        wanted = sorted(self._sort_values, key=lambda name: self._sort_values[name][index], reverse=descending)
+        if wanted != [str(row.key.value) for row in self.ordered_rows]:
+            self.sort("org", key=lambda name: self._sort_values[str(name)][index], reverse=descending)
 
     def action_cycle_sort(self) -> None:
         self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]

@@ -17,7 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from cuadra_top import format as fmt
-from cuadra_top.api.models import Usage
+from cuadra_top.api.models import Usage, ratio
 from cuadra_top.state.forecast import Forecast
 from cuadra_top.tui.gauge import Gauge
 
@@ -66,9 +66,12 @@ class Pairs(Widget):
         self._items: list[Item] = []
 
     def show(self, *items: Item) -> None:
-        if list(items) != self._items:
-            self._items = list(items)
-            self.refresh(layout=True)
+        if list(items) == self._items:
+            return
+        width = max(self.size.width, 1)
+        relayout = len(layout_pairs(list(items), width)) != len(layout_pairs(self._items, width))
+        self._items = list(items)
+        self.refresh(layout=relayout)  # a new number is a repaint; only a new height is a relayout
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(layout_pairs(self._items, max(width, 1)))
@@ -236,7 +239,7 @@ class AdminPane(Pane):
             implied = f"seats x credits per seat = {fmt.thousands(seat_credits)} (plan limit: unlimited)"
             share = None
         else:
-            share = seat_credits / limit
+            share = ratio(seat_credits, limit)
             relation = "matches" if seat_credits == limit else ("exceeds" if seat_credits > limit else "is below")
             implied = (f"seats x credits per seat = {fmt.thousands(seat_credits)}, "
                        f"{relation} the plan limit of {fmt.thousands(limit)}")
@@ -263,5 +266,6 @@ class RawView(VerticalScroll):
         self._raw = raw
         unknown = usage.unknown_fields
         note = ("fields cuadra-top does not know: " + ", ".join(unknown)) if unknown else "all fields known"
-        self.query_one("#raw-unknown", Line).show(Text(note, style="dim italic"))
-        self.query_one("#raw-json", Static).update(Text(json.dumps(raw, indent=2, ensure_ascii=False)))
+        self.query_one("#raw-unknown", Line).show(Text(fmt.printable(note), style="dim italic"))
+        text = json.dumps(raw, indent=2, ensure_ascii=False)  # escapes C0 controls, not C1 ones
+        self.query_one("#raw-json", Static).update(Text(fmt.printable(text, keep_newlines=True)))
