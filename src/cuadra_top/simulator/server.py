@@ -510,6 +510,9 @@ class _Server(ThreadingHTTPServer):
     """A threaded HTTP server that remembers its open connections so ``stop`` can cut them."""
 
     daemon_threads = True
+    request_queue_size = 1024
+    """A real API has a deep listen backlog; socketserver's default of 5 drops the SYNs of a
+    burst of new connections, and the client then waits a second to retry."""
     block_on_close = False  # we join our own threads, with a timeout
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], simulator: Simulator):

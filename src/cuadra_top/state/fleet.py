@@ -66,12 +66,16 @@ class Fleet:
             count = min(max_pools, max(1, math.ceil(len(orgs) / POOL_CONNECTIONS)))
             self.pools = [make_http_client(timeouts, max_connections=POOL_CONNECTIONS, tls=tls)
                           for _ in range(count)]
-        self.clients: dict[str, UsageClient] = {
-            org.name: UsageClient(self.pools[i * len(self.pools) // max(len(orgs), 1)],
-                                  build_credential(org, environ), org.api_url, now=now)
-            for i, org in enumerate(orgs)
-        }
-        self._gate = asyncio.Semaphore(POOL_CONNECTIONS * len(self.pools) if http is None else MAX_CONCURRENT_FETCHES)
+        # Round robin over the pools, and a gate per pool as wide as the pool: requests queue
+        # here (cheap) instead of in httpcore's pool (see POOL_CONNECTIONS).
+        width = POOL_CONNECTIONS if http is None else MAX_CONCURRENT_FETCHES
+        gates = [asyncio.Semaphore(width) for _ in self.pools]
+        self.clients: dict[str, UsageClient] = {}
+        self._gates: dict[str, asyncio.Semaphore] = {}
+        for i, org in enumerate(orgs):
+            pool = i % len(self.pools)
+            self.clients[org.name] = UsageClient(self.pools[pool], build_credential(org, environ), org.api_url, now=now)
+            self._gates[org.name] = gates[pool]
 
     @classmethod
     def from_settings(cls, settings: Settings, environ: Mapping[str, str], **kw: object) -> Fleet:
@@ -89,7 +93,7 @@ class Fleet:
     async def fetch(self, name: str) -> OrgResult:
         """Fetch one org; never raises for an API failure, it is returned instead."""
         attempted = self.now()
-        async with self._gate:
+        async with self._gates[name]:
             try:
                 return OrgResult(name, await self.clients[name].fetch(), None, attempted)
             except ApiError as exc:
