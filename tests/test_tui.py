@@ -304,3 +304,26 @@ def test_gauge_levels_and_text():
 def test_pairs_wrap_between_pairs_only():
     lines = layout_pairs([("used", "512,000"), ("limit", "500,000"), ("available", "0")], 30)
     assert [line.plain for line in lines] == ["used 512,000  limit 500,000", "available 0"]
+
+
+async def test_updates_while_help_is_open_do_not_break_anything(sim):
+    app = frozen_app(sim, start_org="nimbus-pro")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        sim.set_fault("nimbus-pro", Fault(status=503))
+        app.pollers["nimbus-pro"].refresh_now()
+        await pilot.pause(0.3)
+        app._tick()  # noqa: SLF001 - the clock tick, as if 5 s went by
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "ERROR" in header(app)
+        await pilot.press("o")
+        await pilot.pause()
+        app.pollers["acme-free"].refresh_now()
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, HelpScreen)

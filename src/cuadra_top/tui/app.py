@@ -144,12 +144,12 @@ class CuadraTopApp(App[int]):
         self.run_worker(self._start_polling(), name="start", group="pollers", exit_on_error=False)
         self.set_interval(CLOCK_TICK, self._tick)
         self.set_interval(3600, self.trends.thin_history)
-        self.query_one(TabbedContent).hide_tab("admin")
+        self.main.query_one(TabbedContent).hide_tab("admin")
         self._render()
         if self.start_on_overview:
-            self.query_one(OverviewTable).focus()
+            self.main.query_one(OverviewTable).focus()
         else:
-            self.query_one(TabbedContent).query_one("Tabs").focus()
+            self.main.query_one(TabbedContent).query_one("Tabs").focus()
 
     async def _start_polling(self) -> None:
         """Build the connection pools in a thread (a TLS context costs tens of ms) while the
@@ -205,6 +205,8 @@ class CuadraTopApp(App[int]):
         self.post_message(OrgUpdated(state.name))
 
     def on_org_updated(self, message: OrgUpdated) -> None:
+        if not self.alive:
+            return
         self._check_alerts(message.name)
         if self.showing_overview:
             self._overview_soon()
@@ -233,14 +235,26 @@ class CuadraTopApp(App[int]):
 
     def _tick(self) -> None:
         """Clock-driven refresh: ages and retry countdowns; the period countdown per minute."""
+        if not self.alive:
+            return
         if self.showing_overview:
             self._sync_overview()
         else:
             self._render(clock=True)
 
     @property
+    def main(self) -> Screen:
+        """The screen the org views live on, even while help or the palette is on top."""
+        return self.screen_stack[0]
+
+    @property
+    def alive(self) -> bool:
+        """False while the app winds down: late timers and messages then have nothing to draw."""
+        return bool(self.screen_stack) and bool(self.main.query("#views"))
+
+    @property
     def showing_overview(self) -> bool:
-        return self.query_one(ContentSwitcher).current == "overview"
+        return self.main.query_one(ContentSwitcher).current == "overview"
 
     def state_of(self, name: str) -> OrgState:
         poller = self.pollers.get(name)
@@ -248,8 +262,8 @@ class CuadraTopApp(App[int]):
 
     # -- rendering ----------------------------------------------------------------------------
     def _render(self, clock: bool = False) -> None:
-        header = self.query_one("#header", Line)
-        status = self.query_one("#status", Line)
+        header = self.main.query_one("#header", Line)
+        status = self.main.query_one("#status", Line)
         if self.current is None:
             header.show("cuadra-top · no organizations configured")
             status.display = False
@@ -271,9 +285,9 @@ class CuadraTopApp(App[int]):
         self._render_usage(state, now)
 
     def _render_usage(self, state: OrgState, now: datetime) -> None:
-        nodata = self.query_one("#nodata", Line)
-        panes = self.query_one("#usage-panes")
-        tabs = self.query_one(TabbedContent)
+        nodata = self.main.query_one("#nodata", Line)
+        panes = self.main.query_one("#usage-panes")
+        tabs = self.main.query_one(TabbedContent)
         fetched = state.fetched
         if fetched is None:
             nodata.display = True
@@ -286,17 +300,17 @@ class CuadraTopApp(App[int]):
         panes.display = True
         usage = fetched.usage
         forecast = self.trends.forecast_for(state.name)
-        credits = self.query_one(CreditsPane)
+        credits = self.main.query_one(CreditsPane)
         credits.show(usage)
         credits.show_trend(self.trends.series(state.name), forecast, now)
-        storage = self.query_one(StoragePane)
+        storage = self.main.query_one(StoragePane)
         storage.show(usage)
         storage.show_trend(forecast, now)
-        self.query_one(PlanPane).show(usage, now)
-        self.query_one(RawView).show(fetched.raw, usage)
+        self.main.query_one(PlanPane).show(usage, now)
+        self.main.query_one(RawView).show(fetched.raw, usage)
         if usage.admin is not None:
             tabs.show_tab("admin")
-            self.query_one(AdminPane).show(usage)
+            self.main.query_one(AdminPane).show(usage)
         else:
             if tabs.active == "admin":
                 tabs.active = "usage"
@@ -310,27 +324,29 @@ class CuadraTopApp(App[int]):
 
     def _sync_overview(self) -> None:
         self._overview_pending = False
+        if not self.alive:
+            return
         now = self.now()
-        self.query_one(OverviewTable).sync(
+        self.main.query_one(OverviewTable).sync(
             [self.state_of(n) for n in self.names], now, self.interval,
             {n: self.trends.forecast_for(n) for n in self.names},
         )
         paused = " · PAUSED" if self.paused else ""
-        self.query_one("#header", Line).show(
+        self.main.query_one("#header", Line).show(
             f"cuadra-top · {len(self.names)} organizations · every {fmt.interval(self.interval)}{paused}"
             " · Enter opens, s sorts"
         )
-        self.query_one("#status", Line).display = False
+        self.main.query_one("#status", Line).display = False
 
     # -- actions ------------------------------------------------------------------------------
     def open_org(self, name: str) -> None:
         if name not in self.names:
             return
         self.current = name
-        self.query_one(ContentSwitcher).current = "org"
+        self.main.query_one(ContentSwitcher).current = "org"
         self._rendered = None
         self._render()
-        self.query_one(TabbedContent).query_one("Tabs").focus()
+        self.main.query_one(TabbedContent).query_one("Tabs").focus()
 
     def action_switch(self, step: int) -> None:
         if not self.names:
@@ -350,9 +366,9 @@ class CuadraTopApp(App[int]):
             if self.current:
                 self.open_org(self.current)
             return
-        self.query_one(ContentSwitcher).current = "overview"
+        self.main.query_one(ContentSwitcher).current = "overview"
         self._sync_overview()
-        self.query_one(OverviewTable).focus()
+        self.main.query_one(OverviewTable).focus()
 
     @on(OverviewTable.OpenOrg)
     def _open_from_overview(self, message: OverviewTable.OpenOrg) -> None:
@@ -395,7 +411,7 @@ class CuadraTopApp(App[int]):
             if self.current is None:
                 return
             self.open_org(self.current)
-        tabs = self.query_one(TabbedContent)
+        tabs = self.main.query_one(TabbedContent)
         if tab == "admin" and (state := self.state_of(self.current or "")).fetched is not None \
                 and state.fetched.usage.admin is None:
             self.notify("this credential sees no admin fields", timeout=3)
