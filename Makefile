@@ -27,5 +27,10 @@ screenshots: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Soak (issue 4): 40 demo orgs with rotating faults and random keys in a headless app for 5 min;
+# fails on any unhandled exception or memory that keeps growing.
+soak: $(STAMP)
+	$(BIN)/python soak/soak.py --seconds 300
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

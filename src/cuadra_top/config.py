@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from cuadra_top.api.auth import DEFAULT_TOKEN_URL, ClientCredentials, CommandTok
 from cuadra_top.api.client import DEFAULT_API_URL
 from cuadra_top.api.errors import InsecureURL
 from cuadra_top.api.http import Timeouts, check_url
+from cuadra_top.redaction import remember_secret
 from cuadra_top.state.alerts import Thresholds
 
 APP_NAME = "cuadra-top"
@@ -258,9 +260,13 @@ def build_credential(org: OrgConfig, environ: Mapping[str, str], where: Path | s
 
     def from_env(name: str, key: str) -> SecretStr:
         value = environ.get(name, "").strip()
-        if not value:
+        if value:
+            return SecretStr(value)
+        if looks_like_env_name(name):
             raise ConfigError(f"{where}: org {org.name!r}: {key} names ${name}, which is not set; export it")
-        return SecretStr(value)
+        remember_secret(name)  # probably the secret itself, put there by mistake: never echo it
+        raise ConfigError(f"{where}: org {org.name!r}: {key} must name an environment variable "
+                          "(like ACME_TOKEN), not hold the secret itself")
 
     if org.token:
         return StaticToken(org.token)
@@ -288,6 +294,15 @@ def build_credential(org: OrgConfig, environ: Mapping[str, str], where: Path | s
         f"{where}: org {org.name!r} has no credential; add token, token_env, token_command "
         "or client_id + client_secret"
     )
+
+
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
+
+
+def looks_like_env_name(name: str) -> bool:
+    """An environment variable name as people write them (ACME_TOKEN). Anything else in
+    ``token_env`` is likely the token itself, so it is never echoed."""
+    return bool(ENV_NAME.fullmatch(name))
 
 
 def permission_warning(path: Path, settings: Settings) -> str | None:
@@ -333,6 +348,9 @@ def render_masked(loaded: LoadedConfig) -> str:
         lines.append("")
         lines.append("[[org]]")
         for key, value in org:
-            if value is not None:
-                lines.append(f"{key} = {_toml_value(value)}")
+            if value is None:
+                continue
+            if key.endswith("_env") and not looks_like_env_name(str(value)):
+                value = SecretStr(str(value))  # a secret put where a variable name belongs
+            lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"

@@ -94,8 +94,7 @@ def json_org(result: OrgResult, trends: Trends | None = None) -> dict[str, Any]:
     fetched = result.fetched
     last_at = fetched.fetched_at if fetched else None
     if fetched is None and trends is not None:
-        samples = trends.windows.get(result.name)
-        last_at = samples.samples[-1].at if samples and samples.samples else None
+        last_at = trends.last_good.get(result.name)
     forecast = trends.forecast_for(result.name) if trends is not None else None
     return {
         "name": result.name,

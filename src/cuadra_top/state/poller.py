@@ -31,6 +31,7 @@ log = logger("poller")
 BACKOFF_CAP = 300.0
 MIN_DELAY = 1.0
 STALE_AFTER_INTERVALS = 2
+DELAYS_KEPT = 1000
 
 
 class Status(StrEnum):
@@ -123,7 +124,8 @@ class OrgPoller:
         self._retime = False
         self._last_start = 0.0
         self.delays: list[float | None] = []
-        """Every delay chosen, in order: the backoff decisions, for the log and the tests."""
+        """The delays chosen, in order (the latest DELAYS_KEPT to 2 x DELAYS_KEPT of them, so a
+        monitor left running for months does not grow): the backoff decisions, for the tests."""
 
     # -- control, called from the UI --------------------------------------------------------
     def refresh_now(self) -> None:
@@ -166,6 +168,8 @@ class OrgPoller:
             result = await self._poll()
             delay = next_delay(result.error, self.state.failures, self.interval, self._rng)
             self.delays.append(delay)
+            if len(self.delays) > 2 * DELAYS_KEPT:
+                del self.delays[:-DELAYS_KEPT]
             self._log_decision(result, delay)
             if delay is None:
                 self.state.stopped = True

@@ -74,6 +74,8 @@ class Trends:
         self.now = now
         self.windows: dict[str, Window] = {}
         self.forecasts: dict[str, Forecast] = {}
+        self.last_good: dict[str, datetime] = {}
+        """When each org last answered: a real fetch, now or in the history (not a demo backfill)."""
         self._forecast_at: dict[str, datetime] = {}
         self._forecast_key: dict[str, tuple[int, datetime]] = {}
 
@@ -93,6 +95,8 @@ class Trends:
             return {org: history.samples(org, since=since) for org in orgs}
 
         for org, samples in (await asyncio.to_thread(read)).items():
+            if samples:
+                self.last_good[org] = max(samples[-1].at, self.last_good.get(org, samples[-1].at))
             self.add_samples(org, samples)
 
     def add_samples(self, org: str, samples: Iterable[Sample]) -> None:
@@ -112,6 +116,7 @@ class Trends:
             return
         sample = sample_of(result.name, result.fetched.fetched_at, result.fetched.usage)
         self.windows.setdefault(result.name, Window([])).add(sample)
+        self.last_good[result.name] = sample.at
         if self.history is not None:
             await asyncio.to_thread(self.history.record, result.name, sample.at, result.fetched.usage)
 

@@ -22,6 +22,7 @@ from textual.widgets import ContentSwitcher, Footer, TabbedContent, TabPane
 
 from cuadra_top import format as fmt
 from cuadra_top.config import Settings
+from cuadra_top.debuglog import logger
 from cuadra_top.state.fleet import Fleet
 from cuadra_top.state.alerts import AlertTracker, Level
 from cuadra_top.state.poller import OrgPoller, OrgState
@@ -40,6 +41,16 @@ OVERVIEW_COALESCE = 0.05
 """Seconds the overview waits to gather org updates into one redraw."""
 CLOCK_TICK = 5.0
 """Seconds between header refreshes ("12 s ago"); the countdown itself moves per minute."""
+
+
+class LeanFooter(Footer):
+    """Textual 8.2.8's Footer keeps every replaced key widget alive through its watchers, about
+    80 KB per focus change: a monitor left open for days would grow without end (found by
+    ``make soak``). Touching ``compact`` after each recompose prunes the dead watchers."""
+
+    async def recompose(self) -> None:
+        await super().recompose()
+        self.mutate_reactive(Footer.compact)
 
 
 class OrgUpdated(Message):
@@ -135,7 +146,7 @@ class CuadraTopApp(App[int]):
                                         critical_percent=self.settings.critical_percent)
                 with TabPane("Raw", id="raw"):
                     yield RawView(id="raw-view")
-        yield Footer()
+        yield LeanFooter()
 
     def on_mount(self) -> None:
         self._load_themes()
@@ -324,8 +335,8 @@ class CuadraTopApp(App[int]):
 
     def _sync_overview(self) -> None:
         self._overview_pending = False
-        if not self.alive:
-            return
+        if not self.alive or not self.showing_overview:
+            return  # an org was opened since the sync was asked for
         now = self.now()
         self.main.query_one(OverviewTable).sync(
             [self.state_of(n) for n in self.names], now, self.interval,
@@ -422,6 +433,20 @@ class CuadraTopApp(App[int]):
         bindings: list[Binding] = list(self.BINDINGS)  # type: ignore[arg-type]
         bindings += list(OverviewTable.BINDINGS)  # type: ignore[arg-type]
         self.push_screen(HelpScreen(bindings))
+
+    # -- crashes ------------------------------------------------------------------------------
+    crashed: str | None = None
+    """The type of the exception that ended the app, if one did (``run_tui`` reports it)."""
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A bug must not print Textual's traceback (with locals, which may hold a credential)
+        over the user's terminal: it goes, redacted, to the ``--log`` file instead."""
+        logger("tui").error("internal error in the TUI", exc_info=error)
+        self.crashed = type(error).__name__
+        super()._handle_exception(error)
+
+    def _print_error_renderables(self) -> None:
+        self._exit_renderables.clear()  # see _handle_exception: run_tui prints one line
 
     # -- command palette ----------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

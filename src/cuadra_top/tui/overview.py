@@ -16,7 +16,7 @@ from cuadra_top.state.poller import OrgState, Status
 from cuadra_top.tui.gauge import LEVEL_WORD, Level, level_of
 
 COLUMNS = (("number", "#", 2), ("org", "Org", None), ("credits", "Credits", 11),
-           ("storage", "Storage", 11), ("left", "Resets", 7), ("runs_out", "Runs out", 8), ("status", "Status", 8))
+           ("storage", "Storage", 11), ("left", "Resets", 7), ("runs_out", "Runs out", 8), ("status", "Status", 10))
 SORT_KEYS = ("number", "org", "credits", "storage", "left", "runs_out", "status")
 _STATUS_ORDER = {Status.ERROR: 0, Status.STOPPED: 1, Status.STALE: 2, Status.LOADING: 3, Status.PAUSED: 4, Status.OK: 5}
 
@@ -64,7 +64,7 @@ class OverviewTable(DataTable):
         """Fixed widths, so the first rows (still loading) do not squeeze the columns."""
         longest = max((len(name) for name in names), default=8)
         for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width if width is not None else min(max(longest, 3), 18))
+            self.add_column(label, key=key, width=width if width is not None else min(max(longest, 3), 16))
 
     def row_for(self, number: int, state: OrgState, now: datetime, interval: float,
                 forecast: Forecast | None = None) -> tuple[tuple, tuple]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from cuadra_top.config import LoadedConfig
 
@@ -23,4 +24,8 @@ def run_tui(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         trends=make_trends(args, loaded),
     )
     app.run(mouse=not args.no_mouse)
+    if app.crashed:
+        print(f"cuadra-top: internal error in the TUI ({app.crashed}); please report it, "
+              "with the output of --log FILE", file=sys.stderr)
+        return 1
     return app.return_code or 0
