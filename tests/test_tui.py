@@ -284,6 +284,8 @@ async def test_no_orgs_shows_a_message_not_a_crash():
         await pilot.pause()
         assert "no organizations configured" in header(app)
         await pilot.press("right_square_bracket", "o", "r", "p", "a")
+        await pilot.pause(0.1)
+        assert "no organizations configured" in header(app)  # the overview says so too
 
 
 def test_gauge_levels_and_text():

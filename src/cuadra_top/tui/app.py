@@ -343,6 +343,9 @@ class CuadraTopApp(App[int]):
             {n: self.trends.forecast_for(n) for n in self.names},
         )
         paused = " · PAUSED" if self.paused else ""
+        if not self.names:
+            self.main.query_one("#header", Line).show("cuadra-top · no organizations configured")
+            return
         self.main.query_one("#header", Line).show(
             f"cuadra-top · {len(self.names)} organizations · every {fmt.interval(self.interval)}{paused}"
             " · Enter opens, s sorts"
