@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
+from conftest import FakeClock, small_org  # the suite's shared fake clock and org
+
 from cuadra_top.simulator import DemoOrg, Fault, Simulator, demo_orgs
 
 START = datetime(2026, 4, 15, 12, 0, 0, tzinfo=timezone.utc).timestamp()
@@ -25,29 +27,10 @@ CREDIT_KEYS = {
 ADMIN_CREDIT_KEYS = {"purchasedBalance", "totalAvailable"}
 
 
-class FakeClock:
-    def __init__(self, t: float = START) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def small_org(name: str = "small", **kw) -> DemoOrg:
-    base = dict(
-        name=name, token=f"{name}-token", tier="pro", plan_name="Pro", credit_limit=10_000,
-        storage_limit=10 * GIB, credits_used_at_start=1_000, storage_used_at_start=1 * GIB,
-        burn_per_hour=600.0, storage_growth_per_hour=100 * MIB,
-    )
-    base.update(kw)
-    return DemoOrg(**base)
 
 
 @pytest.fixture
