@@ -15,12 +15,11 @@ from cuadra_top.tui.screenshots import frozen_app, frozen_simulator, wait_for_da
 
 
 @pytest.fixture(autouse=True)
-def fixed_environment(tmp_path, monkeypatch):
+def fixed_environment(monkeypatch):
+    """TZ=UTC and colour on; conftest already keeps the user's config and data out."""
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
 @pytest.fixture

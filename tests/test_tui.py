@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from textual.widgets import ContentSwitcher, TabbedContent
@@ -19,12 +21,6 @@ from cuadra_top.tui.panes import Line, layout_pairs
 from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, frozen_simulator, wait_for_data
 
 NAMES = ["acme-free", "nimbus-pro", "globex-enterprise", "flaky-labs"]
-
-
-@pytest.fixture(autouse=True)
-def no_user_files(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
 @pytest.fixture
@@ -268,7 +264,7 @@ async def test_theme_choice_is_written_back_keeping_comments(sim, tmp_path):
 
 
 async def test_user_theme_files_are_loaded(sim, tmp_path):
-    themes = tmp_path / "config" / "cuadra-top" / "themes"
+    themes = Path(os.environ["XDG_CONFIG_HOME"]) / "cuadra-top" / "themes"  # conftest's temp dir
     themes.mkdir(parents=True)
     (themes / "mine.toml").write_text('name = "mine"\nprimary = "#ff0000"\n')
     (themes / "broken.toml").write_text('name = "broken"\nprimry = "#ff0000"\n')
