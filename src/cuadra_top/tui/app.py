@@ -166,7 +166,11 @@ class CuadraTopApp(App[int]):
         """Build the connection pools in a thread (a TLS context costs tens of ms) while the
         first frame draws, start every poller, then read the history in a thread: the first
         data never waits on the disk."""
-        self.fleet = await asyncio.to_thread(Fleet.from_settings, self.settings, self.environ, now=self.now)
+        fleet = await asyncio.to_thread(Fleet.from_settings, self.settings, self.environ, now=self.now)
+        if self._winding_down:
+            await fleet.aclose()  # the app ended (or crashed) while the pools were being built
+            return
+        self.fleet = fleet
         fetch = recording(self.fleet.fetch, self.trends)
         for name in self.names:
             poller = OrgPoller(name, fetch, self.interval, self._poller_changed, rng=self.rng, now=self.now)
@@ -178,7 +182,12 @@ class CuadraTopApp(App[int]):
         self._rendered = None
         self._tick()
 
+    @property
+    def _winding_down(self) -> bool:
+        return self.crashed is not None or self._exit or self._closing or self._closed
+
     async def on_unmount(self) -> None:
+        self.workers.cancel_group(self, "pollers")
         if self.fleet is not None:
             await self.fleet.aclose()
         self.trends.close()
