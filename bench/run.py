@@ -28,7 +28,6 @@ from bench.harness import (  # noqa: E402
     BENCH_DIR,
     CUADRA_TOP,
     PYTHON,
-    ROOT,
     BenchError,
     PtyProc,
     child_env,

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import FakeClock, small_org  # the suite's shared fake clock and org
 
-from cuadra_top.simulator import DemoOrg, Fault, Simulator, demo_orgs
+from cuadra_top.simulator import Fault, Simulator, demo_orgs
 
 START = datetime(2026, 4, 15, 12, 0, 0, tzinfo=timezone.utc).timestamp()
 MIB = 1024 * 1024

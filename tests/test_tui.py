@@ -12,7 +12,7 @@ import pytest
 from textual.widgets import ContentSwitcher, TabbedContent
 
 from cuadra_top.config import Settings
-from cuadra_top.simulator import DemoOrg, Fault, Simulator, demo_orgs
+from cuadra_top.simulator import Fault, Simulator, demo_orgs
 from cuadra_top.tui.app import CuadraTopApp
 from cuadra_top.tui.gauge import Level, gauge_line, level_of
 from cuadra_top.tui.help import HelpScreen

@@ -21,7 +21,6 @@ from cuadra_top.state.trends import Trends
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
-EXIT_USAGE = 2
 
 COLUMNS = ("ORG", "PLAN", "CREDITS USED / LIMIT", "AVAILABLE", "STORAGE USED / LIMIT", "PERIOD LEFT")
 

@@ -219,6 +219,9 @@ class History:
     def _disable(self, warning: str) -> None:
         self.enabled = False
         self._warn(warning)
+        self._close_connection()
+
+    def _close_connection(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -329,12 +332,7 @@ class History:
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                try:
-                    self._conn.close()
-                except sqlite3.Error:
-                    pass
-                self._conn = None
+            self._close_connection()
 
     def __enter__(self) -> History:
         return self
