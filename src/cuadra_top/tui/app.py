@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, TabbedContent, TabPane
 
 from cuadra_top import format as fmt
 from cuadra_top.config import Settings
@@ -29,6 +29,7 @@ from cuadra_top.state.poller import OrgPoller, OrgState
 from cuadra_top.state.trends import Trends, recording
 from cuadra_top.tui.header import header_text, status_text
 from cuadra_top.tui.help import HelpScreen
+from cuadra_top.tui.keybar import KeyBar
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import AdminPane, CreditsPane, Line, PlanPane, RawView, StoragePane
 from cuadra_top.tui.themes import bundled_themes_dir, load_themes, save_theme_choice, user_themes_dir
@@ -41,16 +42,6 @@ OVERVIEW_COALESCE = 0.05
 """Seconds the overview waits to gather org updates into one redraw."""
 CLOCK_TICK = 5.0
 """Seconds between header refreshes ("12 s ago"); the countdown itself moves per minute."""
-
-
-class LeanFooter(Footer):
-    """Textual 8.2.8's Footer keeps every replaced key widget alive through its watchers, about
-    80 KB per focus change: a monitor left open for days would grow without end (found by
-    ``make soak``). Touching ``compact`` after each recompose prunes the dead watchers."""
-
-    async def recompose(self) -> None:
-        await super().recompose()
-        self.mutate_reactive(Footer.compact)
 
 
 class OrgUpdated(Message):
@@ -146,7 +137,7 @@ class CuadraTopApp(App[int]):
                                         critical_percent=self.settings.critical_percent)
                 with TabPane("Raw", id="raw"):
                     yield RawView(id="raw-view")
-        yield LeanFooter()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._load_themes()
