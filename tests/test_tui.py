@@ -89,6 +89,26 @@ async def test_start_org_flag_opens_that_org(sim):
         assert header(app).startswith("[2/4] nimbus-pro · Pro · 0 s ago · every 30s")
 
 
+async def test_the_overview_is_built_on_first_use_when_the_app_starts_on_an_org(sim):
+    app = frozen_app(sim, start_org="nimbus-pro")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        assert not app.query(OverviewTable)  # not built at start: it costs start-up time
+        await pilot.press("o")
+        await pilot.pause()
+        table = app.query_one(OverviewTable)
+        assert app.showing_overview and table.has_focus
+        assert [str(row.key.value) for row in table.ordered_rows] == NAMES
+        await pilot.press("o")
+        assert app.current == "nimbus-pro" and not app.showing_overview
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Overview")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.showing_overview and len(app.query(OverviewTable)) == 1  # reused, not built twice
+
+
 async def test_admin_tab_follows_the_data(sim):
     app = frozen_app(sim, start_org="globex-enterprise")
     async with app.run_test(size=(80, 24)) as pilot:

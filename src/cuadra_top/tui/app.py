@@ -120,8 +120,8 @@ class CuadraTopApp(App[int]):
         yield Line(id="header")
         yield Line(id="status")
         with ContentSwitcher(initial="overview" if self.start_on_overview else "org", id="views"):
-            yield OverviewTable(warn_percent=self.settings.warn_percent,
-                                critical_percent=self.settings.critical_percent, id="overview")
+            if self.start_on_overview:
+                yield self._new_overview()
             with TabbedContent(id="org", initial="usage"):
                 with TabPane("Usage", id="usage"):
                     with VerticalScroll(id="usage-scroll"):
@@ -139,6 +139,12 @@ class CuadraTopApp(App[int]):
                 with TabPane("Raw", id="raw"):
                     yield RawView(id="raw-view")
         yield KeyBar()
+
+    def _new_overview(self) -> OverviewTable:
+        """The overview table: composed at start only when the app starts on it, else mounted
+        on first use (a DataTable costs tens of ms of start-up)."""
+        return OverviewTable(warn_percent=self.settings.warn_percent,
+                             critical_percent=self.settings.critical_percent, id="overview")
 
     def on_mount(self) -> None:
         for problem in self._theme_problems:
@@ -380,12 +386,15 @@ class CuadraTopApp(App[int]):
         if 1 <= number <= len(self.names):
             self.open_org(self.names[number - 1])
 
-    def action_overview(self) -> None:
+    async def action_overview(self) -> None:
         if self.showing_overview:
             if self.current:
                 self.open_org(self.current)
             return
-        self.main.query_one(ContentSwitcher).current = "overview"
+        switcher = self.main.query_one(ContentSwitcher)
+        if not switcher.query_children(OverviewTable):
+            await switcher.mount(self._new_overview())
+        switcher.current = "overview"
         self._sync_overview()
         self.main.query_one(OverviewTable).focus()
 
