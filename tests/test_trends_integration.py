@@ -76,9 +76,32 @@ async def test_recording_wraps_fetch_into_history(tmp_path):
 
     result = await recording(fetch, trends)("a")
     assert result.fetched is fetched
+    assert trends.series("a") == [10.0]  # in memory at once; on disk when the writer gets to it
+    await trends.flush()
     assert [s.credits_used for s in history.samples("a")] == [10]
-    assert trends.series("a") == [10.0]
     history.close()
+
+
+async def test_samples_are_written_in_batches_and_none_is_lost_at_close(tmp_path, monkeypatch):
+    """Hundreds of orgs polling every second: one commit per batch, not one per sample."""
+    history = History(tmp_path / "h.sqlite3")
+    trends = Trends(history, lambda: FROZEN_AT)
+    from cuadra_top.api.client import Fetched
+
+    batches: list[int] = []
+    write = history.record_many
+    monkeypatch.setattr(history, "record_many", lambda records: (batches.append(len(records)), write(records)))
+    for i in range(200):
+        fetched = Fetched(usage(i), dict(USAGE), FROZEN_AT + timedelta(seconds=i), 0.01)
+        await trends.record(OrgResult(f"org-{i % 50}", fetched, None, FROZEN_AT))
+    await trends.flush()
+    assert sum(batches) == 200 and len(batches) < 10  # the first sample alone, then the rest together
+    assert len(history.samples("org-7")) == 4
+    for i in range(3):  # recorded, not yet written, when the app closes
+        fetched = Fetched(usage(i), dict(USAGE), FROZEN_AT + timedelta(hours=1, seconds=i), 0.01)
+        await trends.record(OrgResult("late", fetched, None, FROZEN_AT))
+    trends.close()
+    assert [s.credits_used for s in History(tmp_path / "h.sqlite3").samples("late")] == [0, 1, 2]
 
 
 def test_once_records_history_and_no_history_does_not(tmp_path, sim, capsys):

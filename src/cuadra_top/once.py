@@ -140,6 +140,7 @@ async def run_once(
     if trends is not None:
         for result in results:
             await trends.record(result)
+        await trends.flush()
         await trends.thin_history()  # a cron job may be the only writer: keep the file bounded
     if check_mode:
         text, code = check(results, settings or Settings(), trends)

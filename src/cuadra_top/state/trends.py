@@ -3,7 +3,8 @@
 The SQLite history is the durable record (shared with a cron ``--once``); in memory each org
 keeps a small window of the current period (dense for the last day, sparse before), enough
 for the forecast and the sparkline, so a monitor of hundreds of orgs stays small. SQLite
-calls run in a worker thread so the event loop never waits on the disk.
+calls run in a worker thread so the event loop never waits on the disk, and samples are
+written in batches: whatever arrived while the previous write ran goes in the next one.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class Trends:
         """When each org last answered: a real fetch, now or in the history (not a demo backfill)."""
         self._forecast_at: dict[str, datetime] = {}
         self._forecast_key: dict[str, tuple[int, datetime]] = {}
+        self._unwritten: list[tuple[str, datetime, Usage]] = []
+        self._writer: asyncio.Future[None] | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -118,7 +121,23 @@ class Trends:
         self.windows.setdefault(result.name, Window([])).add(sample)
         self.last_good[result.name] = sample.at
         if self.history is not None:
-            await asyncio.to_thread(self.history.record, result.name, sample.at, result.fetched.usage)
+            self._unwritten.append((result.name, sample.at, result.fetched.usage))
+            if self._writer is None or self._writer.done():
+                self._writer = asyncio.ensure_future(self._write())
+
+    async def _write(self) -> None:
+        """One write at a time; each takes every sample that came in meanwhile (one commit)."""
+        assert self.history is not None
+        while self._unwritten:
+            batch, self._unwritten = self._unwritten, []
+            await asyncio.to_thread(self.history.record_many, batch)
+
+    async def flush(self) -> None:
+        """Wait until every recorded sample is in the history."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+        if self._unwritten:
+            await self._write()
 
     def forecast_for(self, org: str) -> Forecast | None:
         """The org's forecast, recomputed when its samples changed: at once when one was added,
@@ -149,7 +168,10 @@ class Trends:
             await asyncio.to_thread(self.history.thin, self.now())
 
     def close(self) -> None:
+        """Write what is left (waiting for a write in flight: the history's lock) and close."""
         if self.history is not None:
+            batch, self._unwritten = self._unwritten, []
+            self.history.record_many(batch)
             self.history.close()
 
 
