@@ -345,3 +345,30 @@ async def test_updates_while_help_is_open_do_not_break_anything(sim):
         await pilot.press("question_mark")
         await pilot.pause(0.3)
         assert isinstance(app.screen, HelpScreen)
+
+
+async def test_poller_changes_are_drawn_in_batches(sim, monkeypatch):
+    """Hundreds of orgs answering at once make one redraw, not one per answer (which also kept
+    key presses queued behind them)."""
+    app = frozen_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        table = app.query_one(OverviewTable)
+        calls: list[list[str]] = []
+        update_rows = table.update_rows
+        monkeypatch.setattr(table, "update_rows", lambda numbered, *a: (calls.append(
+            sorted(state.name for _, state in numbered)), update_rows(numbered, *a)))
+        for _ in range(25):
+            for poller in app.pollers.values():
+                app._poller_changed(poller.state)  # noqa: SLF001 - what each poller does per answer
+        await pilot.pause(0.3)
+        assert calls == [sorted(NAMES)]  # 100 changes, one table update with each org once
+
+        renders: list[str] = []
+        await pilot.press("2")
+        monkeypatch.setattr(app, "_render_usage", lambda state, now: renders.append(state.name))
+        for _ in range(25):
+            for poller in app.pollers.values():
+                app._poller_changed(poller.state)  # noqa: SLF001
+        await pilot.pause(0.3)
+        assert renders == ["nimbus-pro"]  # only the org on screen is drawn, once

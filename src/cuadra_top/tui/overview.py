@@ -96,11 +96,17 @@ class OverviewTable(DataTable):
 
     def sync(self, states: Sequence[OrgState], now: datetime, interval: float,
              forecasts: Mapping[str, Forecast | None] | None = None) -> None:
-        """Bring the rows up to date, touching only cells that changed."""
-        forecasts = forecasts or {}
+        """Bring every row up to date (``states`` in config order), touching only cells that
+        changed: the first fill, and the clock's refresh of ages and countdowns."""
         if not self.columns:
             self.add_columns_for([state.name for state in states])
-        for number, state in enumerate(states, 1):
+        self.update_rows(list(enumerate(states, 1)), now, interval, forecasts)
+
+    def update_rows(self, numbered: Sequence[tuple[int, OrgState]], now: datetime, interval: float,
+                    forecasts: Mapping[str, Forecast | None] | None = None) -> None:
+        """Bring the rows of just these orgs (with their config numbers) up to date."""
+        forecasts = forecasts or {}
+        for number, state in numbered:
             cells, sort = self.row_for(number, state, now, interval, forecasts.get(state.name))
             self._sort_values[state.name] = sort
             old = self._rows.get(state.name)

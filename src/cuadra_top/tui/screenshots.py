@@ -17,7 +17,7 @@ from pathlib import Path
 from cuadra_top.demo import backfill, demo_config
 from cuadra_top.simulator import Fault, Simulator, demo_orgs
 from cuadra_top.state.trends import Trends
-from cuadra_top.tui.app import OVERVIEW_COALESCE, CuadraTopApp
+from cuadra_top.tui.app import OVERVIEW_COALESCE, UPDATE_BATCH, CuadraTopApp
 
 FROZEN_AT = datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -47,7 +47,7 @@ async def wait_for_data(app: CuadraTopApp, pause: Callable[[], Awaitable[None]],
             break
         await asyncio.sleep(0.05)
     await pause()
-    await asyncio.sleep(OVERVIEW_COALESCE * 2)  # let a coalesced overview sync run
+    await asyncio.sleep(2 * (UPDATE_BATCH + OVERVIEW_COALESCE))  # let the batched updates be drawn
     await pause()
     app.clear_notifications()
     await pause()
