@@ -372,3 +372,22 @@ async def test_poller_changes_are_drawn_in_batches(sim, monkeypatch):
                 app._poller_changed(poller.state)  # noqa: SLF001
         await pilot.pause(0.3)
         assert renders == ["nimbus-pro"]  # only the org on screen is drawn, once
+
+
+async def test_an_orgs_row_can_arrive_before_the_first_full_overview_sync():
+    """Any org's answer may be the first thing the overview draws (found at 500 orgs)."""
+    from cuadra_top.state.poller import OrgState
+
+    from textual.app import App
+
+    class Host(App[None]):
+        def compose(self):
+            yield OverviewTable(["alpha", "twelve-chars"])
+
+    async with Host().run_test(size=(80, 10)) as pilot:
+        table = pilot.app.query_one(OverviewTable)
+        table.update_rows([(2, OrgState("twelve-chars"))], FROZEN_AT, 30.0)
+        table.update_rows([(1, OrgState("alpha"))], FROZEN_AT, 30.0)
+        await pilot.pause()
+        assert [str(row.key.value) for row in table.ordered_rows] == ["alpha", "twelve-chars"]
+        assert table.columns[table.ordered_columns[1].key].width == len("twelve-chars")

@@ -145,7 +145,7 @@ class CuadraTopApp(App[int]):
     def _new_overview(self) -> OverviewTable:
         """The overview table: composed at start only when the app starts on it, else mounted
         on first use (a DataTable costs tens of ms of start-up)."""
-        return OverviewTable(warn_percent=self.settings.warn_percent,
+        return OverviewTable(self.names, warn_percent=self.settings.warn_percent,
                              critical_percent=self.settings.critical_percent, id="overview")
 
     def on_mount(self) -> None:

@@ -52,13 +52,18 @@ class OverviewTable(DataTable):
             super().__init__()
             self.name = name
 
-    def __init__(self, *, warn_percent: float = 80, critical_percent: float = 95, id: str | None = None) -> None:
+    def __init__(self, names: Sequence[str] = (), *, warn_percent: float = 80, critical_percent: float = 95,
+                 id: str | None = None) -> None:
+        """``names``: every org, to size the columns before the first row arrives (any org's
+        answer may come first); without them the first ``sync`` sizes them."""
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self.warn_percent = warn_percent
         self.critical_percent = critical_percent
         self.sort_key = "number"
         self._rows: dict[str, tuple] = {}
         self._sort_values: dict[str, tuple] = {}
+        if names:
+            self.add_columns_for(names)
 
     def add_columns_for(self, names: Sequence[str]) -> None:
         """Fixed widths, so the first rows (still loading) do not squeeze the columns."""
