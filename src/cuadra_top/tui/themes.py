@@ -19,7 +19,6 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import tomlkit
 from textual.theme import Theme
 
 from cuadra_top.config import APP_NAME
@@ -81,7 +80,10 @@ def load_themes(*directories: Path) -> ThemeLoad:
 
 def save_theme_choice(config_path: Path, theme: str) -> None:
     """Set ``theme = "..."`` in the config file, keeping everything else (comments too).
-    Written to a temporary file and renamed, so a crash never leaves half a config."""
+    Written to a temporary file and renamed, so a crash never leaves half a config.
+    tomlkit is imported here, when a theme is chosen, not at every start (about 10 ms)."""
+    import tomlkit
+
     document = tomlkit.parse(config_path.read_text(encoding="utf-8"))
     if document.get("theme") == theme:
         return
