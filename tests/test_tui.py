@@ -268,6 +268,18 @@ async def test_unknown_theme_falls_back_and_bundled_themes_load(sim):
         assert {"cuadra", "cuadra-high-contrast"} <= set(app.available_themes)
 
 
+async def test_missing_bundled_themes_fall_back_to_textuals_own(sim, tmp_path, monkeypatch):
+    """A damaged install (no theme files) still starts, with a warning, not an internal error."""
+    import cuadra_top.tui.app as app_module
+
+    monkeypatch.setattr(app_module, "bundled_themes_dir", lambda: tmp_path / "nothing-here")
+    app = frozen_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.theme == "textual-dark"
+        assert any("unknown theme 'cuadra'; using textual-dark" in n.message for n in app._notifications)  # noqa: SLF001
+
+
 async def test_theme_choice_is_written_back_keeping_comments(sim, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text("# my settings\nrefresh_interval = 30  # seconds\n\n[[org]]\nname = \"a\"\ntoken = \"x\"\n")

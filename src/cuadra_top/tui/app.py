@@ -10,6 +10,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,6 +36,8 @@ from cuadra_top.tui.panes import AdminPane, CreditsPane, Line, PlanPane, RawView
 from cuadra_top.tui.themes import bundled_themes_dir, load_themes, save_theme_choice, user_themes_dir
 
 DEFAULT_THEME = "cuadra"
+FALLBACK_THEME = "textual-dark"
+"""Textual's own, for when the bundled theme files are missing or damaged."""
 INTERVAL_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 WIDE_AT = 120
 """From this many columns the three panes stand side by side."""
@@ -87,8 +90,12 @@ class CuadraTopApp(App[int]):
         rng: random.Random | None = None,
         persist_theme: bool = True,
         trends: Trends | None = None,
+        fleet: Future[Fleet] | None = None,
     ) -> None:
+        """``fleet``: the connection pools, being built elsewhere (``run_tui`` starts that before
+        Textual is even imported); without it the app builds them in a thread once mounted."""
         super().__init__()
+        self._fleet_future = fleet
         self.trends = trends or Trends(None, now)
         self.alerts = AlertTracker()
         self.settings = settings
@@ -165,10 +172,13 @@ class CuadraTopApp(App[int]):
             self.main.query_one(TabbedContent).query_one("Tabs").focus()
 
     async def _start_polling(self) -> None:
-        """Build the connection pools in a thread (a TLS context costs tens of ms) while the
-        first frame draws, start every poller, then read the history in a thread: the first
-        data never waits on the disk."""
-        fleet = await asyncio.to_thread(Fleet.from_settings, self.settings, self.environ, now=self.now)
+        """Get the connection pools (built in a thread: a TLS context costs tens of ms) while
+        the first frame draws, start every poller, then read the history in a thread: the
+        first data never waits on the disk."""
+        if self._fleet_future is not None:
+            fleet = await asyncio.wrap_future(self._fleet_future)
+        else:
+            fleet = await asyncio.to_thread(Fleet.from_settings, self.settings, self.environ, now=self.now)
         if self._winding_down:
             await fleet.aclose()  # the app ended (or crashed) while the pools were being built
             return
@@ -211,8 +221,9 @@ class CuadraTopApp(App[int]):
         problems = list(loaded.problems)
         wanted = self.requested_theme
         if wanted not in self.available_themes:
-            problems.append(f"unknown theme {wanted!r}; using {DEFAULT_THEME}")
-            wanted = DEFAULT_THEME
+            fallback = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else FALLBACK_THEME
+            problems.append(f"unknown theme {wanted!r}; using {fallback}")
+            wanted = fallback
         self.theme = wanted
         return problems
 
