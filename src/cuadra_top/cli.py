@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from cuadra_top import __version__
+from cuadra_top.startup import pause_gc, resume_gc
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -101,6 +102,14 @@ def fail(message: str, code: int = EXIT_USAGE) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    pause_gc()
+    try:
+        return _main(argv)
+    finally:
+        resume_gc()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.log:
         from cuadra_top.debuglog import setup_debug_log
@@ -217,6 +226,7 @@ def once(args: argparse.Namespace, loaded) -> int:
     from cuadra_top.state.fleet import Fleet
 
     trends = make_trends(args, loaded)
+    resume_gc()  # start-up is over: the fetches are the work
 
     async def go() -> tuple[str, int]:
         async with Fleet.from_settings(loaded.settings, os.environ) as fleet:

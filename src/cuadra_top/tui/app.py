@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 from textual import on
@@ -28,6 +29,7 @@ from cuadra_top.state.fleet import Fleet
 from cuadra_top.state.alerts import AlertTracker, Level
 from cuadra_top.state.poller import OrgPoller, OrgState
 from cuadra_top.state.trends import Trends, recording
+from cuadra_top.startup import resume_gc
 from cuadra_top.tui.header import header_text, status_text
 from cuadra_top.tui.help import HelpScreen
 from cuadra_top.tui.keybar import KeyBar
@@ -48,6 +50,8 @@ OVERVIEW_COALESCE = 0.05
 """The least time between two overview redraws..."""
 OVERVIEW_GAP_PER_ORG = 0.001
 """...which grows with the fleet: 0.5 s for 500 orgs, whose rows change hundreds of times a second."""
+STARTUP_GRACE = 2.0
+"""Seconds after mount when start-up counts as over even with no data on screen yet."""
 CLOCK_TICK = 5.0
 """Seconds between header refreshes ("12 s ago"); the countdown itself moves per minute."""
 
@@ -121,6 +125,7 @@ class CuadraTopApp(App[int]):
         self._changed: set[str] = set()
         self._batch_pending = False
         self._numbers = {name: number for number, name in enumerate(self.names, 1)}
+        self._started = False
         self._theme_problems = self._load_themes()
 
     # -- layout -------------------------------------------------------------------------------
@@ -163,6 +168,7 @@ class CuadraTopApp(App[int]):
             self.notify(warning, severity="warning", timeout=10)
         self.run_worker(self._start_polling(), name="start", group="pollers", exit_on_error=False)
         self.set_interval(CLOCK_TICK, self._tick)
+        self.set_timer(STARTUP_GRACE, partial(resume_gc, freeze=True))  # no data yet (overview, errors): start-up is over anyway
         self.set_interval(3600, self.trends.thin_history)
         self.main.query_one(TabbedContent).hide_tab("admin")
         self._render()
@@ -340,6 +346,9 @@ class CuadraTopApp(App[int]):
             return
         nodata.display = False
         panes.display = True
+        if not self._started:
+            self._started = True
+            self.call_after_refresh(partial(resume_gc, freeze=True))  # the first data is on screen
         usage = fetched.usage
         forecast = self.trends.forecast_for(state.name)
         credits = self.main.query_one(CreditsPane)

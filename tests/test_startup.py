@@ -1,0 +1,62 @@
+"""The collector is paused during start-up and always comes back on."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from cuadra_top import startup
+from cuadra_top.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _collector_on():
+    assert gc.isenabled()
+    yield
+    startup._paused = False  # noqa: SLF001
+    gc.enable()
+
+
+def test_pause_and_resume_turn_the_collector_off_and_on():
+    startup.pause_gc()
+    assert not gc.isenabled()
+    startup.resume_gc()
+    assert gc.isenabled()
+
+
+def test_resume_leaves_a_collector_it_did_not_pause_alone():
+    gc.disable()  # someone else's choice (a host program, a profiler)
+    startup.pause_gc()
+    startup.resume_gc()
+    assert not gc.isenabled()
+
+
+def test_main_gives_the_collector_back_when_argparse_exits(capsys, isolated_env):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert gc.isenabled()
+
+
+def test_main_gives_the_collector_back_after_an_error(capsys, isolated_env):
+    assert main(["--json"]) != 0  # "--json goes with --once"
+    assert gc.isenabled()
+    assert main(["config", "validate"]) != 0  # no orgs configured
+    assert gc.isenabled()
+
+
+async def test_the_tui_resumes_the_collector_once_data_is_on_screen():
+    from cuadra_top.tui.screenshots import frozen_app, frozen_simulator, wait_for_data
+
+    sim = frozen_simulator()
+    try:
+        app = frozen_app(sim, start_org="nimbus-pro")
+        startup.pause_gc()  # as main() does
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for_data(app, pilot.pause)
+            await pilot.pause()
+            assert gc.isenabled()
+            assert gc.get_freeze_count() > 0  # what start-up built is left out of later collections
+    finally:
+        gc.unfreeze()
+        sim.stop()
