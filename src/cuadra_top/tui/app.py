@@ -168,7 +168,8 @@ class CuadraTopApp(App[int]):
             self.notify(warning, severity="warning", timeout=10)
         self.run_worker(self._start_polling(), name="start", group="pollers", exit_on_error=False)
         self.set_interval(CLOCK_TICK, self._tick)
-        self.set_timer(STARTUP_GRACE, partial(resume_gc, freeze=True))  # no data yet (overview, errors): start-up is over anyway
+        # With no data on screen yet (the overview, an error), start-up is over after a grace:
+        self.set_timer(STARTUP_GRACE, partial(resume_gc, freeze=True))
         self.set_interval(3600, self.trends.thin_history)
         self.main.query_one(TabbedContent).hide_tab("admin")
         self._render()
