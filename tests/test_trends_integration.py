@@ -3,6 +3,7 @@ exits like a monitoring plugin, the TUI alerts once per crossing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import datetime, timedelta, timezone
@@ -214,3 +215,48 @@ async def test_tui_alerts_once_per_crossing_and_rings_the_bell(monkeypatch):
             assert len(rings) == 4
     finally:
         sim.stop()
+
+
+async def test_a_history_left_for_later_is_opened_by_load_and_keeps_early_samples(tmp_path):
+    """The TUI opens the history file in a thread after the screen is up: its integrity check
+    reads the whole file. Samples from before then are kept and written once it is open."""
+    path = tmp_path / "h.sqlite3"
+    trends = Trends(None, lambda: FROZEN_AT, open_later=path)
+    from cuadra_top.api.client import Fetched
+
+    fetched = Fetched(usage(10), dict(USAGE), FROZEN_AT, 0.01)
+    await trends.record(OrgResult("a", fetched, None, FROZEN_AT))
+    assert trends.history is None and not path.exists()  # nothing on the disk yet
+    assert trends.series("a") == [10.0]
+    await trends.load(["a"])
+    await trends.flush()
+    assert trends.history is not None
+    assert [s.credits_used for s in History(path).samples("a")] == [10]
+    trends.close()
+
+
+def test_a_history_closed_before_it_was_opened_still_gets_its_samples(tmp_path):
+    path = tmp_path / "h.sqlite3"
+    trends = Trends(None, lambda: FROZEN_AT, open_later=path)
+    from cuadra_top.api.client import Fetched
+
+    fetched = Fetched(usage(12), dict(USAGE), FROZEN_AT, 0.01)
+    asyncio.run(trends.record(OrgResult("a", fetched, None, FROZEN_AT)))
+    trends.close()  # the user quit before the history was read
+    assert [s.credits_used for s in History(path).samples("a")] == [12]
+
+
+async def test_the_tui_shows_a_damaged_history_it_opened_late(sim, tmp_path):
+    path = tmp_path / "h.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    app = frozen_app(sim, start_org="nimbus-pro")
+    app.trends = Trends(None, lambda: FROZEN_AT, open_later=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if app.trends.history is not None:
+                break
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]  # noqa: SLF001
+        assert any("damaged" in m and "moved aside" in m for m in messages), messages
+        assert sum("damaged" in m for m in messages) == 1  # once, not at every look

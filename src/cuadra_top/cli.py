@@ -203,14 +203,18 @@ def run_loaded(args: argparse.Namespace, loaded) -> int:
     return run_tui(args, loaded)
 
 
-def make_trends(args: argparse.Namespace, loaded):
+def make_trends(args: argparse.Namespace, loaded, *, open_later: bool = False):
     """History and forecasts: the user's SQLite history, or none (``--no-history``, the demo,
-    ``history = false``); the demo gets a day of backfilled samples instead."""
+    ``history = false``); the demo gets a day of backfilled samples instead. ``open_later``
+    (the TUI): the file is opened in a thread once the screen is up, and its warnings shown there."""
     from cuadra_top.state.history import History, default_history_path
     from cuadra_top.state.trends import Trends, utc_now
 
     use_history = loaded.source != "demo" and not args.no_history and loaded.settings.history
-    trends = Trends(History(default_history_path()) if use_history else None, utc_now)
+    if use_history and open_later:
+        trends = Trends(None, utc_now, open_later=default_history_path())
+    else:
+        trends = Trends(History(default_history_path()) if use_history else None, utc_now)
     for warning in trends.warnings:
         print(f"cuadra-top: warning: {warning}", file=sys.stderr)
     sim = getattr(args, "demo_sim", None)

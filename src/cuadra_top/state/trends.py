@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from cuadra_top.api.models import Usage
 from cuadra_top.state.fleet import OrgResult
@@ -70,8 +71,13 @@ class Window:
 class Trends:
     """History plus a forecast per org; works without history (``--no-history``, the demo)."""
 
-    def __init__(self, history: History | None, now: Callable[[], datetime]) -> None:
+    def __init__(self, history: History | None, now: Callable[[], datetime], *,
+                 open_later: Path | None = None) -> None:
+        """``open_later``: a history file to open in a thread on the first ``load`` instead
+        (its integrity check reads the whole file: ~80 ms for a year of 50 orgs, before the
+        TUI could draw anything); samples recorded before then wait in memory."""
         self.history = history
+        self._history_path = open_later if history is None else None
         self.now = now
         self.windows: dict[str, Window] = {}
         self.forecasts: dict[str, Forecast] = {}
@@ -89,6 +95,10 @@ class Trends:
     async def load(self, orgs: Iterable[str]) -> None:
         """Fill each org's window from the history (the current period, roughly)."""
         orgs = list(orgs)
+        if self._history_path is not None:
+            self.history = await asyncio.to_thread(History, self._history_path)
+            self._history_path = None
+            self._write_soon()
         if self.history is None or not orgs:
             return
         since = self.now() - timedelta(days=32)
@@ -120,10 +130,13 @@ class Trends:
         sample = sample_of(result.name, result.fetched.fetched_at, result.fetched.usage)
         self.windows.setdefault(result.name, Window([])).add(sample)
         self.last_good[result.name] = sample.at
-        if self.history is not None:
+        if self.history is not None or self._history_path is not None:
             self._unwritten.append((result.name, sample.at, result.fetched.usage))
-            if self._writer is None or self._writer.done():
-                self._writer = asyncio.ensure_future(self._write())
+            self._write_soon()
+
+    def _write_soon(self) -> None:
+        if self.history is not None and self._unwritten and (self._writer is None or self._writer.done()):
+            self._writer = asyncio.ensure_future(self._write())
 
     async def _write(self) -> None:
         """One write at a time; each takes every sample that came in meanwhile (one commit)."""
@@ -169,6 +182,9 @@ class Trends:
 
     def close(self) -> None:
         """Write what is left (waiting for a write in flight: the history's lock) and close."""
+        if self.history is None and self._history_path is not None and self._unwritten:
+            self.history = History(self._history_path)  # closed before it was opened: keep the samples
+        self._history_path = None
         if self.history is not None:
             batch, self._unwritten = self._unwritten, []
             self.history.record_many(batch)

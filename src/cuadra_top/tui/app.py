@@ -126,6 +126,7 @@ class CuadraTopApp(App[int]):
         self._batch_pending = False
         self._numbers = {name: number for number, name in enumerate(self.names, 1)}
         self._started = False
+        self._history_warned: set[str] = set()
         self._theme_problems = self._load_themes()
 
     # -- layout -------------------------------------------------------------------------------
@@ -164,8 +165,7 @@ class CuadraTopApp(App[int]):
         for problem in self._theme_problems:
             self.notify(problem, severity="warning", timeout=10)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        for warning in self.trends.warnings:
-            self.notify(warning, severity="warning", timeout=10)
+        self._notify_history_warnings()
         self.run_worker(self._start_polling(), name="start", group="pollers", exit_on_error=False)
         self.set_interval(CLOCK_TICK, self._tick)
         # With no data on screen yet (the overview, an error), start-up is over after a grace:
@@ -196,10 +196,17 @@ class CuadraTopApp(App[int]):
             poller.set_paused(self.paused)
             self.pollers[name] = poller
             self.run_worker(poller.run(), name=f"poll:{name}", group="pollers", exit_on_error=False)
-        await self.trends.load(self.names)
+        await self.trends.load(self.names)  # opens the history file, if it was left for now
+        self._notify_history_warnings()
         await self.trends.thin_history()
         self._rendered = None
         self._tick()
+
+    def _notify_history_warnings(self) -> None:
+        for warning in self.trends.warnings:
+            if warning not in self._history_warned:
+                self._history_warned.add(warning)
+                self.notify(warning, severity="warning", timeout=10)
 
     @property
     def _winding_down(self) -> bool:

@@ -36,7 +36,7 @@ def _run_app(args: argparse.Namespace, loaded: LoadedConfig, fleet: Future[Fleet
         interval=args.interval,
         theme=args.theme,
         persist_theme=args.theme is None,
-        trends=make_trends(args, loaded),
+        trends=make_trends(args, loaded, open_later=True),
         fleet=fleet,
     )
     app.run(mouse=not args.no_mouse)
