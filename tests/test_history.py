@@ -287,3 +287,22 @@ def test_another_process_writing_at_the_same_time(db: Path):
     conn.close()
     switches = sum(1 for a, b in zip(writers, writers[1:]) if a != b)
     assert switches > 2, "the two writers did not overlap; the test proved nothing"
+
+
+def test_sampled_reads_one_sample_per_step_newest_first_in_each(db: Path):
+    """What the TUI loads at start: the window's spacing, picked by SQLite, not every sample."""
+    h = History(db)
+    start = NOW - timedelta(days=2)
+    h.record_many([("o", start + timedelta(minutes=m), usage(used=m)) for m in range(0, 2 * 24 * 60 + 1)])
+    h.record("other", NOW, usage(used=1))
+    dense_since = NOW - timedelta(hours=24)
+    got = h.sampled("o", start, dense_since, timedelta(minutes=10), timedelta(hours=3))
+    ats = [s.at for s in got]
+    assert ats == sorted(ats) and got[-1].at == NOW  # the newest sample is always there
+    dense = [s for s in got if s.at >= dense_since]
+    sparse = [s for s in got if s.at < dense_since]
+    assert 144 <= len(dense) <= 146 and 8 <= len(sparse) <= 10
+    assert all(s.org == "o" for s in got)
+    assert all(s.credits_used % 10 == 9 for s in dense[:-1])  # the last minute of each 10-minute step
+    assert all(s.credits_used % 180 == 179 for s in sparse)  # the last minute of each 3-hour step
+    h.close()

@@ -295,6 +295,27 @@ class History:
 
         return self._run("read", select, [])
 
+    def sampled(self, org: str, since: datetime, dense_since: datetime, dense_step: timedelta,
+                sparse_step: timedelta) -> list[Sample]:
+        """The org's samples since ``since``, oldest first, at most one per ``dense_step`` from
+        ``dense_since`` on and one per ``sparse_step`` before (the newest of each step). The
+        history keeps every sample of the current period: at a 30 s interval that is 2,880 a
+        day per org, which a monitor must not turn into Python objects at every start (10 orgs,
+        three weeks: 5.5 s of CPU). SQLite picks them, with the (org, at) index."""
+        dense_epoch = _epoch(dense_since)
+        columns = ", ".join("MAX(at)" if column == "at" else column for column in _COLUMNS)
+
+        def select(conn: sqlite3.Connection) -> list[Sample]:
+            rows = conn.execute(
+                f"SELECT {columns} FROM samples WHERE org = ? AND at >= ?"
+                " GROUP BY CASE WHEN at >= ? THEN CAST(at / ? AS INTEGER) ELSE -1 - CAST(at / ? AS INTEGER) END"
+                " ORDER BY 2",
+                (org, _epoch(since), dense_epoch, dense_step.total_seconds(), sparse_step.total_seconds()),
+            ).fetchall()
+            return [_sample(row) for row in rows]
+
+        return self._run("read", select, [])
+
     def thin(self, now: datetime) -> int:
         """Drop what a monitor no longer needs; returns the number of rows deleted.
 

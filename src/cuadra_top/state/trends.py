@@ -104,8 +104,10 @@ class Trends:
         since = self.now() - timedelta(days=32)
         history = self.history
 
+        dense_since = self.now() - DENSE_SPAN
+
         def read() -> dict[str, list[Sample]]:
-            return {org: history.samples(org, since=since) for org in orgs}
+            return {org: history.sampled(org, since, dense_since, DENSE_STEP, SPARSE_STEP) for org in orgs}
 
         for org, samples in (await asyncio.to_thread(read)).items():
             if samples:
