@@ -403,3 +403,20 @@ async def test_an_orgs_row_can_arrive_before_the_first_full_overview_sync():
         await pilot.pause()
         assert [str(row.key.value) for row in table.ordered_rows] == ["alpha", "twelve-chars"]
         assert table.columns[table.ordered_columns[1].key].width == len("twelve-chars")
+
+
+async def test_a_change_after_a_quiet_spell_is_drawn_without_waiting_for_the_batch(sim, monkeypatch):
+    """The first data at start-up (or after a refresh) must not sit out the batching window."""
+    app = frozen_app(sim, start_org="nimbus-pro")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        renders: list[str] = []
+        monkeypatch.setattr(app, "_render_usage", lambda state, now: renders.append(state.name))
+        timers: list[float] = []
+        set_timer = app.set_timer
+        monkeypatch.setattr(app, "set_timer",
+                            lambda delay, *a, **k: (timers.append(delay), set_timer(delay, *a, **k))[1])
+        app._applied_at = float("-inf")  # noqa: SLF001 - nothing drawn for a while
+        app._poller_changed(app.pollers["nimbus-pro"].state)  # noqa: SLF001
+        await pilot.pause()
+        assert renders == ["nimbus-pro"] and timers == []  # drawn on the next turn of the loop, no timer

@@ -124,6 +124,7 @@ class CuadraTopApp(App[int]):
         self._overview_synced_at = float("-inf")
         self._changed: set[str] = set()
         self._batch_pending = False
+        self._applied_at = float("-inf")
         self._numbers = {name: number for number, name in enumerate(self.names, 1)}
         self._started = False
         self._history_warned: set[str] = set()
@@ -251,14 +252,21 @@ class CuadraTopApp(App[int]):
 
     # -- state from the pollers ---------------------------------------------------------------
     def _poller_changed(self, state: OrgState) -> None:
-        """A poller's org changed (called on the app's loop): drawn with the batch."""
+        """A poller's org changed (called on the app's loop): drawn with the batch. After a
+        quiet spell the batch is drawn at once (the first data must not wait UPDATE_BATCH);
+        within UPDATE_BATCH of the last one, changes wait for the next."""
         self._changed.add(state.name)
         if not self._batch_pending:
             self._batch_pending = True
-            self.set_timer(UPDATE_BATCH, self._apply_changes)
+            wait = self._applied_at + UPDATE_BATCH - time.monotonic()
+            if wait > 0:
+                self.set_timer(wait, self._apply_changes)
+            else:
+                self.call_later(self._apply_changes)
 
     def _apply_changes(self) -> None:
         self._batch_pending = False
+        self._applied_at = time.monotonic()
         changed, self._changed = self._changed, set()
         if not self.alive:
             return
