@@ -96,13 +96,17 @@ async def test_samples_are_written_in_batches_and_none_is_lost_at_close(tmp_path
         fetched = Fetched(usage(i), dict(USAGE), FROZEN_AT + timedelta(seconds=i), 0.01)
         await trends.record(OrgResult(f"org-{i % 50}", fetched, None, FROZEN_AT))
     await trends.flush()
-    assert sum(batches) == 200 and len(batches) < 10  # the first sample alone, then the rest together
-    assert len(history.samples("org-7")) == 4
+    # each org answered at t, t+50, t+100, t+150 s: t and t+100 went to disk (a minute apart), t+50
+    # was replaced by t+100 while held, and t+150, the newest, was held until the flush
+    assert sum(batches) == 150 and len(batches) < 10
+    written = [s.at - FROZEN_AT for s in history.samples("org-7")]
+    assert written == [timedelta(seconds=7 + 50 * k) for k in (0, 2, 3)]
     for i in range(3):  # recorded, not yet written, when the app closes
         fetched = Fetched(usage(i), dict(USAGE), FROZEN_AT + timedelta(hours=1, seconds=i), 0.01)
         await trends.record(OrgResult("late", fetched, None, FROZEN_AT))
     trends.close()
-    assert [s.credits_used for s in History(tmp_path / "h.sqlite3").samples("late")] == [0, 1, 2]
+    # the first, and the newest of its minute (held back, written at close); not the one between
+    assert [s.credits_used for s in History(tmp_path / "h.sqlite3").samples("late")] == [0, 2]
 
 
 def test_once_records_history_and_no_history_does_not(tmp_path, sim, capsys):
@@ -260,3 +264,21 @@ async def test_the_tui_shows_a_damaged_history_it_opened_late(sim, tmp_path):
         messages = [n.message for n in app._notifications]  # noqa: SLF001
         assert any("damaged" in m and "moved aside" in m for m in messages), messages
         assert sum("damaged" in m for m in messages) == 1  # once, not at every look
+
+
+async def test_a_fast_poll_writes_one_sample_a_minute_and_keeps_every_one_in_memory(tmp_path):
+    """A 1 s interval must not write 86,400 rows a day per org: one a minute reaches the disk."""
+    from cuadra_top.api.client import Fetched
+    from cuadra_top.state.trends import HISTORY_STEP
+
+    history = History(tmp_path / "h.sqlite3")
+    trends = Trends(history, lambda: FROZEN_AT + timedelta(minutes=10))
+    for second in range(600):
+        fetched = Fetched(usage(second), dict(USAGE), FROZEN_AT + timedelta(seconds=second), 0.01)
+        await trends.record(OrgResult("fast", fetched, None, FROZEN_AT))
+    assert trends.windows["fast"].samples[-1].credits_used == 599  # the screen has the newest at once
+    await trends.flush()
+    on_disk = history.samples("fast")
+    assert len(on_disk) == 600 // int(HISTORY_STEP.total_seconds()) + 1  # one a minute, and the newest
+    assert on_disk[-1].credits_used == 599
+    trends.close()

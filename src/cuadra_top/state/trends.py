@@ -23,6 +23,11 @@ from cuadra_top.state.history import History, Sample
 DENSE_SPAN = timedelta(hours=24)
 DENSE_STEP = timedelta(minutes=10)
 SPARSE_STEP = timedelta(hours=3)
+HISTORY_STEP = timedelta(seconds=60)
+"""At most one sample per org per minute goes to the history file: at a 1 s interval every
+sample would cost 500 orgs 43 million rows a day, and a commit's share of a core. The
+window in memory still takes every one; the newest of each minute is held back and written
+when a later minute's sample arrives, at ``flush`` and at ``close``."""
 FORECAST_EVERY = timedelta(seconds=60)
 """A forecast is recomputed at most this often per org (the rate cannot move faster)."""
 
@@ -86,6 +91,8 @@ class Trends:
         self._forecast_at: dict[str, datetime] = {}
         self._forecast_key: dict[str, tuple[int, datetime]] = {}
         self._unwritten: list[tuple[str, datetime, Usage]] = []
+        self._written_at: dict[str, datetime] = {}
+        self._held: dict[str, tuple[str, datetime, Usage]] = {}
         self._writer: asyncio.Future[None] | None = None
 
     @property
@@ -133,8 +140,19 @@ class Trends:
         self.windows.setdefault(result.name, Window([])).add(sample)
         self.last_good[result.name] = sample.at
         if self.history is not None or self._history_path is not None:
-            self._unwritten.append((result.name, sample.at, result.fetched.usage))
+            entry = (result.name, sample.at, result.fetched.usage)
+            last = self._written_at.get(result.name)
+            if last is not None and timedelta(0) <= sample.at - last < HISTORY_STEP:
+                self._held[result.name] = entry  # the newest of this minute; written if nothing newer comes
+                return
+            self._held.pop(result.name, None)
+            self._written_at[result.name] = sample.at
+            self._unwritten.append(entry)
             self._write_soon()
+
+    def _release_held(self) -> None:
+        self._unwritten.extend(self._held.values())
+        self._held.clear()
 
     def _write_soon(self) -> None:
         if self.history is not None and self._unwritten and (self._writer is None or self._writer.done()):
@@ -148,9 +166,10 @@ class Trends:
             await asyncio.to_thread(self.history.record_many, batch)
 
     async def flush(self) -> None:
-        """Wait until every recorded sample is in the history."""
+        """Wait until every recorded sample is in the history (the held newest ones too)."""
         while self._writer is not None and not self._writer.done():
             await asyncio.shield(self._writer)
+        self._release_held()
         if self._unwritten:
             await self._write()
 
@@ -184,6 +203,7 @@ class Trends:
 
     def close(self) -> None:
         """Write what is left (waiting for a write in flight: the history's lock) and close."""
+        self._release_held()
         if self.history is None and self._history_path is not None and self._unwritten:
             self.history = History(self._history_path)  # closed before it was opened: keep the samples
         self._history_path = None
