@@ -331,6 +331,35 @@ def test_gauge_levels_and_text():
     assert gauge_line(0.001, 20).bar.startswith("█")  # a little use is visible
 
 
+async def test_a_gauge_repaints_only_when_its_line_would_change(monkeypatch):
+    """An idle monitor polls every few seconds; a value that draws the same line (62.013% and
+    62.015% both read 62.0%) must send the terminal nothing."""
+    from textual.app import App
+
+    from cuadra_top.tui.gauge import Gauge
+
+    class Host(App[None]):
+        def compose(self):
+            yield Gauge(id="g", suffix="passed")
+
+    async with Host().run_test(size=(40, 3)) as pilot:
+        gauge = pilot.app.query_one(Gauge)
+        gauge.set(0.62013)
+        await pilot.pause()
+        repaints: list[bool] = []
+        refresh = gauge.refresh
+        monkeypatch.setattr(gauge, "refresh", lambda *a, **k: (repaints.append(True), refresh(*a, **k))[1])
+        gauge.set(0.62015)
+        gauge.set(0.62015, suffix="passed")
+        assert repaints == [] and gauge.fraction == 0.62015  # kept, not drawn
+        gauge.set(0.7)
+        assert repaints == [True]
+        gauge.set(0.7, suffix="passed · resets in 5d")
+        assert len(repaints) == 2
+        await pilot.pause()
+        assert "70.0% passed · resets in 5d" in str(gauge.render())
+
+
 def test_pairs_wrap_between_pairs_only():
     lines = layout_pairs([("used", "512,000"), ("limit", "500,000"), ("available", "0")], 30)
     assert [line.plain for line in lines] == ["used 512,000  limit 500,000", "available 0"]

@@ -91,9 +91,23 @@ class Gauge(Widget):
         self.words = words
         self._level: Level | None = None
 
-    def set(self, fraction: float | None) -> None:
-        self.fraction = fraction
+    def set(self, fraction: float | None, suffix: str | None = None) -> None:
+        """A new value that would draw the same line (0.62013 and 0.62015 both read 62.0% on
+        the same bar) is kept without a repaint: an idle monitor sends the terminal nothing."""
+        suffix = self.suffix if suffix is None else suffix
+        if fraction == self.fraction and suffix == self.suffix:
+            return
+        width = self.size.width
+        same = width and self._draws(self.fraction, self.suffix, width) == self._draws(fraction, suffix, width)
+        self.suffix = suffix
+        self.set_reactive(Gauge.fraction, fraction)
+        if not same:
+            self.refresh()
         self._update_level()
+
+    def _draws(self, fraction: float | None, suffix: str, width: int) -> GaugeLine:
+        return gauge_line(fraction, width, self.warn_percent, self.critical_percent, words=self.words,
+                          suffix=suffix)
 
     def _update_level(self) -> None:
         level = level_of(self.fraction, self.warn_percent, self.critical_percent)

@@ -201,9 +201,8 @@ class PlanPane(Pane):
             ("from", fmt.short_date(credits.period_start)), ("to", fmt.short_date(credits.period_end))
         )
         gauge = self.query_one("#period-gauge", Gauge)
-        gauge.suffix = f"passed · resets in {fmt.time_left(credits.period_end, now)}"
-        gauge.set(fmt.period_fraction(credits.period_start, credits.period_end, now))
-        gauge.refresh()
+        gauge.set(fmt.period_fraction(credits.period_start, credits.period_end, now),
+                  suffix=f"passed · resets in {fmt.time_left(credits.period_end, now)}")
 
 
 class AdminPane(Pane):
