@@ -137,3 +137,13 @@ def isolated_env(monkeypatch, tmp_path) -> Path:
     xdg.mkdir()
     monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
     return xdg
+
+
+@pytest.fixture
+def frozen_sim() -> Iterator[Simulator]:
+    """The demo orgs with the clock of the screenshots (the TUI and snapshot tests)."""
+    from cuadra_top.tui.screenshots import frozen_simulator
+
+    simulator = frozen_simulator()
+    yield simulator
+    simulator.stop()

@@ -7,14 +7,12 @@ from textual.binding import Binding
 
 from cuadra_top.tui.app import CuadraTopApp
 from cuadra_top.tui.keybar import Key, KeyBar, fit, keys_of
-from cuadra_top.tui.screenshots import frozen_app, frozen_simulator, wait_for_data
+from cuadra_top.tui.screenshots import frozen_app, wait_for_data
 
 
 @pytest.fixture
-def sim():
-    simulator = frozen_simulator()
-    yield simulator
-    simulator.stop()
+def sim(frozen_sim):
+    return frozen_sim  # this file's tests run on the frozen demo (conftest's ``sim`` is another)
 
 
 def display(binding: Binding) -> str:

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from cuadra_top.simulator import Fault
-from cuadra_top.tui.screenshots import frozen_app, frozen_simulator, wait_for_data
+from cuadra_top.tui.screenshots import frozen_app, wait_for_data
 
 
 @pytest.fixture(autouse=True)
@@ -23,10 +23,8 @@ def fixed_environment(monkeypatch):
 
 
 @pytest.fixture
-def sim():
-    simulator = frozen_simulator()
-    yield simulator
-    simulator.stop()
+def sim(frozen_sim):
+    return frozen_sim  # this file's tests run on the frozen demo (conftest's ``sim`` is another)
 
 
 async def settle(pilot) -> None:

@@ -45,12 +45,11 @@ def test_main_gives_the_collector_back_after_an_error(capsys, isolated_env):
     assert gc.isenabled()
 
 
-async def test_the_tui_resumes_the_collector_once_data_is_on_screen():
-    from cuadra_top.tui.screenshots import frozen_app, frozen_simulator, wait_for_data
+async def test_the_tui_resumes_the_collector_once_data_is_on_screen(frozen_sim):
+    from cuadra_top.tui.screenshots import frozen_app, wait_for_data
 
-    sim = frozen_simulator()
     try:
-        app = frozen_app(sim, start_org="nimbus-pro")
+        app = frozen_app(frozen_sim, start_org="nimbus-pro")
         startup.pause_gc()  # as main() does
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for_data(app, pilot.pause)
@@ -59,4 +58,3 @@ async def test_the_tui_resumes_the_collector_once_data_is_on_screen():
             assert gc.get_freeze_count() > 0  # what start-up built is left out of later collections
     finally:
         gc.unfreeze()
-        sim.stop()

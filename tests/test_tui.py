@@ -18,16 +18,14 @@ from cuadra_top.tui.gauge import Level, gauge_line, level_of
 from cuadra_top.tui.help import HelpScreen
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import Line, layout_pairs
-from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, frozen_simulator, wait_for_data
+from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, wait_for_data
 
 NAMES = ["acme-free", "nimbus-pro", "globex-enterprise", "flaky-labs"]
 
 
 @pytest.fixture
-def sim():
-    simulator = frozen_simulator()
-    yield simulator
-    simulator.stop()
+def sim(frozen_sim):
+    return frozen_sim  # this file's tests run on the frozen demo (conftest's ``sim`` is another)
 
 
 def screen_text(app: CuadraTopApp) -> str:

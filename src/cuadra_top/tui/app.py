@@ -258,11 +258,16 @@ class CuadraTopApp(App[int]):
         self._changed.add(state.name)
         if not self._batch_pending:
             self._batch_pending = True
-            wait = self._applied_at + UPDATE_BATCH - time.monotonic()
-            if wait > 0:
-                self.set_timer(wait, self._apply_changes)
-            else:
-                self.call_later(self._apply_changes)
+            self._once_past(self._applied_at + UPDATE_BATCH, self._apply_changes)
+
+    def _once_past(self, moment: float, callback: Callable[[], object]) -> None:
+        """Call ``callback`` when ``time.monotonic()`` has passed ``moment``: on the next turn
+        of the loop if it already has (Textual's timers refuse a delay of 0)."""
+        wait = moment - time.monotonic()
+        if wait > 0:
+            self.set_timer(wait, callback)
+        else:
+            self.call_later(callback)
 
     def _apply_changes(self) -> None:
         self._batch_pending = False
@@ -389,11 +394,7 @@ class CuadraTopApp(App[int]):
         if not self._overview_pending:
             self._overview_pending = True
             gap = max(OVERVIEW_COALESCE, OVERVIEW_GAP_PER_ORG * len(self.names))
-            wait = self._overview_synced_at + gap - time.monotonic()
-            if wait > 0:
-                self.set_timer(wait, self._sync_overview_changes)
-            else:
-                self.call_later(self._sync_overview_changes)
+            self._once_past(self._overview_synced_at + gap, self._sync_overview_changes)
 
     def _sync_overview_changes(self) -> None:
         self._overview_pending = False
