@@ -21,8 +21,10 @@ Fixtures (a test module may override any of them by defining its own, as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -147,3 +149,25 @@ def frozen_sim() -> Iterator[Simulator]:
     simulator = frozen_simulator()
     yield simulator
     simulator.stop()
+
+
+@contextlib.contextmanager
+def full_accept_queue() -> Iterator[int]:
+    """A loopback port whose accept queue is full, so a new connection hangs in connect (Linux)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(4):
+                filler = socket.socket()
+                filler.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    filler.connect(("127.0.0.1", port))
+                fillers.append(filler)
+            time.sleep(0.05)
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()

@@ -3,7 +3,6 @@ failure mapped to its typed error with a one-line message that says what to do."
 
 from __future__ import annotations
 
-import socket
 import sys
 import time
 
@@ -31,6 +30,7 @@ from cuadra_top.api.models import Usage
 from cuadra_top.config import OrgConfig
 from cuadra_top.simulator import Fault
 from cuadra_top.state.fleet import Fleet
+from conftest import full_accept_queue  # a loopback port whose connect hangs
 
 
 def client_for(http: httpx.AsyncClient, url: str, token: str = "alpha-token") -> UsageClient:
@@ -196,26 +196,9 @@ async def test_read_timeout_on_a_hung_answer(sim):
 
 @pytest.mark.skipif(sys.platform != "linux", reason="relies on Linux dropping SYNs to a full accept queue")
 async def test_connect_timeout():
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(0)
-        port = server.getsockname()[1]
-        fillers = []
-        try:
-            for _ in range(4):  # fill the accept queue; later SYNs are dropped, so connect hangs
-                filler = socket.socket()
-                filler.setblocking(False)
-                try:
-                    filler.connect(("127.0.0.1", port))
-                except BlockingIOError:
-                    pass
-                fillers.append(filler)
-            time.sleep(0.05)
-            async with make_http_client(Timeouts(connect=0.5, read=5)) as http:
-                error = await error_of(client_for(http, f"http://127.0.0.1:{port}"))
-        finally:
-            for filler in fillers:
-                filler.close()
+    with full_accept_queue() as port:  # later SYNs are dropped, so connect hangs
+        async with make_http_client(Timeouts(connect=0.5, read=5)) as http:
+            error = await error_of(client_for(http, f"http://127.0.0.1:{port}"))
     assert type(error) is NetworkError
     assert "connect timeout" in error.message
     assert_one_line(error)

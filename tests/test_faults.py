@@ -23,11 +23,10 @@ import asyncio
 import contextlib
 import json
 import random
-import socket
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -45,6 +44,7 @@ from cuadra_top.state.poller import BACKOFF_CAP, MIN_DELAY, OrgPoller, Status, n
 from cuadra_top.tui.app import CuadraTopApp
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import Line
+from conftest import full_accept_queue  # a loopback port whose connect hangs
 
 TOKEN_PATH = "/v1/oauth2/token"
 BAD_TOKEN = "faults-bad-token-0c6f1e9a7d"
@@ -88,28 +88,6 @@ def decided(poller: OrgPoller) -> bool:
 
 def assert_one_line(message: str) -> None:
     assert message and "\n" not in message and len(message) < 400 and "Traceback" not in message
-
-
-@contextlib.contextmanager
-def full_accept_queue() -> Iterator[int]:
-    """A loopback port whose accept queue is full, so a new connection hangs in connect (Linux)."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(0)
-        port = server.getsockname()[1]
-        fillers = []
-        try:
-            for _ in range(4):
-                filler = socket.socket()
-                filler.setblocking(False)
-                with contextlib.suppress(BlockingIOError):
-                    filler.connect(("127.0.0.1", port))
-                fillers.append(filler)
-            time.sleep(0.05)
-            yield port
-        finally:
-            for filler in fillers:
-                filler.close()
 
 
 # -- the matrix ------------------------------------------------------------------------------------
