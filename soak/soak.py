@@ -58,6 +58,7 @@ from cuadra_top.simulator import DemoOrg, Fault, Simulator  # noqa: E402
 from cuadra_top.state.fleet import Fleet, OrgResult  # noqa: E402
 from cuadra_top.state.poller import OrgPoller  # noqa: E402
 from cuadra_top.tui.app import CuadraTopApp  # noqa: E402
+from cuadra_top.tui.factory import TuiOptions, make_app  # noqa: E402
 
 KEYS = ["right_square_bracket", "left_square_bracket", "o", "r", "p", *"123456789", "a", "v", "u", "plus", "minus"]
 KEY_LABEL = {"right_square_bracket": "]", "left_square_bracket": "[", "plus": "+", "minus": "-"}
@@ -334,7 +335,7 @@ async def press_keys(app: CuadraTopApp, rng: random.Random, every: float, interv
     paused_since: float | None = None
     while not stop.is_set():
         key = rng.choice(KEYS)
-        if app.paused:
+        if app.monitor.paused:
             paused_since = paused_since or time.monotonic()
             if time.monotonic() - paused_since > 2:
                 key = "p"  # never paused for long
@@ -343,14 +344,12 @@ async def press_keys(app: CuadraTopApp, rng: random.Random, every: float, interv
         send_key(app, key)
         STATS.keys[KEY_LABEL.get(key, key)] += 1
         await asyncio.sleep(rng.uniform(0, every))
-        if key in ("plus", "minus") and app.interval != interval:
+        if key in ("plus", "minus") and app.monitor.interval != interval:
             # The keys step through 5 s, 10 s, ...: after a moment, back to the soak's interval
             # (as the app's own action does it), so the load stays what was asked for.
             await asyncio.sleep(0.5)
-            app.interval = interval
-            for poller in app.pollers.values():
-                poller.set_interval(interval)
-    if app.paused:
+            app.monitor.set_interval(interval)
+    if app.monitor.paused:
         send_key(app, "p")
 
 
@@ -361,7 +360,7 @@ def send_key(app: CuadraTopApp, key: str) -> None:
 
     event = events.Key(key, KEY_LABEL.get(key, key if len(key) == 1 else None))
     event.set_sender(app)
-    app._driver.send_message(event)  # noqa: SLF001
+    app.post_message(event)
 
 
 async def watch_workers(app: CuadraTopApp, stop: asyncio.Event) -> None:
@@ -392,7 +391,7 @@ async def soak(args: argparse.Namespace, sim: RemoteSimulator, rng: random.Rando
     install_counters()
     settings = Settings(refresh_interval=args.interval, timeout={"connect": 2.0, "read": args.timeout},
                         org=[org_config(org, sim) for org in sim.orgs.values()])
-    app = CuadraTopApp(settings, environ={}, rng=random.Random(args.seed), persist_theme=False)
+    app = make_app(TuiOptions(settings, environ={}, rng=random.Random(args.seed), persist_theme=False))
     stop = asyncio.Event()
     sample_memory()
     try:
@@ -405,7 +404,7 @@ async def soak(args: argparse.Namespace, sim: RemoteSimulator, rng: random.Rando
             ]
             deadline = time.monotonic() + args.seconds
             next_report = time.monotonic() + 10
-            while time.monotonic() < deadline and app._exception is None:  # noqa: SLF001
+            while time.monotonic() < deadline and app.crashed is None:
                 await asyncio.sleep(0.25)
                 if any(task.done() for task in tasks):
                     break

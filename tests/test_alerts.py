@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from cuadra_top.api.models import parse_usage
-from cuadra_top.state.alerts import Alert, AlertTracker, Level, Thresholds, assess, check_summary
+from cuadra_top.state.alerts import Alert, AlertTracker, Level, assess, check_summary
+from cuadra_top.thresholds import Thresholds
 from cuadra_top.state.forecast import Forecast
 
 UTC = timezone.utc
@@ -44,7 +45,7 @@ def test_credit_and_storage_levels_take_the_worst():
     assert level is Level.CRITICAL
     assert messages == ["nimbus-pro: credits at 84.2% (warn at 80%)", "nimbus-pro: storage at 97.0% (critical at 95%)"]
     assert assess("x", usage(112), None, Thresholds(warn_percent=70, critical_percent=92.5))[1] == [
-        "x: credits at 112.0% (critical at 92.5%)"]
+        "x: credits at 112.0%, over the limit (critical at 92.5%)"]
 
 
 @pytest.mark.parametrize("limit", [0, None])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cuadra_top.api.auth import ClientCredentials, CommandToken, StaticToken
-from cuadra_top.config import ConfigError, build_credential, load_config, render_masked
+from cuadra_top.config import ConfigError, build_credential, check_credentials, load_config, render_masked
 
 SECRET = "s3cr3t-value-that-must-not-leak"
 
@@ -21,7 +21,10 @@ def write(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
 
 
 def load(path: Path, env: dict[str, str] | None = None):
-    return load_config(str(path), env or {})
+    """Load and check every org's credential, as ``config validate`` does."""
+    loaded = load_config(str(path), env or {})
+    check_credentials(loaded, env or {})
+    return loaded
 
 
 def test_good_file_with_every_credential_kind(tmp_path):

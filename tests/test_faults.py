@@ -42,6 +42,7 @@ from cuadra_top.simulator import Fault, Simulator
 from cuadra_top.state.fleet import Fleet
 from cuadra_top.state.poller import BACKOFF_CAP, MIN_DELAY, OrgPoller, Status, next_delay
 from cuadra_top.tui.app import CuadraTopApp
+from cuadra_top.tui.factory import TuiOptions, make_app
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import Line
 from conftest import full_accept_queue  # a loopback port whose connect hangs
@@ -510,7 +511,7 @@ def tui_app(sim: Simulator, *, faulty_url: str | None = None, faulty_token: str 
         OrgConfig(name="faulty", api_url=faulty_url or sim.base_url, token=SecretStr(faulty_token)),
     ])
     kw = {"now": now} if now else {}
-    return CuadraTopApp(settings, environ={}, start_org="faulty", rng=random.Random(0), persist_theme=False, **kw)
+    return make_app(TuiOptions(settings, environ={}, start_org="faulty", rng=random.Random(0), persist_theme=False, **kw))
 
 
 def header(app: CuadraTopApp) -> str:
@@ -529,8 +530,8 @@ def screen_text(app: CuadraTopApp) -> str:
 async def settle(app: CuadraTopApp, pilot, requests: int) -> None:
     """Wait until the faulty org has made ``requests`` requests and decided, then redraw.
     (The pollers start once the connection pools are built, just after the first frame.)"""
-    await wait_until(lambda: "faulty" in app.pollers)
-    poller = app.pollers["faulty"]
+    await wait_until(lambda: app.monitor.poller("faulty") is not None)
+    poller = app.monitor.poller("faulty")
     await wait_until(lambda: poller.state.requests >= requests and decided(poller))
     await pilot.pause()
 
@@ -556,11 +557,11 @@ async def test_tui_header_and_status_line_per_fault(sim, closed_port):
     app = tui_app(sim)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot, 1)
-        poller = app.pollers["faulty"]
+        poller = app.monitor.poller("faulty")
         assert "faulty" in header(app) and status(app) == ""
         for case_id, marker, words in TUI_CASES:
             case = next(c for c in CASES if c.id == case_id)
-            inject(case, sim, app.fleet, closed_port)
+            inject(case, sim, app.monitor.fleet, closed_port)
             requests = poller.state.requests
             await pilot.press("r")
             await settle(app, pilot, requests + 1)
@@ -575,7 +576,7 @@ async def test_tui_header_and_status_line_per_fault(sim, closed_port):
             await pilot.pause()
             assert marker in screen_text(app), case_id
             await pilot.press("2")  # back to the faulty org, fix the fault, refresh
-            undo(case, sim, app.fleet)
+            undo(case, sim, app.monitor.fleet)
             await pilot.press("r")
             await wait_until(lambda: poller.state.error is None and decided(poller))
             await pilot.pause()
@@ -623,16 +624,16 @@ async def test_stale_after_two_intervals_without_fresh_data(sim):
         assert " ERROR " in header(app)
 
         now.at = T0 + timedelta(seconds=59)  # under two intervals: an error, not stale yet
-        app._tick()  # noqa: SLF001 - the clock tick, without waiting for it
+        app.main_screen.tick()  # the clock tick, without waiting for it
         assert "59 s ago" in header(app) and "STALE" not in header(app) and " ERROR " in header(app)
 
         now.at = T0 + timedelta(seconds=61)
-        app._tick()  # noqa: SLF001
+        app.main_screen.tick()
         assert " STALE 1m " in header(app), header(app)
         assert "server error 503" in status(app)  # the cause stays on the status line
 
         now.at = T0 + timedelta(minutes=12, seconds=5)
-        app._tick()  # noqa: SLF001
+        app.main_screen.tick()
         assert " STALE 12m " in header(app) and "12 min ago" in header(app)
 
         now.at = T0 + timedelta(minutes=5, seconds=5)
@@ -646,7 +647,7 @@ async def test_stale_after_two_intervals_without_fresh_data(sim):
         # Fresh data clears it.
         sim.set_fault("beta", None)
         await pilot.press("r")  # in the overview: refresh all
-        poller = app.pollers["faulty"]
+        poller = app.monitor.poller("faulty")
         await wait_until(lambda: poller.state.error is None and decided(poller))
         await pilot.pause()
         assert app.query_one(OverviewTable).get_row("faulty")[-1] == "ok"

@@ -23,7 +23,9 @@ def test_thousands():
     assert fmt.thousands(None) == "—"
 
 
-@pytest.mark.parametrize("fraction, text", [(0.842, "84.2%"), (1.2, "120.0%"), (None, "unlimited"), (0, "0.0%")])
+@pytest.mark.parametrize("fraction, text", [(0.842, "84.2%"), (1.2, "120.0%"), (None, "unlimited"), (0, "0.0%"), (99.99, "9999.0%"),
+                          (100.0, ">9999%"), (10995116277760.0, ">9999%"), (float("inf"), ">9999%"),
+                          (float("nan"), "—")])
 def test_percent_never_clips_and_reads_unlimited(fraction, text):
     assert fmt.percent(fraction) == text
 

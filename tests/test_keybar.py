@@ -19,7 +19,7 @@ def display(binding: Binding) -> str:
     return binding.key.upper()
 
 
-def test_keys_are_listed_once_per_action_with_help_and_palette_last():
+def test_keys_are_listed_once_per_action_with_quit_help_and_palette_last():
     bindings = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -28,7 +28,7 @@ def test_keys_are_listed_once_per_action_with_help_and_palette_last():
         Binding("r", "refresh", "Refresh"),
     ]
     keys = keys_of(bindings, display, palette=Binding("ctrl+p", "command_palette", "palette"))
-    assert keys == [Key("Q", "Quit", False), Key("R", "Refresh", False), Key("?", "Help", True),
+    assert keys == [Key("R", "Refresh", False), Key("?", "Help", True), Key("Q", "Quit", True),
                     Key("CTRL+P", "Palette", True)]
 
 
@@ -49,12 +49,12 @@ async def test_the_bar_follows_the_focus_and_fits_80_columns(sim):
         bar = app.query_one(KeyBar)
         shown = bar.shown
         assert "s Sort" in shown and "Open" in shown  # the overview's own keys while it has the focus
-        assert shown.endswith("? Help  ^p Palette") and len(shown) <= 78
+        assert shown.endswith("q Quit  ? Help  ^p Palette") and len(shown) <= 78
         await pilot.press("enter")
         await pilot.pause()
         shown = bar.shown
-        assert "s Sort" not in shown and "r Refresh" in shown and "q Quit" in shown
-        assert shown.endswith("? Help  ^p Palette") and len(shown) <= 78
+        assert "s Sort" not in shown and "r Refresh" in shown
+        assert shown.endswith("q Quit  ? Help  ^p Palette") and len(shown) <= 78
         await pilot.resize_terminal(160, 30)
         await pilot.pause()
         wide = bar.shown

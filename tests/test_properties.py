@@ -30,7 +30,8 @@ from cuadra_top.api.models import Usage, describe_validation_error, parse_usage
 from cuadra_top.once import available_cell, credits_cell, json_org, render_json, render_table, storage_cell, table_row
 from cuadra_top.state.fleet import OrgResult
 from cuadra_top.state.poller import OrgState, Status
-from cuadra_top.tui.gauge import Level, gauge_line, level_of
+from cuadra_top.thresholds import Band, Thresholds
+from cuadra_top.tui.gauge import gauge_line
 from cuadra_top.tui.header import header_text, status_text
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import layout_pairs
@@ -279,12 +280,13 @@ def test_formatters_never_raise(value):
 @given(st.one_of(st.none(), any_float), st.integers(min_value=-50, max_value=500),
        st.floats(min_value=0.001, max_value=1000), st.floats(min_value=0.001, max_value=1000), texts)
 def test_gauge_line_never_raises(fraction, width, warn, critical, suffix):
-    line = gauge_line(fraction, width, warn, critical, suffix=suffix)
+    thresholds = Thresholds(warn, critical)
+    line = gauge_line(fraction, width, thresholds, suffix=suffix)
     assert len(line.bar) <= max(width, 0)
-    assert isinstance(line.label, str) and isinstance(line.level, Level)
-    assert level_of(fraction, warn, critical) is line.level
-    if fraction is not None and math.isfinite(fraction) and fraction > 1:
-        assert line.level is Level.OVER and "OVER" in line.label
+    assert isinstance(line.label, str) and isinstance(line.band, Band)
+    assert thresholds.band(fraction) is line.band
+    if fraction is not None and fraction > 1:
+        assert line.band is Band.OVER and "OVER" in line.label
 
 
 shown_texts = st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=30)
@@ -388,8 +390,9 @@ def test_deep_nesting_is_a_protocol_error_not_a_crash():
 
 def test_counts_too_big_for_a_float_do_not_overflow():
     usage = parse_usage(_doc(storage__used=10**400, storage__limit=1, credits__used=2**63 - 1, credits__limit=1))
-    assert usage.storage.fraction == math.inf and fmt.percent(usage.storage.fraction) == "—"
-    assert gauge_line(usage.storage.fraction, 40).level is Level.NONE
+    # Over the limit by more than a float can say: still OVER, with the digits capped (defect 22).
+    assert usage.storage.fraction == math.inf and fmt.percent(usage.storage.fraction) == ">9999%"
+    assert gauge_line(usage.storage.fraction, 40).band is Band.OVER
     assert usage.credits.fraction == pytest.approx(2.0**63)
     assert "EiB" in storage_cell(usage)
 

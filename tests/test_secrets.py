@@ -33,6 +33,8 @@ from cuadra_top.config import load_config
 from cuadra_top.debuglog import LOGGER_NAME, setup_debug_log
 from cuadra_top.simulator import DemoOrg, Fault, Simulator
 from cuadra_top.tui.app import CuadraTopApp
+from cuadra_top.tui.factory import TuiOptions
+from cuadra_top.tui.factory import make_app as build_app
 from cuadra_top.tui.help import HelpScreen
 
 
@@ -461,7 +463,7 @@ def test_an_internal_error_in_the_tui_shows_no_traceback_and_no_secret(world, ca
 
     async def give_up(pilot) -> None:  # had it not crashed, the test must fail, not hang
         for _ in range(150):
-            if pilot.app._exception is not None:  # noqa: SLF001 - it crashed: let it end
+            if pilot.app.crashed is not None:  # it crashed: let it end
                 return
             await asyncio.sleep(0.1)
         pilot.app.exit()
@@ -511,7 +513,7 @@ def screen_text(app: CuadraTopApp) -> str:
 
 def make_app(world: World, **kw) -> CuadraTopApp:
     loaded = load_config(str(world.config))
-    app = CuadraTopApp(loaded.settings, environ=dict(os.environ), persist_theme=False, **kw)
+    app = build_app(TuiOptions(loaded.settings, environ=dict(os.environ), persist_theme=False, **kw))
     app.animation_level = "none"  # Pilot's pauses wait for an idle CPU; tab animations only slow them
     return app
 
@@ -524,8 +526,8 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None
 
 
 def all_answered(app: CuadraTopApp) -> bool:
-    states = [p.state for p in app.pollers.values()]
-    return len(states) == len(app.names) and all((s.fetched or s.error) and not s.in_flight for s in states)
+    states = app.monitor.states()
+    return len(states) == len(app.monitor.names) and all((s.fetched or s.error) and not s.in_flight for s in states)
 
 
 class Surfaces:
@@ -546,16 +548,16 @@ async def visit_everything(app: CuadraTopApp, pilot, surfaces: Surfaces, prefix:
     costs a tenth of a second under Pilot), the help screen and the command palette."""
     await pilot.pause()
     surfaces.grab(f"{prefix} overview")
-    for number, name in enumerate(app.names, 1):
-        app.action_jump(number)
+    for number, name in enumerate(app.monitor.names, 1):
+        app.main_screen.action_jump(number)
         await pilot.pause()
-        assert app.current == name
+        assert app.main_screen.current == name
         surfaces.grab(f"{prefix} {name} usage")
         for tab in tabs:
-            app.action_tab(tab)
+            app.main_screen.action_tab(tab)
             await pilot.pause()
             surfaces.grab(f"{prefix} {name} {tab}")
-        app.action_tab("usage")
+        app.main_screen.action_tab("usage")
     if not screens:
         return
     await pilot.press("question_mark")
@@ -580,8 +582,8 @@ async def test_tui_every_screen_and_the_debug_log(world, tmp_path):
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         surfaces = Surfaces(app)
         await wait_for(lambda: all_answered(app))
-        assert app.pollers["literal"].state.fetched is not None and app.pollers["oauth"].state.fetched is not None
-        assert app.pollers["bad"].state.error.kind == "auth"
+        assert app.monitor.state_of("literal").fetched is not None and app.monitor.state_of("oauth").fetched is not None
+        assert app.monitor.state_of("bad").error.kind == "auth"
         await visit_everything(app, pilot, surfaces, "healthy")
         assert "seats" in surfaces.seen["healthy oauth admin (screen)"]  # the admin tab really was shown
 
@@ -590,11 +592,11 @@ async def test_tui_every_screen_and_the_debug_log(world, tmp_path):
             world.sim.set_fault(name, Fault(status=401))
         world.sim.revoke_tokens("oauth")
         await pilot.press("o")
-        requests = {n: p.state.requests for n, p in app.pollers.items()}
+        requests = {s.name: s.requests for s in app.monitor.states()}
         await pilot.press("r", "p", "p", "plus", "minus")  # notifications on screen too
-        await wait_for(lambda: all(p.state.requests > requests[n] for n, p in app.pollers.items()))
+        await wait_for(lambda: all(s.requests > requests[s.name] for s in app.monitor.states()))
         await wait_for(lambda: all_answered(app))
-        assert all(p.state.error is not None for p in app.pollers.values())
+        assert all(s.error is not None for s in app.monitor.states())
         # The other tabs and screens show the same data as before; the usage tab has the errors.
         await visit_everything(app, pilot, surfaces, "failing", tabs=(), screens=False)
         assert "credential rejected (401" in surfaces.seen["failing literal usage (screen)"]

@@ -19,6 +19,8 @@ from cuadra_top.cli import main
 from cuadra_top.config import OrgConfig, Settings
 from cuadra_top.simulator import DemoOrg, Fault, Simulator
 from cuadra_top.tui.app import CuadraTopApp
+from cuadra_top.tui.factory import TuiOptions
+from cuadra_top.tui.factory import make_app as build_app
 from cuadra_top.tui.help import HelpScreen
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import Line
@@ -61,7 +63,7 @@ def start(isolated_env):
 
 
 def make_app(settings: Settings, **kw) -> CuadraTopApp:
-    app = CuadraTopApp(settings, environ={}, now=lambda: FROZEN, rng=random.Random(0), persist_theme=False, **kw)
+    app = build_app(TuiOptions(settings, environ={}, now=lambda: FROZEN, rng=random.Random(0), persist_theme=False, **kw))
     app.animation_level = "none"
     return app
 
@@ -88,15 +90,15 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None
 async def wait_for_data(app: CuadraTopApp, pilot) -> None:
     """Every org has answered and the overview (which batches updates) shows it."""
     def answered() -> bool:
-        states = [p.state for p in app.pollers.values()]
-        return len(states) == len(app.names) and all((s.fetched or s.error) and not s.in_flight for s in states)
+        states = app.monitor.states()
+        return len(states) == len(app.monitor.names) and all((s.fetched or s.error) and not s.in_flight for s in states)
 
     def overview_synced() -> bool:
-        if not app.showing_overview:
+        if not app.main_screen.showing_overview:
             return True
         table = app.query_one(OverviewTable)
-        return table.row_count == len(app.names) and all(
-            table.get_row(name)[-1] != "LOADING" for name in app.names)
+        return table.row_count == len(app.monitor.names) and all(
+            table.get_row(name)[-1] != "LOADING" for name in app.monitor.names)
 
     await wait_for(answered)
     await wait_for(overview_synced)
@@ -106,7 +108,7 @@ async def wait_for_data(app: CuadraTopApp, pilot) -> None:
 async def quiesce(app: CuadraTopApp, pilot) -> None:
     """No fetch under way and no overview update batched: safe to leave the app. (A batched
     overview sync that fires while the app shuts down crashes it: reported as a bug.)"""
-    await wait_for(lambda: not any(p.state.in_flight for p in app.pollers.values())
+    await wait_for(lambda: not any(s.in_flight for s in app.monitor.states())
                    and not getattr(app, "_overview_pending", False))
     await pilot.pause(0.1)
 
@@ -139,7 +141,7 @@ async def test_tiny_terminals_and_back(start):
                 assert len(screen_lines(app)) == size[1], (view, size)
                 if view == "org" and size == (1, 1):
                     await pilot.press("right_square_bracket", "v")  # keys still work at that size
-                    app.action_tab("admin")
+                    app.main_screen.action_tab("admin")
             await pilot.press("right_square_bracket")  # overview -> the first org
         await pilot.press("question_mark")
         await pilot.pause()
@@ -152,14 +154,14 @@ async def test_tiny_terminals_and_back(start):
         await pilot.pause()
         await pilot.press("2", "u")
         await pilot.pause()
-        assert app.current == "beta" and not app.showing_overview
+        assert app.main_screen.current == "beta" and not app.main_screen.showing_overview
         assert_intact(app, 80, 24)
         text = screen_text(app)
         assert header(app).startswith("[2/3] beta") and "Credits" in text and "Storage" in text
         assert app.query_one("#usage-scroll").max_scroll_y == 0  # fits again, no scrolling needed
         await pilot.resize_terminal(400, 120)  # and a very large one
         await pilot.pause()
-        assert app.has_class("-wide")
+        assert app.main_screen.has_class("-wide")
         assert_intact(app, 400, 120)
 
 
@@ -181,12 +183,12 @@ async def test_unicode_and_long_names(start):
         for number, name in enumerate(names, 1):
             await pilot.press(str(number))
             await pilot.pause()
-            assert app.current == name
+            assert app.main_screen.current == name
             assert_intact(app, 80, 24)
             top = screen_lines(app)[0]
             assert top.lstrip().startswith(f"[{number}/5] "), top  # one line: a long name is cut
             assert "Credits" in screen_text(app) and "85.0% WARN" in screen_text(app), name
-        app.action_tab("raw")  # and the raw view, help, palette take them too
+        app.main_screen.action_tab("raw")  # and the raw view, help, palette take them too
         await pilot.press("question_mark", "escape", "ctrl+p", "o", "escape")
         await pilot.resize_terminal(120, 40)
         await pilot.pause()
@@ -215,11 +217,11 @@ async def test_opening_an_org_right_after_an_update_keeps_its_header(start):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_data(app, pilot)
-        assert app.showing_overview
-        app._overview_soon()  # noqa: SLF001 - what an org's update does in the overview...
-        app.open_org("beta")  # ...and the user presses 2 before the 50 ms batch runs
+        assert app.main_screen.showing_overview
+        app.monitor.pause(False)  # a change of every org, as their answers make, batched for the overview...
+        app.main_screen.open_org("beta")  # ...and the user presses 2 before the 50 ms batch runs
         await pilot.pause(0.3)
-        assert not app.showing_overview
+        assert not app.main_screen.showing_overview
         assert header(app).startswith("[2/2] beta"), header(app)
 
 
@@ -247,18 +249,18 @@ async def test_one_org(start):
     app = make_app(settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_data(app, pilot)
-        assert not app.showing_overview  # one org: straight to it
+        assert not app.main_screen.showing_overview  # one org: straight to it
         assert header(app).startswith("solo · Pro")  # no [1/1]
         await pilot.press("right_square_bracket")
-        assert app.current == "solo"
+        assert app.main_screen.current == "solo"
         await pilot.press("2")
-        assert app.current == "solo"
+        assert app.main_screen.current == "solo"
         await pilot.press("o")
         await wait_for_data(app, pilot)
         table = app.query_one(OverviewTable)
-        assert app.showing_overview and table.row_count == 1
+        assert app.main_screen.showing_overview and table.row_count == 1
         await pilot.press("enter")
-        assert app.current == "solo" and not app.showing_overview
+        assert app.main_screen.current == "solo" and not app.main_screen.showing_overview
         before = sim.request_count()
         await pilot.press("r")
         await wait_for(lambda: sim.request_count() == before + 1)
@@ -280,7 +282,7 @@ async def test_fifty_orgs_in_the_tui(fifty):
         await wait_for_data(app, pilot)
         assert len(sim.requests(path="/v1/usage")) == 50  # one each, none twice
         table = app.query_one(OverviewTable)
-        assert app.showing_overview and table.row_count == 50
+        assert app.main_screen.showing_overview and table.row_count == 50
         assert [str(row.key.value) for row in table.ordered_rows] == FIFTY
         assert table.get_row("org-25")[-1] == "ERROR"
         assert sum(1 for name in FIFTY if table.get_row(name)[-1] == "ok") == 49
@@ -291,16 +293,16 @@ async def test_fifty_orgs_in_the_tui(fifty):
         assert table.cursor_row == 49 and table.scroll_y > 0
         assert "org-50" in screen_text(app) and "org-01" not in screen_text(app)
         await pilot.press("enter")
-        assert app.current == "org-50" and header(app).startswith("[50/50] org-50")
+        assert app.main_screen.current == "org-50" and header(app).startswith("[50/50] org-50")
         await pilot.press("right_square_bracket")  # wraps around
-        assert app.current == "org-01" and header(app).startswith("[1/50] org-01")
+        assert app.main_screen.current == "org-01" and header(app).startswith("[1/50] org-01")
         for number in range(1, 10):
             await pilot.press(str(number))
-            assert app.current == FIFTY[number - 1], number
+            assert app.main_screen.current == FIFTY[number - 1], number
         await pilot.press("right_square_bracket")
-        assert app.current == "org-10" and header(app).startswith("[10/50] org-10")
+        assert app.main_screen.current == "org-10" and header(app).startswith("[10/50] org-10")
         await pilot.press("left_square_bracket", "left_square_bracket")
-        assert app.current == "org-08"
+        assert app.main_screen.current == "org-08"
         assert_intact(app, 80, 24)
         await quiesce(app, pilot)
 

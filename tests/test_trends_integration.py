@@ -190,7 +190,7 @@ async def test_tui_alerts_once_per_crossing_and_rings_the_bell(monkeypatch):
     sim = frozen_simulator()
     try:
         app = frozen_app(sim, start_org="acme-free")
-        app.settings = app.settings.model_copy(update={"bell": True})
+        app.monitor.update_settings(app.monitor.settings.model_copy(update={"bell": True}))
         rings, toasts = [], []
         monkeypatch.setattr(app, "bell", lambda: rings.append(1))
         notify = app.notify
@@ -205,16 +205,16 @@ async def test_tui_alerts_once_per_crossing_and_rings_the_bell(monkeypatch):
                 await wait_for_data(app, pilot.pause)
 
             # acme-free uses 35% of its credits and 37% of its storage: lower the threshold under both.
-            app.settings = app.settings.model_copy(update={"warn_percent": 30.0})
+            app.monitor.update_settings(app.monitor.settings.model_copy(update={"warn_percent": 30.0}))
             await refresh()
             assert len(rings) == 2, toasts
             assert "acme-free: credits at 35.0% (warn at 30%)" in toasts
             assert "acme-free: storage at 37.0% (warn at 30%)" in toasts
             await refresh()
             assert len(rings) == 2  # still over: no second alert
-            app.settings = app.settings.model_copy(update={"warn_percent": 80.0})
+            app.monitor.update_settings(app.monitor.settings.model_copy(update={"warn_percent": 80.0}))
             await refresh()  # back under: re-armed
-            app.settings = app.settings.model_copy(update={"warn_percent": 30.0})
+            app.monitor.update_settings(app.monitor.settings.model_copy(update={"warn_percent": 30.0}))
             await refresh()
             assert len(rings) == 4
     finally:
@@ -253,15 +253,14 @@ def test_a_history_closed_before_it_was_opened_still_gets_its_samples(tmp_path):
 async def test_the_tui_shows_a_damaged_history_it_opened_late(sim, tmp_path):
     path = tmp_path / "h.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
-    app = frozen_app(sim, start_org="nimbus-pro")
-    app.trends = Trends(None, lambda: FROZEN_AT, open_later=path)
+    app = frozen_app(sim, start_org="nimbus-pro", trends=Trends(None, lambda: FROZEN_AT, open_later=path))
     async with app.run_test(size=(80, 24)) as pilot:
         for _ in range(50):
             await pilot.pause(0.05)
-            if app.trends.history is not None:
+            if app.monitor.trends.history is not None:
                 break
         await pilot.pause()
-        messages = [n.message for n in app._notifications]  # noqa: SLF001
+        messages = list(app.notices)
         assert any("damaged" in m and "moved aside" in m for m in messages), messages
         assert sum("damaged" in m for m in messages) == 1  # once, not at every look
 

@@ -14,7 +14,9 @@ from textual.widgets import ContentSwitcher, TabbedContent
 from cuadra_top.config import Settings
 from cuadra_top.simulator import Fault, Simulator, demo_orgs
 from cuadra_top.tui.app import CuadraTopApp
-from cuadra_top.tui.gauge import Level, gauge_line, level_of
+from cuadra_top.tui.factory import TuiOptions, make_app
+from cuadra_top.thresholds import Band, Thresholds
+from cuadra_top.tui.gauge import gauge_line
 from cuadra_top.tui.help import HelpScreen
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import Line, layout_pairs
@@ -36,11 +38,11 @@ def screen_text(app: CuadraTopApp) -> str:
 
 
 def header(app: CuadraTopApp) -> str:
-    return str(app.query_one("#header", Line).render())
+    return app.main_screen.header_line
 
 
 def status(app: CuadraTopApp) -> str:
-    return str(app.query_one("#status", Line).render())
+    return app.main_screen.status_line
 
 
 async def test_starts_on_overview_with_every_org(sim):
@@ -59,22 +61,22 @@ async def test_org_switching_by_every_key_path(sim):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_data(app, pilot.pause)
         await pilot.press("enter")  # overview -> the org under the cursor
-        assert app.current == "acme-free" and not app.showing_overview
+        assert app.main_screen.current == "acme-free" and not app.main_screen.showing_overview
         await pilot.press("right_square_bracket")
-        assert app.current == "nimbus-pro"
+        assert app.main_screen.current == "nimbus-pro"
         await pilot.press("left_square_bracket", "left_square_bracket")
-        assert app.current == "flaky-labs"  # wraps around
+        assert app.main_screen.current == "flaky-labs"  # wraps around
         await pilot.press("3")
-        assert app.current == "globex-enterprise"
+        assert app.main_screen.current == "globex-enterprise"
         assert "globex-enterprise" in header(app)
         await pilot.press("9")  # no ninth org: stays
-        assert app.current == "globex-enterprise"
+        assert app.main_screen.current == "globex-enterprise"
         await pilot.press("o")
-        assert app.showing_overview
+        assert app.main_screen.showing_overview
         await pilot.press("down", "down", "enter")
-        assert app.current == "globex-enterprise"
-        app.open_org("acme-free")  # what the command palette's "Org: acme-free" calls
-        assert app.current == "acme-free"
+        assert app.main_screen.current == "globex-enterprise"
+        app.main_screen.open_org("acme-free")  # what the command palette's "Org: acme-free" calls
+        assert app.main_screen.current == "acme-free"
         commands = [command.title for command in app.get_system_commands(app.screen)]
         assert {f"Org: {name}" for name in NAMES} <= set(commands)
 
@@ -83,7 +85,7 @@ async def test_start_org_flag_opens_that_org(sim):
     app = frozen_app(sim, start_org="nimbus-pro")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_data(app, pilot.pause)
-        assert not app.showing_overview
+        assert not app.main_screen.showing_overview
         assert header(app).startswith("[2/4] nimbus-pro · Pro · 0 s ago · every 30s")
 
 
@@ -95,16 +97,16 @@ async def test_the_overview_is_built_on_first_use_when_the_app_starts_on_an_org(
         await pilot.press("o")
         await pilot.pause()
         table = app.query_one(OverviewTable)
-        assert app.showing_overview and table.has_focus
+        assert app.main_screen.showing_overview and table.has_focus
         assert [str(row.key.value) for row in table.ordered_rows] == NAMES
         await pilot.press("o")
-        assert app.current == "nimbus-pro" and not app.showing_overview
+        assert app.main_screen.current == "nimbus-pro" and not app.main_screen.showing_overview
         await pilot.press("ctrl+p")
         await pilot.press(*"Overview")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await pilot.pause()
-        assert app.showing_overview and len(app.query(OverviewTable)) == 1  # reused, not built twice
+        assert app.main_screen.showing_overview and len(app.query(OverviewTable)) == 1  # reused, not built twice
 
 
 async def test_admin_tab_follows_the_data(sim):
@@ -129,24 +131,24 @@ async def test_pause_resume_and_interval_keys(sim):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_data(app, pilot.pause)
         await pilot.press("p")
-        assert app.paused and all(p.state.paused for p in app.pollers.values())
+        assert app.monitor.paused and all(s.paused for s in app.monitor.states())
         assert "PAUSED" in header(app)
         before = sim.request_count("acme-free")
         await pilot.press("r")  # a refresh while paused does not poll
         await pilot.pause(0.3)
         assert sim.request_count("acme-free") == before
         await pilot.press("p")
-        assert not app.paused and "PAUSED" not in header(app)
+        assert not app.monitor.paused and "PAUSED" not in header(app)
         await pilot.pause(0.3)
         assert sim.request_count("acme-free") == before + 1  # the forced refresh ran on resume
         await pilot.press("plus")
-        assert app.interval == 60 and all(p.interval == 60 for p in app.pollers.values())
+        assert app.monitor.interval == 60 and all(app.monitor.poller(n).interval == 60 for n in NAMES)
         assert "every 1m" in header(app)
         await pilot.press("minus", "minus", "minus")
-        assert app.interval == 10
+        assert app.monitor.interval == 10
         for _ in range(5):
             await pilot.press("minus")
-        assert app.interval == 5  # the floor
+        assert app.monitor.interval == 5  # the floor
 
 
 async def test_refresh_key_fetches_now(sim):
@@ -167,7 +169,7 @@ async def test_an_error_keeps_the_last_data_on_screen(sim):
         await pilot.press("r")
         await pilot.pause(0.3)
         await wait_for_data(app, pilot.pause)
-        state = app.pollers["nimbus-pro"].state
+        state = app.monitor.state_of("nimbus-pro")
         assert state.error is not None and state.fetched is not None
         assert "ERROR" in header(app)
         assert status(app).startswith("server error 503")
@@ -177,13 +179,12 @@ async def test_an_error_keeps_the_last_data_on_screen(sim):
 
 async def test_stale_data_is_marked_with_its_age(sim):
     clock = {"now": FROZEN_AT}
-    app = frozen_app(sim, start_org="nimbus-pro")
-    app.now = lambda: clock["now"]
+    app = frozen_app(sim, start_org="nimbus-pro", now=lambda: clock["now"])
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_data(app, pilot.pause)
         sim.set_fault("nimbus-pro", Fault(status=503))
         clock["now"] = FROZEN_AT + timedelta(minutes=5)
-        app._tick()  # noqa: SLF001 - the clock tick, without waiting 5 s
+        app.main_screen.tick()  # the clock tick, without waiting 5 s
         assert "STALE 5m" in header(app)
         await pilot.press("o")
         await pilot.pause()
@@ -237,11 +238,11 @@ async def test_resizing_never_crashes_and_small_screens_stay_usable(sim):
     app = frozen_app(sim, start_org="globex-enterprise")
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_data(app, pilot.pause)
-        assert app.has_class("-wide")
+        assert app.main_screen.has_class("-wide")
         for size in [(80, 24), (60, 20), (20, 8), (200, 60), (80, 24)]:
             await pilot.resize_terminal(*size)
             await pilot.pause()
-        assert not app.has_class("-wide")
+        assert not app.main_screen.has_class("-wide")
         await pilot.resize_terminal(60, 20)
         await pilot.pause()
         text = screen_text(app)
@@ -275,7 +276,7 @@ async def test_missing_bundled_themes_fall_back_to_textuals_own(sim, tmp_path, m
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.theme == "textual-dark"
-        assert any("unknown theme 'cuadra'; using textual-dark" in n.message for n in app._notifications)  # noqa: SLF001
+        assert any("unknown theme 'cuadra'; using textual-dark" in n for n in app.notices)
 
 
 async def test_theme_choice_is_written_back_keeping_comments(sim, tmp_path):
@@ -305,7 +306,7 @@ async def test_user_theme_files_are_loaded(sim, tmp_path):
 
 
 async def test_no_orgs_shows_a_message_not_a_crash():
-    app = CuadraTopApp(Settings(), environ={}, rng=random.Random(0))
+    app = make_app(TuiOptions(Settings(), environ={}, rng=random.Random(0)))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert "no organizations configured" in header(app)
@@ -315,16 +316,18 @@ async def test_no_orgs_shows_a_message_not_a_crash():
 
 
 def test_gauge_levels_and_text():
-    assert level_of(None, 80, 95) is Level.UNLIMITED
-    assert level_of(0.5, 80, 95) is Level.OK
-    assert level_of(0.8, 80, 95) is Level.WARN
-    assert level_of(0.95, 80, 95) is Level.CRITICAL
-    assert level_of(1.2, 80, 95) is Level.OVER
+    default = Thresholds(80, 95)
+    assert default.band(None) is Band.UNLIMITED
+    assert default.band(0.5) is Band.OK
+    assert default.band(0.8) is Band.WARN
+    assert default.band(0.95) is Band.CRITICAL
+    assert default.band(1.2) is Band.OVER
     line = gauge_line(0.5, 20)
     assert line.bar == "█" * 7 + "░" * 7 and line.label == "50.0%"
     assert gauge_line(1.2, 20).label == "120.0% OVER"
     assert gauge_line(1.2, 20).bar == "█" * 8
-    assert gauge_line(0.9, 30, 80, 95).label == "90.0% WARN"
+    assert gauge_line(0.9, 30, Thresholds(80, 95)).label == "90.0% WARN"
+    assert gauge_line(0.85, 30, Thresholds(50, 60)).label == "85.0% CRIT"  # the org's own thresholds
     assert gauge_line(None, 20).label == "unlimited" and gauge_line(None, 20).bar == ""
     assert gauge_line(0.001, 20).bar.startswith("█")  # a little use is visible
 
@@ -370,9 +373,9 @@ async def test_updates_while_help_is_open_do_not_break_anything(sim):
         await pilot.press("question_mark")
         await pilot.pause()
         sim.set_fault("nimbus-pro", Fault(status=503))
-        app.pollers["nimbus-pro"].refresh_now()
+        app.monitor.refresh(["nimbus-pro"])
         await pilot.pause(0.3)
-        app._tick()  # noqa: SLF001 - the clock tick, as if 5 s went by
+        app.main_screen.tick()  # the clock tick, as if 5 s went by
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
@@ -380,7 +383,7 @@ async def test_updates_while_help_is_open_do_not_break_anything(sim):
         assert "ERROR" in header(app)
         await pilot.press("o")
         await pilot.pause()
-        app.pollers["acme-free"].refresh_now()
+        app.monitor.refresh(["acme-free"])
         await pilot.press("question_mark")
         await pilot.pause(0.3)
         assert isinstance(app.screen, HelpScreen)
@@ -395,20 +398,19 @@ async def test_poller_changes_are_drawn_in_batches(sim, monkeypatch):
         table = app.query_one(OverviewTable)
         calls: list[list[str]] = []
         update_rows = table.update_rows
-        monkeypatch.setattr(table, "update_rows", lambda numbered, *a: (calls.append(
-            sorted(state.name for _, state in numbered)), update_rows(numbered, *a)))
+        monkeypatch.setattr(table, "update_rows", lambda rows, *a: (calls.append(
+            sorted(row[1].name for row in rows)), update_rows(rows, *a)))
         for _ in range(25):
-            for poller in app.pollers.values():
-                app._poller_changed(poller.state)  # noqa: SLF001 - what each poller does per answer
+            app.monitor.pause(False)  # a change of every org, as each answer makes
         await pilot.pause(0.3)
         assert calls == [sorted(NAMES)]  # 100 changes, one table update with each org once
 
         renders: list[str] = []
         await pilot.press("2")
-        monkeypatch.setattr(app, "_render_usage", lambda state, now: renders.append(state.name))
+        view = app.main_screen.org_view
+        monkeypatch.setattr(view, "show", lambda shown: renders.append(shown.state.name))
         for _ in range(25):
-            for poller in app.pollers.values():
-                app._poller_changed(poller.state)  # noqa: SLF001
+            app.monitor.pause(False)
         await pilot.pause(0.3)
         assert renders == ["nimbus-pro"]  # only the org on screen is drawn, once
 
@@ -425,8 +427,8 @@ async def test_an_orgs_row_can_arrive_before_the_first_full_overview_sync():
 
     async with Host().run_test(size=(80, 10)) as pilot:
         table = pilot.app.query_one(OverviewTable)
-        table.update_rows([(2, OrgState("twelve-chars"))], FROZEN_AT, 30.0)
-        table.update_rows([(1, OrgState("alpha"))], FROZEN_AT, 30.0)
+        table.update_rows([(2, OrgState("twelve-chars"), None, Thresholds())], FROZEN_AT, 30.0)
+        table.update_rows([(1, OrgState("alpha"), None, Thresholds())], FROZEN_AT, 30.0)
         await pilot.pause()
         assert [str(row.key.value) for row in table.ordered_rows] == ["alpha", "twelve-chars"]
         assert table.columns[table.ordered_columns[1].key].width == len("twelve-chars")
@@ -437,13 +439,14 @@ async def test_a_change_after_a_quiet_spell_is_drawn_without_waiting_for_the_bat
     app = frozen_app(sim, start_org="nimbus-pro")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_data(app, pilot.pause)
+        await pilot.pause(0.2)  # a quiet spell: nothing changed for longer than a batch
+        screen = app.main_screen
         renders: list[str] = []
-        monkeypatch.setattr(app, "_render_usage", lambda state, now: renders.append(state.name))
+        monkeypatch.setattr(screen.org_view, "show", lambda shown: renders.append(shown.state.name))
         timers: list[float] = []
-        set_timer = app.set_timer
-        monkeypatch.setattr(app, "set_timer",
+        set_timer = screen.set_timer
+        monkeypatch.setattr(screen, "set_timer",
                             lambda delay, *a, **k: (timers.append(delay), set_timer(delay, *a, **k))[1])
-        app._applied_at = float("-inf")  # noqa: SLF001 - nothing drawn for a while
-        app._poller_changed(app.pollers["nimbus-pro"].state)  # noqa: SLF001
+        app.monitor.pause(False)
         await pilot.pause()
         assert renders == ["nimbus-pro"] and timers == []  # drawn on the next turn of the loop, no timer

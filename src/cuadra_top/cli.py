@@ -12,12 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from cuadra_top import __version__
+from cuadra_top import __version__, exit_codes
 from cuadra_top.startup import pause_gc, resume_gc
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 DESCRIPTION = """\
 Live terminal monitor for the Cuadra AI Usage API: credits, storage and plan of
@@ -96,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> int:
+def fail(message: str, code: int = exit_codes.USAGE) -> int:
     print(f"cuadra-top: {message}", file=sys.stderr)
     return code
 
@@ -121,12 +117,13 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         return dispatch(args)
     except KeyboardInterrupt:
-        return 130
+        return exit_codes.INTERRUPTED
     except Exception as exc:  # the promise: no traceback ever reaches the user
         from cuadra_top.debuglog import logger
 
         logger("cli").exception("internal error")
-        return fail(f"internal error ({type(exc).__name__}); please report it, with --log FILE output", EXIT_FAILED)
+        return fail(f"internal error ({type(exc).__name__}); please report it, with --log FILE output",
+                    exit_codes.FAILED)
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -147,27 +144,34 @@ def dispatch(args: argparse.Namespace) -> int:
             return run_demo(args)
         return run_configured(args)
     except ConfigError as exc:
+        if args.check:
+            # A monitoring plugin's contract: one line on stdout, UNKNOWN (Nagios reads 2 as CRITICAL).
+            from cuadra_top.state.alerts import Level
+
+            print(f"CUADRA UNKNOWN - config error: {exc}")
+            return int(Level.UNKNOWN)
         return fail(str(exc))
 
 
 def config_command(args: argparse.Namespace) -> int:
-    from cuadra_top.config import load_config, render_masked, resolve_path
+    from cuadra_top.config import check_credentials, load_config, render_masked, resolve_path
 
     if args.action == "path":
         path, _ = resolve_path(args.config, os.environ)
         print(path)
-        return EXIT_OK
+        return exit_codes.OK
     loaded = load_config(args.config, os.environ)
     for warning in loaded.warnings:
         print(warning, file=sys.stderr)
+    check_credentials(loaded, os.environ)  # every org's: this is the command that checks them all
     if args.action == "show":
         sys.stdout.write(render_masked(loaded))
-        return EXIT_OK
+        return exit_codes.OK
     if not loaded.orgs:
         return fail(NO_ORGS.format(path=loaded.path or resolve_path(args.config, os.environ)[0]))
     where = loaded.path or "the environment"
     print(f"ok: {where}: {len(loaded.orgs)} org(s): {', '.join(o.name for o in loaded.orgs)}")
-    return EXIT_OK
+    return exit_codes.OK
 
 
 def run_configured(args: argparse.Namespace) -> int:
@@ -185,63 +189,86 @@ def run_demo(args: argparse.Namespace) -> int:
     from cuadra_top.demo import demo_config, start_demo
 
     sim = start_demo()
-    args.demo_sim = sim
     try:
-        return run_loaded(args, demo_config(sim))
+        return run_loaded(args, demo_config(sim), demo_sim=sim)
     finally:
         sim.stop()
 
 
-def run_loaded(args: argparse.Namespace, loaded) -> int:
+def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
+    from cuadra_top.config import check_credentials
+
     names = [org.name for org in loaded.orgs]
     if args.org and args.org not in names:
         return fail(f"no org named {args.org!r}; configured: {', '.join(names)}")
+    chosen = [args.org] if args.org and args.once else names
+    check_credentials(loaded, os.environ, chosen)  # only the orgs this run polls need theirs
+    trends = make_trends(args, loaded, demo_sim, open_later=not args.once)
     if args.once:
-        return once(args, loaded)
+        return once(args, loaded, chosen, trends)
+    from cuadra_top.tui.options import TuiOptions
     from cuadra_top.tui.run import run_tui
 
-    return run_tui(args, loaded)
+    return run_tui(TuiOptions(
+        loaded.settings,
+        environ=os.environ,
+        config_path=loaded.path if loaded.source == "file" else None,
+        start_org=args.org,
+        interval=args.interval,
+        theme=args.theme,
+        persist_theme=args.theme is None,
+        trends=trends,
+        reload_org=org_reloader(loaded),
+        mouse=not args.no_mouse,
+    ))
 
 
-def make_trends(args: argparse.Namespace, loaded, *, open_later: bool = False):
-    """History and forecasts: the user's SQLite history, or none (``--no-history``, the demo,
-    ``history = false``); the demo gets a day of backfilled samples instead. ``open_later``
-    (the TUI): the file is opened in a thread once the screen is up, and its warnings shown there."""
-    from cuadra_top.state.history import History, default_history_path
-    from cuadra_top.state.trends import Trends, utc_now
+def org_reloader(loaded):
+    """For ``r`` on an org stopped by a credential error: its table read afresh from the file."""
+    if loaded.source != "file" or loaded.path is None:
+        return None
+    from functools import partial
+
+    from cuadra_top.config import reload_org
+
+    return partial(reload_org, loaded.path, environ=os.environ)
+
+
+def make_trends(args: argparse.Namespace, loaded, demo_sim=None, *, open_later: bool = False):
+    """The user's history, or none (``--no-history``, ``history = false``, the demo); the demo
+    gets a day of samples walked back from its orgs' burn rates instead."""
+    from cuadra_top.clock import utc_now
+    from cuadra_top.state.trends import open_trends
 
     use_history = loaded.source != "demo" and not args.no_history and loaded.settings.history
-    if use_history and open_later:
-        trends = Trends(None, utc_now, open_later=default_history_path())
-    else:
-        trends = Trends(History(default_history_path()) if use_history else None, utc_now)
+    trends = open_trends(use_history, utc_now, open_later=open_later)
     for warning in trends.warnings:
         print(f"cuadra-top: warning: {warning}", file=sys.stderr)
-    sim = getattr(args, "demo_sim", None)
-    if sim is not None:
+    if demo_sim is not None:
         from cuadra_top.demo import backfill
 
-        backfill(trends, sim, utc_now())
+        backfill(trends, demo_sim, utc_now())
+    elif not use_history:
+        return None  # no history: no forecast, no last good data (``--json`` says null)
     return trends
 
 
-def once(args: argparse.Namespace, loaded) -> int:
+def once(args: argparse.Namespace, loaded, names: list[str], trends) -> int:
     from cuadra_top.once import run_once
     from cuadra_top.state.fleet import Fleet
 
-    trends = make_trends(args, loaded)
     resume_gc()  # start-up is over: the fetches are the work
 
     async def go() -> tuple[str, int]:
-        async with Fleet.from_settings(loaded.settings, os.environ) as fleet:
-            names = [args.org] if args.org else fleet.names
+        async with Fleet.from_settings(loaded.settings, os.environ, names=names) as fleet:
             return await run_once(fleet, names, as_json=args.json, settings=loaded.settings, trends=trends,
                                   check_mode=args.check)
 
     try:
         text, code = asyncio.run(go())
     finally:
-        trends.close()
+        if trends is not None:
+            trends.close()
     sys.stdout.write(text)
     return code
 
@@ -272,4 +299,4 @@ def simulate(port: int, seed: int | None) -> int:
         pass
     finally:
         sim.stop()
-    return EXIT_OK
+    return exit_codes.OK

@@ -13,7 +13,7 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,11 +25,10 @@ from cuadra_top.api.auth import DEFAULT_TOKEN_URL, ClientCredentials, CommandTok
 from cuadra_top.api.client import DEFAULT_API_URL
 from cuadra_top.api.errors import InsecureURL
 from cuadra_top.api.http import Timeouts, check_url
-from cuadra_top.redaction import remember_secret
-from cuadra_top.state.alerts import Thresholds
+from cuadra_top.redaction import MASK, remember_secret
+from cuadra_top.thresholds import Thresholds
 
 APP_NAME = "cuadra-top"
-MASK = "********"
 
 
 class ConfigError(Exception):
@@ -125,7 +124,10 @@ class Settings(_Strict):
 
     def thresholds_for(self, name: str) -> Thresholds:
         """The org's alert thresholds: its own keys where set, else the global ones."""
-        org = next((o for o in self.org if o.name == name), None)
+        return self.thresholds_of(next((o for o in self.org if o.name == name), None))
+
+    def thresholds_of(self, org: OrgConfig | None) -> Thresholds:
+        """``org``'s own thresholds over the global ones (an org read afresh from the file, too)."""
 
         def pick(key: str):
             own = getattr(org, key, None) if org else None
@@ -186,13 +188,35 @@ def load_file(path: Path, environ: Mapping[str, str]) -> LoadedConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     settings = validate_settings(data, path)
-    for org in settings.org:
-        build_credential(org, environ, path)  # fail now on a missing env var, not at the first poll
+    for org in settings.org:  # known from now on: no message or log line may show them
+        for secret in (org.token, org.client_secret):
+            remember_secret(secret.get_secret_value() if secret else None)
     warnings = []
     warning = permission_warning(path, settings)
     if warning:
         warnings.append(warning)
     return LoadedConfig(settings, path, "file", warnings)
+
+
+def check_credentials(loaded: LoadedConfig, environ: Mapping[str, str],
+                      names: Sequence[str] | None = None) -> None:
+    """Build the credential of every org (or of ``names``) once, so a missing variable fails
+    now, in one line, not at the first poll. Only the orgs a run polls need theirs."""
+    where = loaded.path or "environment"
+    for org in loaded.settings.org:
+        if names is None or org.name in names:
+            build_credential(org, environ, where)
+
+
+def reload_org(path: Path, name: str, environ: Mapping[str, str]) -> OrgConfig:
+    """One org's table read afresh from the file (a token fixed while the monitor runs), its
+    credential checked; raises ConfigError naming what is wrong now."""
+    loaded = load_file(path, environ)
+    org = next((org for org in loaded.settings.org if org.name == name), None)
+    if org is None:
+        raise ConfigError(f"{path}: org {name!r} is no longer in the config; restart cuadra-top to apply")
+    build_credential(org, environ, path)
+    return org
 
 
 def validate_settings(data: dict[str, Any], path: Path | str) -> Settings:

@@ -39,12 +39,19 @@ def iec_bytes(value: int | float | None, missing: str = "—") -> str:
     raise AssertionError("unreachable")
 
 
+PERCENT_CAP = 100.0
+"""Fractions from this (10,000%) up read '>9999%': a storage use 10^13 times its limit must not
+push every other column off the screen."""
+
+
 def percent(fraction: float | None) -> str:
-    """'84.2%'; over 100% stays over (112.0%); None reads 'unlimited'."""
+    """'84.2%'; over 100% stays over (112.0%), up to '>9999%'; None reads 'unlimited'."""
     if fraction is None:
         return UNLIMITED
-    if not math.isfinite(fraction):
+    if math.isnan(fraction):
         return "—"
+    if fraction >= PERCENT_CAP:
+        return ">9999%"
     return f"{fraction * 100:.1f}%"
 
 

@@ -97,3 +97,9 @@ class InsecureURL(ApiError):
     """A plain ``http://`` URL for a host that is not loopback."""
 
     kind = "config"
+
+
+class ConfigProblem(ApiError):
+    """The org's config cannot be used as it is now (read afresh on a refresh): fix the file."""
+
+    kind = "config"

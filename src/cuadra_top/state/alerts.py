@@ -15,6 +15,7 @@ from enum import IntEnum
 from cuadra_top import format as fmt
 from cuadra_top.api.models import Usage
 from cuadra_top.state.forecast import Forecast
+from cuadra_top.thresholds import Band, Thresholds
 
 
 class Level(IntEnum):
@@ -24,13 +25,6 @@ class Level(IntEnum):
     WARNING = 1
     CRITICAL = 2
     UNKNOWN = 3
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    warn_percent: float = 80.0
-    critical_percent: float = 95.0
-    warn_on_projected_exhaustion: bool = True
 
 
 @dataclass(frozen=True)
@@ -50,14 +44,13 @@ def _threshold(value: float) -> str:
 
 def _percent_finding(org: str, metric: str, fraction: float | None, thresholds: Thresholds) -> _Finding:
     """Level of one used/limit fraction; an unlimited metric (None) is always OK."""
-    if fraction is None:
-        return metric, Level.OK, None
-    percent = fraction * 100
+    band = thresholds.band(fraction)
     shown = fmt.percent(fraction)
-    if percent >= thresholds.critical_percent:
+    if band in (Band.OVER, Band.CRITICAL):
+        over = ", over the limit" if band is Band.OVER else ""
         limit = _threshold(thresholds.critical_percent)
-        return metric, Level.CRITICAL, f"{org}: {metric} at {shown} (critical at {limit})"
-    if percent >= thresholds.warn_percent:
+        return metric, Level.CRITICAL, f"{org}: {metric} at {shown}{over} (critical at {limit})"
+    if band is Band.WARN:
         return metric, Level.WARNING, f"{org}: {metric} at {shown} (warn at {_threshold(thresholds.warn_percent)})"
     return metric, Level.OK, None
 

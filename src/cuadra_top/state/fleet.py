@@ -72,14 +72,27 @@ class Fleet:
         gates = [asyncio.Semaphore(width) for _ in self.pools]
         self.clients: dict[str, UsageClient] = {}
         self._gates: dict[str, asyncio.Semaphore] = {}
+        self._pool_of: dict[str, int] = {}
         for i, org in enumerate(orgs):
             pool = i % len(self.pools)
+            self._pool_of[org.name] = pool
             self.clients[org.name] = UsageClient(self.pools[pool], build_credential(org, environ), org.api_url, now=now)
             self._gates[org.name] = gates[pool]
 
     @classmethod
-    def from_settings(cls, settings: Settings, environ: Mapping[str, str], **kw: object) -> Fleet:
-        return cls(settings.org, environ, timeouts=settings.timeouts, ca_bundle=settings.ca_bundle, **kw)  # type: ignore[arg-type]
+    def from_settings(cls, settings: Settings, environ: Mapping[str, str], *,
+                      names: Sequence[str] | None = None, **kw: object) -> Fleet:
+        """The fleet of ``settings.org``, or of just ``names`` of them (only their credentials
+        are needed: ``--once --org acme`` must not fail on another org's unset variable)."""
+        orgs = settings.org if names is None else [org for org in settings.org if org.name in set(names)]
+        return cls(orgs, environ, timeouts=settings.timeouts, ca_bundle=settings.ca_bundle, **kw)  # type: ignore[arg-type]
+
+    def replace_org(self, org: OrgConfig, environ: Mapping[str, str]) -> None:
+        """A new credential and URL for a known org (its config was read afresh), on the same
+        pool; raises ConfigError when the credential cannot be built."""
+        old = self.clients[org.name]
+        self.clients[org.name] = UsageClient(self.pools[self._pool_of[org.name]], build_credential(org, environ),
+                                             org.api_url, now=old.now)
 
     @property
     def http(self) -> httpx.AsyncClient:

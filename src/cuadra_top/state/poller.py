@@ -139,6 +139,15 @@ class OrgPoller:
         self._changed()
         self._wake.set()
 
+    def report(self, error: ApiError) -> None:
+        """An error found outside a fetch (the org's config, read afresh, is broken): shown
+        like a fetch error, and polling stays stopped until the next manual refresh."""
+        self.state.error = error
+        self.state.error_at = self._now()
+        self.state.stopped = True
+        self.state.next_poll_at = None
+        self._changed()
+
     def set_interval(self, seconds: float) -> None:
         self.interval = seconds
         self._retime = True

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cuadra_top.api.models import Usage
 from cuadra_top.state.fleet import OrgResult
 from cuadra_top.state.forecast import Forecast, forecast
-from cuadra_top.state.history import History, Sample
+from cuadra_top.clock import utc_now
+from cuadra_top.state.history import History, Sample, default_history_path
 
 DENSE_SPAN = timedelta(hours=24)
 DENSE_STEP = timedelta(minutes=10)
@@ -224,5 +225,12 @@ def recording(fetch: Callable[[str], Awaitable[OrgResult]], trends: Trends) -> C
     return fetch_and_record
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+def open_trends(use_history: bool, now: Callable[[], datetime] = utc_now, *, open_later: bool = False) -> Trends:
+    """History and forecasts: the user's SQLite history, or none (``--no-history``, the demo,
+    ``history = false``). ``open_later`` (the TUI): the file is opened in a thread once the
+    screen is up; its warnings then show there, else the caller prints ``trends.warnings``."""
+    if not use_history:
+        return Trends(None, now)
+    if open_later:
+        return Trends(None, now, open_later=default_history_path())
+    return Trends(History(default_history_path()), now)

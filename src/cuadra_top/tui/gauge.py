@@ -3,74 +3,45 @@ the level in words (WARN, CRIT, OVER), so colour is never the only signal."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from enum import StrEnum
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
 from cuadra_top import format as fmt
+from cuadra_top.thresholds import BAND_WORD, Band, Thresholds
 
 FULL, EMPTY = "█", "░"
-
-
-class Level(StrEnum):
-    OK = "ok"
-    WARN = "warn"
-    CRITICAL = "critical"
-    OVER = "over"
-    UNLIMITED = "unlimited"
-    NONE = "none"
-
-
-LEVEL_WORD = {Level.WARN: "WARN", Level.CRITICAL: "CRIT", Level.OVER: "OVER"}
-
-
-def level_of(fraction: float | None, warn_percent: float, critical_percent: float) -> Level:
-    """Classify a used/limit fraction against the thresholds (percent)."""
-    if fraction is None:
-        return Level.UNLIMITED
-    if not math.isfinite(fraction):
-        return Level.NONE
-    percent = fraction * 100
-    if percent > 100:
-        return Level.OVER
-    if percent >= critical_percent:
-        return Level.CRITICAL
-    if percent >= warn_percent:
-        return Level.WARN
-    return Level.OK
 
 
 @dataclass(frozen=True)
 class GaugeLine:
     bar: str
     label: str
-    level: Level
+    band: Band
 
 
 def gauge_line(
-    fraction: float | None, width: int, warn_percent: float = 80, critical_percent: float = 95, *,
+    fraction: float | None, width: int, thresholds: Thresholds = Thresholds(), *,
     words: bool = True, suffix: str = "",
 ) -> GaugeLine:
     """The text of a gauge ``width`` cells wide (bar plus label); never raises."""
-    level = level_of(fraction, warn_percent, critical_percent)
-    if level is Level.UNLIMITED:
-        return GaugeLine("", fmt.UNLIMITED, level)
-    if level is Level.NONE or fraction is None:
-        return GaugeLine("", "—", level)
+    band = thresholds.band(fraction)
+    if band is Band.UNLIMITED:
+        return GaugeLine("", fmt.UNLIMITED, band)
+    if band is Band.NONE or fraction is None:
+        return GaugeLine("", "—", band)
     label = fmt.percent(fraction)
-    if words and level in LEVEL_WORD:
-        label += f" {LEVEL_WORD[level]}"
+    if words and band in BAND_WORD:
+        label += f" {BAND_WORD[band]}"
     if suffix:
         label += f" {suffix}"
     bar_width = max(width - len(label) - 1, 0)
     filled = min(bar_width, max(0, round(min(max(fraction, 0.0), 1.0) * bar_width)))
     if fraction > 0 and filled == 0 and bar_width:
         filled = 1  # something used shows as something
-    return GaugeLine(FULL * filled + EMPTY * (bar_width - filled), label, level)
+    return GaugeLine(FULL * filled + EMPTY * (bar_width - filled), label, band)
 
 
 class Gauge(Widget):
@@ -82,47 +53,48 @@ class Gauge(Widget):
 
     fraction: reactive[float | None] = reactive(None, layout=False)
 
-    def __init__(self, *, warn_percent: float = 80, critical_percent: float = 95, words: bool = True,
+    def __init__(self, *, thresholds: Thresholds = Thresholds(), words: bool = True,
                  suffix: str = "", id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.suffix = suffix
-        self.warn_percent = warn_percent
-        self.critical_percent = critical_percent
+        self.thresholds = thresholds
         self.words = words
-        self._level: Level | None = None
+        self._band: Band | None = None
 
-    def set(self, fraction: float | None, suffix: str | None = None) -> None:
+    def set(self, fraction: float | None, suffix: str | None = None, thresholds: Thresholds | None = None) -> None:
         """A new value that would draw the same line (0.62013 and 0.62015 both read 62.0% on
-        the same bar) is kept without a repaint: an idle monitor sends the terminal nothing."""
+        the same bar) is kept without a repaint: an idle monitor sends the terminal nothing.
+        ``thresholds``: the shown org's own (each org may set its own)."""
         suffix = self.suffix if suffix is None else suffix
-        if fraction == self.fraction and suffix == self.suffix:
+        thresholds = self.thresholds if thresholds is None else thresholds
+        if fraction == self.fraction and suffix == self.suffix and thresholds == self.thresholds:
             return
         width = self.size.width
-        same = width and self._draws(self.fraction, self.suffix, width) == self._draws(fraction, suffix, width)
+        same = width and self._draws(self.fraction, self.suffix, self.thresholds, width) == self._draws(
+            fraction, suffix, thresholds, width)
         self.suffix = suffix
+        self.thresholds = thresholds
         self.set_reactive(Gauge.fraction, fraction)
         if not same:
             self.refresh()
-        self._update_level()
+        self._update_band()
 
-    def _draws(self, fraction: float | None, suffix: str, width: int) -> GaugeLine:
-        return gauge_line(fraction, width, self.warn_percent, self.critical_percent, words=self.words,
-                          suffix=suffix)
+    def _draws(self, fraction: float | None, suffix: str, thresholds: Thresholds, width: int) -> GaugeLine:
+        return gauge_line(fraction, width, thresholds, words=self.words, suffix=suffix)
 
-    def _update_level(self) -> None:
-        level = level_of(self.fraction, self.warn_percent, self.critical_percent)
-        if level is not self._level:
-            if self._level is not None:
-                self.remove_class(f"-{self._level.value}")
-            self.add_class(f"-{level.value}")
-            self._level = level
+    def _update_band(self) -> None:
+        band = self.thresholds.band(self.fraction)
+        if band is not self._band:
+            if self._band is not None:
+                self.remove_class(f"-{self._band.value}")
+            self.add_class(f"-{band.value}")
+            self._band = band
 
     def render(self) -> Text:
-        line = gauge_line(self.fraction, self.size.width, self.warn_percent, self.critical_percent,
-                          words=self.words, suffix=self.suffix)
+        line = self._draws(self.fraction, self.suffix, self.thresholds, self.size.width)
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(line.bar, style="bold")
         if line.bar:
             text.append(" ")
-        text.append(line.label, style="bold" if line.level in LEVEL_WORD else "")
+        text.append(line.label, style="bold" if line.band in BAND_WORD else "")
         return text

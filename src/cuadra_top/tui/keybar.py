@@ -18,13 +18,15 @@ from textual.screen import Screen
 from textual.widget import Widget
 
 SEPARATOR = "  "
+KEPT = ("quit", "help")
+"""Actions whose keys stay on the bar however narrow it is (with the command palette's)."""
 
 
 class Key(NamedTuple):
     key: str
     description: str
     keep: bool
-    """Kept when the line is too narrow for every key (help and the command palette)."""
+    """Kept when the line is too narrow for every key (quit, help and the command palette)."""
 
 
 def keys_of(bindings: list[Binding], key_display, palette: Binding | None = None) -> list[Key]:
@@ -36,7 +38,7 @@ def keys_of(bindings: list[Binding], key_display, palette: Binding | None = None
         if not binding.show or binding.action in seen:
             continue
         seen.add(binding.action)
-        key = Key(binding.key_display or key_display(binding), binding.description, binding.action == "help")
+        key = Key(binding.key_display or key_display(binding), binding.description, binding.action in KEPT)
         (kept if key.keep else shown).append(key)
     if palette is not None:
         kept.append(Key(key_display(palette), "Palette", True))

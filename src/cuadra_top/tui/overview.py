@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from rich.text import Text
@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 from cuadra_top import format as fmt
 from cuadra_top.state.forecast import Forecast
 from cuadra_top.state.poller import OrgState, Status
-from cuadra_top.tui.gauge import LEVEL_WORD, Level, level_of
+from cuadra_top.thresholds import BAND_WORD, Band, Thresholds
 
 COLUMNS = (("number", "#", 2), ("org", "Org", None), ("credits", "Credits", 11),
            ("storage", "Storage", 11), ("left", "Resets", 7), ("runs_out", "Runs out", 8), ("status", "Status", 10))
@@ -21,12 +21,12 @@ SORT_KEYS = ("number", "org", "credits", "storage", "left", "runs_out", "status"
 _STATUS_ORDER = {Status.ERROR: 0, Status.STOPPED: 1, Status.STALE: 2, Status.LOADING: 3, Status.PAUSED: 4, Status.OK: 5}
 
 
-def _percent_cell(fraction: float | None, warn: float, critical: float) -> Text:
-    level = level_of(fraction, warn, critical)
+def _percent_cell(fraction: float | None, thresholds: Thresholds) -> Text:
+    band = thresholds.band(fraction)
     label = fmt.percent(fraction)
-    if level in LEVEL_WORD:
-        label += f" {LEVEL_WORD[level]}"
-    style = {Level.WARN: "bold", Level.CRITICAL: "bold reverse", Level.OVER: "bold reverse"}.get(level, "")
+    if band in BAND_WORD:
+        label += f" {BAND_WORD[band]}"
+    style = {Band.WARN: "bold", Band.CRITICAL: "bold reverse", Band.OVER: "bold reverse"}.get(band, "")
     return Text(label, style=style)
 
 
@@ -37,6 +37,10 @@ def runs_out_cell(forecast: Forecast | None, now: datetime) -> Text:
     seconds = (forecast.credits_exhausted_at - now).total_seconds()
     label = "ran out" if seconds <= 0 else fmt.duration(seconds, precision=2)
     return Text(label, style="bold")
+
+
+Row = tuple[int, OrgState, "Forecast | None", Thresholds]
+"""One org for the table: its config number (keys 1-9), state, forecast and thresholds."""
 
 
 class OverviewTable(DataTable):
@@ -52,13 +56,10 @@ class OverviewTable(DataTable):
             super().__init__()
             self.name = name
 
-    def __init__(self, names: Sequence[str] = (), *, warn_percent: float = 80, critical_percent: float = 95,
-                 id: str | None = None) -> None:
+    def __init__(self, names: Sequence[str] = (), *, id: str | None = None) -> None:
         """``names``: every org, to size the columns before the first row arrives (any org's
         answer may come first); without them the first ``sync`` sizes them."""
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
-        self.warn_percent = warn_percent
-        self.critical_percent = critical_percent
         self.sort_key = "number"
         self._rows: dict[str, tuple] = {}
         self._sort_values: dict[str, tuple] = {}
@@ -72,7 +73,7 @@ class OverviewTable(DataTable):
             self.add_column(label, key=key, width=width if width is not None else min(max(longest, 3), 16))
 
     def row_for(self, number: int, state: OrgState, now: datetime, interval: float,
-                forecast: Forecast | None = None) -> tuple[tuple, tuple]:
+                forecast: Forecast | None = None, thresholds: Thresholds = Thresholds()) -> tuple[tuple, tuple]:
         """(cells, sort values) for one org; ``number`` is its place in the config (keys 1-9)."""
         status = state.status(now, interval)
         status_label = status.value.upper() if status is not Status.OK else "ok"
@@ -87,8 +88,8 @@ class OverviewTable(DataTable):
         cells = (
             Text(str(number)),
             state.name,
-            _percent_cell(credits, self.warn_percent, self.critical_percent),
-            _percent_cell(storage, self.warn_percent, self.critical_percent),
+            _percent_cell(credits, thresholds),
+            _percent_cell(storage, thresholds),
             Text(fmt.duration(left, precision=2)),
             runs_out_cell(forecast, now),
             status_label,
@@ -99,20 +100,12 @@ class OverviewTable(DataTable):
                 (runs_out - now).total_seconds() if runs_out else float("inf"), _STATUS_ORDER[status])
         return cells, sort
 
-    def sync(self, states: Sequence[OrgState], now: datetime, interval: float,
-             forecasts: Mapping[str, Forecast | None] | None = None) -> None:
-        """Bring every row up to date (``states`` in config order), touching only cells that
-        changed: the first fill, and the clock's refresh of ages and countdowns."""
+    def update_rows(self, rows: Sequence[Row], now: datetime, interval: float) -> None:
+        """Bring the rows of these orgs up to date, touching only the cells that changed."""
         if not self.columns:
-            self.add_columns_for([state.name for state in states])
-        self.update_rows(list(enumerate(states, 1)), now, interval, forecasts)
-
-    def update_rows(self, numbered: Sequence[tuple[int, OrgState]], now: datetime, interval: float,
-                    forecasts: Mapping[str, Forecast | None] | None = None) -> None:
-        """Bring the rows of just these orgs (with their config numbers) up to date."""
-        forecasts = forecasts or {}
-        for number, state in numbered:
-            cells, sort = self.row_for(number, state, now, interval, forecasts.get(state.name))
+            self.add_columns_for([row[1].name for row in rows])
+        for number, state, forecast, thresholds in rows:
+            cells, sort = self.row_for(number, state, now, interval, forecast, thresholds)
             self._sort_values[state.name] = sort
             old = self._rows.get(state.name)
             if old is None:

@@ -19,6 +19,7 @@ from textual.widgets import Sparkline, Static
 from cuadra_top import format as fmt
 from cuadra_top.api.models import Usage, ratio
 from cuadra_top.state.forecast import Forecast
+from cuadra_top.thresholds import NEVER, Thresholds
 from cuadra_top.tui.gauge import Gauge
 
 
@@ -87,23 +88,17 @@ class Pane(Vertical):
     Pane { height: auto; border: round $primary 60%; padding: 0 1; }
     """
 
-    def __init__(self, title: str, *, warn_percent: float = 80, critical_percent: float = 95,
-                 id: str | None = None) -> None:
+    def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.border_title = title
-        self.warn_percent = warn_percent
-        self.critical_percent = critical_percent
-
-    def gauge(self, id: str) -> Gauge:
-        return Gauge(warn_percent=self.warn_percent, critical_percent=self.critical_percent, id=id)
 
 
 class CreditsPane(Pane):
-    def __init__(self, **kw: object) -> None:
-        super().__init__("Credits", **kw)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("Credits", id=id)
 
     def compose(self) -> ComposeResult:
-        yield self.gauge("credits-gauge")
+        yield Gauge(id="credits-gauge")
         yield Pairs(id="credits-numbers")
         yield Pairs(id="credits-balance")
         yield Line(id="credits-overage")
@@ -123,9 +118,9 @@ class CreditsPane(Pane):
         line.set_class(bool(forecast and forecast.runs_out_before_period_end), "-alert")
         line.show(text)
 
-    def show(self, usage: Usage) -> None:
+    def show(self, usage: Usage, thresholds: Thresholds) -> None:
         credits = usage.credits
-        self.query_one("#credits-gauge", Gauge).set(credits.fraction)
+        self.query_one("#credits-gauge", Gauge).set(credits.fraction, thresholds=thresholds)
         limit = fmt.UNLIMITED if credits.unlimited else fmt.thousands(credits.limit)
         available = fmt.UNLIMITED if credits.unlimited else fmt.thousands(credits.available_now)
         self.query_one("#credits-numbers", Pairs).show(
@@ -150,11 +145,11 @@ class CreditsPane(Pane):
 
 
 class StoragePane(Pane):
-    def __init__(self, **kw: object) -> None:
-        super().__init__("Storage", **kw)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("Storage", id=id)
 
     def compose(self) -> ComposeResult:
-        yield self.gauge("storage-gauge")
+        yield Gauge(id="storage-gauge")
         yield Pairs(id="storage-numbers")
         yield Pairs(id="storage-growth")
 
@@ -169,9 +164,9 @@ class StoragePane(Pane):
             items.append(("full in", fmt.duration((forecast.storage_full_at - now).total_seconds(), precision=2)))
         growth.show(*items)
 
-    def show(self, usage: Usage) -> None:
+    def show(self, usage: Usage, thresholds: Thresholds) -> None:
         storage = usage.storage
-        self.query_one("#storage-gauge", Gauge).set(storage.fraction)
+        self.query_one("#storage-gauge", Gauge).set(storage.fraction, thresholds=thresholds)
         limit = fmt.UNLIMITED if storage.unlimited else fmt.iec_bytes(storage.limit)
         free = "" if storage.unlimited else fmt.iec_bytes(max((storage.limit or 0) - storage.used, 0))
         items = [("used", fmt.iec_bytes(storage.used)), ("limit", limit)]
@@ -183,13 +178,13 @@ class StoragePane(Pane):
 class PlanPane(Pane):
     """Plan and billing period; the countdown changes on the minute, never every second."""
 
-    def __init__(self, **kw: object) -> None:
-        super().__init__("Plan & billing period", **kw)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("Plan & billing period", id=id)
 
     def compose(self) -> ComposeResult:
         yield Pairs(id="plan-line")
         yield Pairs(id="period-line")
-        yield Gauge(words=False, warn_percent=1e9, critical_percent=1e9, suffix="passed", id="period-gauge")
+        yield Gauge(words=False, thresholds=NEVER, suffix="passed", id="period-gauge")
 
     def show(self, usage: Usage, now: datetime) -> None:
         plan, credits = usage.plan, usage.credits
@@ -208,15 +203,14 @@ class PlanPane(Pane):
 class AdminPane(Pane):
     """Seats and purchased balance: only an admin credential's response carries them."""
 
-    def __init__(self, **kw: object) -> None:
-        super().__init__("Admin: seats and balance", **kw)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("Admin: seats and balance", id=id)
 
     def compose(self) -> ComposeResult:
         yield Pairs(id="admin-seats")
         yield Pairs(id="admin-balance")
         yield Line(id="admin-implied")
-        yield Gauge(words=False, warn_percent=1e9, critical_percent=1e9, suffix="of the plan limit",
-                    id="admin-gauge")
+        yield Gauge(words=False, thresholds=NEVER, suffix="of the plan limit", id="admin-gauge")
 
     def show(self, usage: Usage) -> None:
         admin = usage.admin

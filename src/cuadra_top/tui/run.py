@@ -1,45 +1,31 @@
-"""Start the TUI from parsed arguments and a loaded config."""
+"""Start the TUI: the connection pools are built while Textual is imported."""
 
 from __future__ import annotations
 
-import argparse
-import os
+import dataclasses
 import sys
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor
 
-from cuadra_top.config import LoadedConfig
+from cuadra_top.tui.options import TuiOptions
 
-if TYPE_CHECKING:
+
+def run_tui(options: TuiOptions) -> int:
     from cuadra_top.state.fleet import Fleet
 
-
-def run_tui(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    from cuadra_top.state.fleet import Fleet
-
-    # The connection pools are built in a thread while Textual is imported: OpenSSL reads the
-    # CA store for the TLS context without holding the GIL, so on two cores that is free.
+    if options.fleet is not None:
+        return _run_app(options)
+    # OpenSSL reads the CA store for the TLS context without holding the GIL, so on two cores
+    # building the pools in a thread while Textual is imported is free.
     with ThreadPoolExecutor(1, thread_name_prefix="fleet") as builder:
-        fleet = builder.submit(Fleet.from_settings, loaded.settings, os.environ)
-        return _run_app(args, loaded, fleet)
+        fleet = builder.submit(Fleet.from_settings, options.settings, options.environ)
+        return _run_app(dataclasses.replace(options, fleet=fleet))
 
 
-def _run_app(args: argparse.Namespace, loaded: LoadedConfig, fleet: Future[Fleet]) -> int:
-    from cuadra_top.cli import make_trends
-    from cuadra_top.tui.app import CuadraTopApp
+def _run_app(options: TuiOptions) -> int:
+    from cuadra_top.tui.factory import make_app
 
-    app = CuadraTopApp(
-        loaded.settings,
-        environ=os.environ,
-        config_path=loaded.path if loaded.source == "file" else None,
-        start_org=args.org,
-        interval=args.interval,
-        theme=args.theme,
-        persist_theme=args.theme is None,
-        trends=make_trends(args, loaded, open_later=True),
-        fleet=fleet,
-    )
-    app.run(mouse=not args.no_mouse)
+    app = make_app(options)
+    app.run(mouse=options.mouse)
     if app.crashed:
         print(f"cuadra-top: internal error in the TUI ({app.crashed}); please report it, "
               "with the output of --log FILE", file=sys.stderr)

@@ -17,7 +17,9 @@ from pathlib import Path
 from cuadra_top.demo import backfill, demo_config
 from cuadra_top.simulator import Fault, Simulator, demo_orgs
 from cuadra_top.state.trends import Trends
-from cuadra_top.tui.app import OVERVIEW_COALESCE, UPDATE_BATCH, CuadraTopApp
+from cuadra_top.tui.app import CuadraTopApp
+from cuadra_top.tui.factory import TuiOptions, make_app
+from cuadra_top.tui.screen import OVERVIEW_COALESCE, UPDATE_BATCH
 
 FROZEN_AT = datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -28,24 +30,19 @@ def frozen_simulator(at: datetime = FROZEN_AT) -> Simulator:
     return Simulator(orgs, seed=7, clock=lambda: at.timestamp()).start()
 
 
-def frozen_app(sim: Simulator, at: datetime = FROZEN_AT, **kw: object) -> CuadraTopApp:
-    """The app on the frozen demo, with a day of backfilled samples (no history on disk)."""
+def frozen_app(sim: Simulator, at: datetime = FROZEN_AT, **options: object) -> CuadraTopApp:
+    """The app on the frozen demo, with a day of backfilled samples (no history on disk);
+    ``options``: any other :class:`TuiOptions` field (``start_org``, ``now``, ...)."""
     loaded = demo_config(sim)
     trends = Trends(None, lambda: at)
     backfill(trends, sim, at)
-    return CuadraTopApp(loaded.settings, environ={}, now=lambda: at, rng=random.Random(0), trends=trends,
-                        **kw)  # type: ignore[arg-type]
+    base: dict[str, object] = {"environ": {}, "now": lambda: at, "rng": random.Random(0), "trends": trends}
+    return make_app(TuiOptions(loaded.settings, **{**base, **options}))  # type: ignore[arg-type]
 
 
 async def wait_for_data(app: CuadraTopApp, pause: Callable[[], Awaitable[None]], timeout: float = 10.0) -> None:
     """Wait until every org has answered (data or error), then let the screen settle."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        states = [p.state for p in app.pollers.values()]
-        if states and all((s.fetched or s.error) and not s.in_flight for s in states):
-            break
-        await asyncio.sleep(0.05)
+    await app.monitor.wait_answered(timeout)
     await pause()
     await asyncio.sleep(2 * (UPDATE_BATCH + OVERVIEW_COALESCE))  # let the batched updates be drawn
     await pause()

@@ -1,0 +1,282 @@
+"""The monitoring core: every org polled, recorded and judged, with no screen attached.
+
+A :class:`Monitor` owns the pollers (one per org, with their backoff), records each answer in
+the trends (history and forecast) and decides alerts. Front ends subscribe to its events and
+call its methods: the TUI is one subscriber; a headless watcher or an exporter can be others,
+polling and deciding exactly the same way. Callbacks run on the monitor's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+
+from cuadra_top.api.errors import ApiError, ConfigProblem
+from cuadra_top.clock import utc_now
+from cuadra_top.config import ConfigError, OrgConfig, Settings
+from cuadra_top.debuglog import logger
+from cuadra_top.state.alerts import Alert, AlertTracker
+from cuadra_top.state.fleet import Fleet
+from cuadra_top.state.forecast import Forecast
+from cuadra_top.state.poller import OrgPoller, OrgState
+from cuadra_top.state.trends import Trends, recording
+from cuadra_top.thresholds import Thresholds
+
+log = logger("monitor")
+
+INTERVAL_STEPS = (5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
+"""What ``step_interval`` moves between (the TUI's ``+``/``-``)."""
+
+
+@dataclass(frozen=True)
+class OrgChanged:
+    """An org's state changed: an answer, an error, a pause, a new schedule."""
+
+    name: str
+    state: OrgState
+
+
+@dataclass(frozen=True)
+class AlertRaised:
+    """A threshold was crossed. ``first_sighting``: the org's first answer this run was already
+    past it (a screen that shows the gauges may stay quiet; a channel must still tell someone)."""
+
+    alert: Alert
+    first_sighting: bool
+
+
+MonitorEvent = OrgChanged | AlertRaised
+Subscriber = Callable[[MonitorEvent], None]
+FleetSource = Fleet | Future | None
+"""A fleet, one being built elsewhere (a ``concurrent.futures.Future``), or None: built here."""
+OrgReloader = Callable[[str], OrgConfig]
+"""Reads one org's config afresh (raises ConfigError): ``refresh`` of an org stopped on a
+credential error uses it, so a token fixed in the config works without a restart."""
+
+
+class Monitor:
+    """Polls ``settings.org`` (or ``names`` of them) and tells subscribers what changed."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        fleet: FleetSource = None,
+        trends: Trends | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        names: Iterable[str] | None = None,
+        environ: Mapping[str, str] = os.environ,
+        interval: float | None = None,
+        rng: random.Random | None = None,
+        reload_org: OrgReloader | None = None,
+    ) -> None:
+        self.settings = settings
+        self.names = list(names) if names is not None else [org.name for org in settings.org]
+        self.trends = trends if trends is not None else Trends(None, clock)
+        self.clock = clock
+        self.environ = environ
+        self.interval = float(interval or settings.refresh_interval)
+        self.paused = False
+        self.fleet: Fleet | None = fleet if isinstance(fleet, Fleet) else None
+        self._fleet_source = fleet
+        self._rng = rng or random.Random()
+        self._reload_org = reload_org
+        self._pollers: dict[str, OrgPoller] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscribers: list[Subscriber] = []
+        self._alerts = AlertTracker()
+        self._judged: dict[str, object] = {}
+        self._thresholds = {name: settings.thresholds_for(name) for name in self.names}
+        self._started = False
+        self._stopped = False
+
+    # -- subscribing ---------------------------------------------------------------------------
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event from now on; returns the unsubscribe."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def _emit(self, event: MonitorEvent) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # one front end's bug must not stop the polling of every org
+                log.exception("a subscriber failed on %s", type(event).__name__)
+
+    # -- life ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Get the connection pools, start every poller, then read the history (in a thread:
+        the first answers never wait on the disk)."""
+        if self._started:
+            return
+        self._started = True
+        fleet = await self._obtain_fleet()
+        if self._stopped:
+            await fleet.aclose()  # stopped while the pools were being built
+            return
+        self.fleet = fleet
+        fetch = recording(fleet.fetch, self.trends)
+        for name in self.names:
+            poller = OrgPoller(name, fetch, self.interval, self._poller_changed, rng=self._rng, now=self.clock)
+            poller.set_paused(self.paused)
+            self._pollers[name] = poller
+        for name, poller in self._pollers.items():
+            task = asyncio.create_task(poller.run(), name=f"poll:{name}")
+            task.add_done_callback(self._poller_ended)
+            self._tasks.append(task)
+        await self.trends.load(self.names)
+        await self.trends.thin_history()
+
+    async def _obtain_fleet(self) -> Fleet:
+        source = self._fleet_source
+        if isinstance(source, Fleet):
+            return source
+        if isinstance(source, Future):
+            return await asyncio.wrap_future(source)
+        return await asyncio.to_thread(
+            Fleet.from_settings, self.settings, self.environ, now=self.clock, names=self.names)
+
+    @staticmethod
+    def _poller_ended(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("poller %s ended by a bug", task.get_name(), exc_info=task.exception())
+
+    async def stop(self) -> None:
+        """Stop polling, close the connections, write what the history has not yet written."""
+        self._stopped = True
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.fleet is not None:
+            await self.fleet.aclose()
+        await asyncio.to_thread(self.trends.close)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks) and not self._stopped
+
+    # -- control -------------------------------------------------------------------------------
+    def pause(self, paused: bool | None = None) -> bool:
+        """Pause (or resume, or toggle with None) every poller; returns the new state."""
+        self.paused = (not self.paused) if paused is None else paused
+        for poller in self._pollers.values():
+            poller.set_paused(self.paused)
+        return self.paused
+
+    def set_interval(self, seconds: float) -> None:
+        self.interval = float(seconds)
+        for poller in self._pollers.values():
+            poller.set_interval(self.interval)
+
+    def step_interval(self, direction: int) -> float:
+        """The next step slower (``direction`` > 0) or faster; from an interval between or
+        beyond the steps it moves only in the asked direction, or stays (already the slowest
+        or fastest)."""
+        if direction > 0:
+            new = next((step for step in INTERVAL_STEPS if step > self.interval), self.interval)
+        else:
+            new = next((step for step in reversed(INTERVAL_STEPS) if step < self.interval), self.interval)
+        if new != self.interval:
+            self.set_interval(new)
+        return self.interval
+
+    def refresh(self, names: Iterable[str] | None = None) -> None:
+        """Fetch now (``names``, else every org). An org stopped on a credential or URL error
+        first has its config read afresh, so a fixed token works without a restart."""
+        for name in self.names if names is None else names:
+            poller = self._pollers.get(name)
+            if poller is None:
+                continue
+            if poller.state.stopped and not self._reload(name, poller):
+                continue
+            poller.refresh_now()
+
+    def _reload(self, name: str, poller: OrgPoller) -> bool:
+        """Rebuild a stopped org's credential from the config; False (and the reason on its
+        status line) when the config is now broken."""
+        if self._reload_org is None or self.fleet is None:
+            return True  # nothing to re-read (the environment, the demo): retry as it is
+        try:
+            org = self._reload_org(name)
+            self.fleet.replace_org(org, self.environ)
+        except ConfigError as exc:
+            poller.report(ConfigProblem(f"{exc}"))
+            return False
+        self._thresholds[name] = self.settings.thresholds_of(org)
+        return True
+
+    def update_settings(self, settings: Settings) -> None:
+        """New global settings (thresholds, bell) for the orgs already watched."""
+        self.settings = settings
+        self._thresholds = {name: settings.thresholds_for(name) for name in self.names}
+
+    # -- what the front ends read --------------------------------------------------------------
+    def state_of(self, name: str) -> OrgState:
+        poller = self._pollers.get(name)
+        return poller.state if poller is not None else OrgState(name)
+
+    def poller(self, name: str) -> OrgPoller | None:
+        """The org's poller (its schedule and backoff decisions), once started."""
+        return self._pollers.get(name)
+
+    def states(self) -> list[OrgState]:
+        return [self.state_of(name) for name in self.names]
+
+    def forecast_for(self, name: str) -> Forecast | None:
+        return self.trends.forecast_for(name)
+
+    def series(self, name: str) -> list[float]:
+        return self.trends.series(name)
+
+    def thresholds_for(self, name: str) -> Thresholds:
+        thresholds = self._thresholds.get(name)
+        return thresholds if thresholds is not None else self.settings.thresholds_for(name)
+
+    def number_of(self, name: str) -> int:
+        """The org's place in the config, from 1 (keys 1-9, the overview's # column)."""
+        return self.names.index(name) + 1
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the history has to say (a damaged file moved aside, a sample skipped)."""
+        return self.trends.warnings
+
+    def answered(self) -> bool:
+        """Every org has answered at least once (data or an error) and none is mid-fetch."""
+        states = [poller.state for poller in self._pollers.values()]
+        return len(states) == len(self.names) and all(
+            (state.fetched is not None or state.error is not None) and not state.in_flight for state in states)
+
+    async def wait_answered(self, timeout: float = 10.0) -> bool:
+        """Wait until :meth:`answered` (tests, screenshots, one-shot front ends)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.answered():
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    # -- from the pollers ----------------------------------------------------------------------
+    def _poller_changed(self, state: OrgState) -> None:
+        self._judge(state)
+        self._emit(OrgChanged(state.name, state))
+
+    def _judge(self, state: OrgState) -> None:
+        """Alerts once per crossing: the tracker remembers each org's last level."""
+        fetched = state.fetched
+        if fetched is None or fetched is self._judged.get(state.name):
+            return
+        first = state.name not in self._judged
+        self._judged[state.name] = fetched
+        alerts = self._alerts.update(state.name, fetched.usage, self.forecast_for(state.name),
+                                     self.thresholds_for(state.name), now=self.clock())
+        for alert in alerts:
+            self._emit(AlertRaised(alert, first_sighting=first))
+

@@ -1,0 +1,20 @@
+"""One way to build the app, for ``run_tui``, the screenshots and the tests alike."""
+
+from __future__ import annotations
+
+from cuadra_top.state.monitor import Monitor
+from cuadra_top.tui.app import CuadraTopApp
+from cuadra_top.tui.options import TuiOptions
+
+__all__ = ["TuiOptions", "make_app"]
+
+
+def make_app(options: TuiOptions) -> CuadraTopApp:
+    monitor = Monitor(
+        options.settings, options.fleet, options.trends, options.now,
+        environ=options.environ, interval=options.interval, rng=options.rng, reload_org=options.reload_org,
+    )
+    return CuadraTopApp(
+        monitor, config_path=options.config_path, start_org=options.start_org, theme=options.theme,
+        persist_theme=options.persist_theme, now=options.now,
+    )

@@ -1,0 +1,301 @@
+"""The main screen: a header, a status line, the overview or one org, and the key bar.
+
+It subscribes to the monitor (the state layer) and draws what changed, in batches; it calls
+the monitor for every action (refresh, pause, interval). Only what is visible is drawn.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import partial
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher
+
+from cuadra_top import format as fmt
+from cuadra_top.state.alerts import Level
+from cuadra_top.state.monitor import AlertRaised, Monitor, MonitorEvent, OrgChanged
+from cuadra_top.startup import resume_gc
+from cuadra_top.tui.coalesce import Coalescer
+from cuadra_top.tui.header import header_text, status_text
+from cuadra_top.tui.keybar import KeyBar
+from cuadra_top.tui.org_view import OrgShown, OrgView
+from cuadra_top.tui.overview import OverviewTable
+from cuadra_top.tui.panes import Line
+
+WIDE_AT = 120
+"""From this many columns the three panes stand side by side."""
+UPDATE_BATCH = 0.05
+"""Seconds the screen gathers the monitor's changes before it draws them."""
+OVERVIEW_COALESCE = 0.05
+"""The least time between two overview redraws..."""
+OVERVIEW_GAP_PER_ORG = 0.001
+"""...which grows with the fleet: 0.5 s for 500 orgs, whose rows change hundreds of times a second."""
+CLOCK_TICK = 5.0
+"""Seconds between header refreshes ("12 s ago"); the countdown itself moves per minute."""
+NO_ORGS = "cuadra-top · no organizations configured"
+
+
+class MonitorScreen(Screen):
+    """The app's default screen. Help and the palette open above it; it keeps drawing."""
+
+    BINDINGS = [
+        Binding("left_square_bracket", "switch(-1)", "Prev org", key_display="[", id="org.prev"),
+        Binding("right_square_bracket", "switch(1)", "Next org", key_display="]", id="org.next"),
+        Binding("o", "overview", "Overview", id="overview"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("p", "pause", "Pause", id="pause"),
+        Binding("plus", "change_interval(1)", "Slower", key_display="+", id="interval.up"),
+        Binding("minus", "change_interval(-1)", "Faster", key_display="-", id="interval.down"),
+        Binding("u", "tab('usage')", "Usage", show=False, id="tab.usage"),
+        Binding("a", "tab('admin')", "Admin", show=False, id="tab.admin"),
+        Binding("v", "tab('raw')", "Raw JSON", show=False, id="tab.raw"),
+        *(Binding(str(n), f"jump({n})", "Jump to org 1-9", show=False, id=f"org.jump{n}") for n in range(1, 10)),
+    ]
+
+    def __init__(self, monitor: Monitor, *, start_org: str | None = None,
+                 now: Callable[[], datetime]) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.now = now
+        names = monitor.names
+        self.current: str | None = start_org if start_org in names else (names[0] if names else None)
+        self.start_on_overview = start_org is None and len(names) > 1
+        self._rendered: tuple[str | None, int, int] | None = None
+        self._minute: int | None = None
+        self._first_data_drawn = False
+        self._changes = Coalescer(self._schedule, self._apply_changes, UPDATE_BATCH)
+        self._overview_rows = Coalescer(self._schedule, self._update_overview_rows,
+                                        lambda: max(OVERVIEW_COALESCE, OVERVIEW_GAP_PER_ORG * len(names)))
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # -- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        self.set_class(self.app.size.width >= WIDE_AT, "-wide")  # now: a later change restyles every widget
+        yield Line(id="header")
+        yield Line(id="status")
+        with ContentSwitcher(initial="overview" if self.start_on_overview else "org", id="views"):
+            if self.start_on_overview:
+                yield self._new_overview()
+            yield OrgView(id="org")
+        yield KeyBar()
+
+    def _new_overview(self) -> OverviewTable:
+        """Composed at start only when the screen starts on it, else mounted on first use (a
+        DataTable costs tens of ms of start-up)."""
+        return OverviewTable(self.monitor.names, id="overview")
+
+    def on_mount(self) -> None:
+        self._unsubscribe = self.monitor.subscribe(self._on_monitor_event)
+        self.set_interval(CLOCK_TICK, self.tick)
+        self.render_now()
+        if self.start_on_overview:
+            self.query_one(OverviewTable).focus()
+        else:
+            self.org_view.focus_tabs()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def on_resize(self, event) -> None:
+        self.set_class(event.size.width >= WIDE_AT, "-wide")
+
+    def _schedule(self, delay: float, callback: Callable[[], None]) -> None:
+        """Textual's timers refuse a delay of 0: the next turn of the loop instead."""
+        if delay > 0:
+            self.set_timer(delay, callback)
+        else:
+            self.call_later(callback)
+
+    # -- what is shown ------------------------------------------------------------------------
+    @property
+    def org_view(self) -> OrgView:
+        return self.query_one(OrgView)
+
+    @property
+    def showing_overview(self) -> bool:
+        return self.query_one(ContentSwitcher).current == "overview"
+
+    @property
+    def header_line(self) -> str:
+        return str(self.query_one("#header", Line).render())
+
+    @property
+    def status_line(self) -> str:
+        status = self.query_one("#status", Line)
+        return str(status.render()) if status.display else ""
+
+    # -- from the monitor ---------------------------------------------------------------------
+    def _on_monitor_event(self, event: MonitorEvent) -> None:
+        if isinstance(event, OrgChanged):
+            self._changes.add((event.name,))
+        elif isinstance(event, AlertRaised) and not event.first_sighting:
+            # An org's first answer is on screen in the gauges; a burst of toasts would hide it.
+            alert = event.alert
+            self.notify(alert.message, severity="error" if alert.level >= Level.CRITICAL else "warning",
+                        timeout=15)
+            if self.monitor.settings.bell:
+                self.app.bell()
+
+    def _apply_changes(self, changed: set[str]) -> None:
+        if not self.is_attached:
+            return
+        if self.showing_overview:
+            self._overview_rows.add(changed)
+        elif self.current in changed:
+            self.render_now()
+
+    def tick(self) -> None:
+        """Clock-driven refresh: ages and retry countdowns; the period countdown per minute."""
+        if not self.is_attached:
+            return
+        if self.showing_overview:
+            self._sync_overview()
+        else:
+            self.render_now(clock=True)
+
+    # -- drawing ------------------------------------------------------------------------------
+    def render_now(self, clock: bool = False) -> None:
+        """Draw the shown org (or the overview); with ``clock``, only what the time moved."""
+        if self.showing_overview:
+            self._sync_overview()
+            return
+        header = self.query_one("#header", Line)
+        status = self.query_one("#status", Line)
+        if self.current is None:
+            header.show(NO_ORGS)
+            status.display = False
+            return
+        now = self.now()
+        monitor = self.monitor
+        state = monitor.state_of(self.current)
+        position = (monitor.number_of(self.current), len(monitor.names))
+        header.show(header_text(state, now, monitor.interval, position, width=self.size.width))
+        message = status_text(state, now)
+        status.display = bool(message)
+        status.set_class(state.error is not None, "-error")
+        status.show(message)
+
+        minute = int(now.timestamp() // 60)
+        key = (self.current, state.version, id(state.fetched))
+        if clock and key == self._rendered and minute == self._minute:
+            return  # nothing changed but the clock, and not enough to move the countdown
+        self._rendered, self._minute = key, minute
+        self.org_view.show(OrgShown(state, monitor.forecast_for(state.name), monitor.series(state.name),
+                                    monitor.thresholds_for(state.name), now))
+        if state.fetched is not None and not self._first_data_drawn:
+            self._first_data_drawn = True
+            self.call_after_refresh(partial(resume_gc, freeze=True))  # start-up is over
+
+    def _update_overview_rows(self, changed: set[str]) -> None:
+        if not self.is_attached or not self.showing_overview:
+            return  # an org was opened since; the overview syncs in full when shown again
+        self._overview(changed)
+
+    def _sync_overview(self) -> None:
+        """Every row (ages and countdowns move for all of them): on the clock and when shown."""
+        self._overview_rows.discard()
+        self._overview_rows.mark_flushed()
+        self._overview(self.monitor.names)
+
+    def _overview(self, names: Iterable[str]) -> None:
+        monitor, now = self.monitor, self.now()
+        table = self.query_one(OverviewTable)
+        table.update_rows([(monitor.number_of(n), monitor.state_of(n), monitor.forecast_for(n),
+                            monitor.thresholds_for(n)) for n in names], now, monitor.interval)
+        header = self.query_one("#header", Line)
+        if not monitor.names:
+            header.show(NO_ORGS)
+            return
+        paused = " · PAUSED" if monitor.paused else ""
+        header.show(f"cuadra-top · {len(monitor.names)} organizations · every {fmt.interval(monitor.interval)}"
+                    f"{paused} · Enter opens, s sorts")
+        self.query_one("#status", Line).display = False
+
+    # -- actions ------------------------------------------------------------------------------
+    def open_org(self, name: str) -> None:
+        if name not in self.monitor.names:
+            return
+        self.current = name
+        self.query_one(ContentSwitcher).current = "org"
+        self._rendered = None
+        self.render_now()
+        self.org_view.focus_tabs()
+
+    def action_switch(self, step: int) -> None:
+        names = self.monitor.names
+        if not names:
+            return
+        if self.showing_overview or self.current is None:
+            index = 0 if step > 0 else len(names) - 1
+        else:
+            index = (names.index(self.current) + step) % len(names)
+        self.open_org(names[index])
+
+    def action_jump(self, number: int) -> None:
+        if 1 <= number <= len(self.monitor.names):
+            self.open_org(self.monitor.names[number - 1])
+
+    async def action_overview(self) -> None:
+        if self.showing_overview:
+            if self.current:
+                self.open_org(self.current)
+            return
+        switcher = self.query_one(ContentSwitcher)
+        if not switcher.query_children(OverviewTable):
+            await switcher.mount(self._new_overview())
+        switcher.current = "overview"
+        self._sync_overview()
+        self.query_one(OverviewTable).focus()
+
+    @on(OverviewTable.OpenOrg)
+    def _open_from_overview(self, message: OverviewTable.OpenOrg) -> None:
+        self.open_org(message.name)
+
+    @on(OverviewTable.RowSelected)
+    def _row_selected(self, message: OverviewTable.RowSelected) -> None:
+        self.open_org(str(message.row_key.value))
+
+    def action_refresh(self) -> None:
+        names = self.monitor.names if self.showing_overview or self.current is None else [self.current]
+        if not names:
+            return
+        self.monitor.refresh(names)
+        self.notify(f"refreshing {'all orgs' if len(names) > 1 else names[0]}", timeout=2)
+        self._rendered = None
+        self.render_now()
+
+    def action_pause(self) -> None:
+        paused = self.monitor.pause()
+        self.notify("polling paused" if paused else "polling resumed", timeout=2)
+        self._rendered = None
+        self.tick()
+
+    def action_change_interval(self, direction: int) -> None:
+        before = self.monitor.interval
+        after = self.monitor.step_interval(direction)
+        if after == before:
+            edge = "slowest" if direction > 0 else "fastest"
+            self.notify(f"refresh every {fmt.interval(after)} (already the {edge})", timeout=2)
+        else:
+            self.notify(f"refresh every {fmt.interval(after)}", timeout=2)
+        self._rendered = None
+        self.tick()
+
+    def action_tab(self, tab: str) -> None:
+        if self.current is None:
+            return
+        if self.showing_overview:
+            self.open_org(self.current)
+        state = self.monitor.state_of(self.current)
+        if tab == "admin" and not self.org_view.has_admin(state):
+            why = "no data yet" if state.fetched is None else "this credential sees no admin fields"
+            self.notify(why, timeout=3)
+            return
+        self.org_view.activate(tab)
