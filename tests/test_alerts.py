@@ -133,12 +133,17 @@ def test_check_summary_warning_and_critical_list_the_problems_worst_first():
                     "nimbus-pro: credits at 84.2% (warn at 80%)")
 
 
-def test_check_summary_unknown_counts_as_worst():
+def test_check_summary_critical_outranks_unknown_and_names_both():
+    """Defect 11: an unreachable org must not hide another org's CRITICAL (it was UNKNOWN, 3)."""
     crit = ("big", Level.CRITICAL, ["big: credits at 99.0% (critical at 95%)"])
     unknown = ("flaky-labs", Level.UNKNOWN, ["flaky-labs: server error 503"])
-    code, line = check_summary([crit, unknown])
-    assert code == 3
-    assert line == "CUADRA UNKNOWN - flaky-labs: server error 503; big: credits at 99.0% (critical at 95%)"
+    code, line = check_summary([unknown, crit])
+    assert code == 2
+    assert line == "CUADRA CRITICAL - big: credits at 99.0% (critical at 95%); flaky-labs: server error 503"
+    warn = ("nimbus-pro", Level.WARNING, ["nimbus-pro: credits at 84.2% (warn at 80%)"])
+    code, line = check_summary([warn, unknown])
+    assert code == 3  # an org nobody can see outranks a warning
+    assert line == "CUADRA UNKNOWN - flaky-labs: server error 503; nimbus-pro: credits at 84.2% (warn at 80%)"
     assert check_summary([("x", Level.WARNING, [])]) == (1, "CUADRA WARNING - x: WARNING")
     assert check_summary([]) == (3, "CUADRA UNKNOWN - no orgs to check")
 

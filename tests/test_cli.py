@@ -352,3 +352,77 @@ def test_python_dash_m(tmp_path):
     done = subprocess.run([sys.executable, "-m", "cuadra_top", "--once"], capture_output=True, text=True,
                           env=env, timeout=60)
     assert done.returncode == 2 and "--demo" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- hardening (issue 10) ------------------------------------------------------------------------
+
+
+def test_check_config_error_is_one_unknown_line_on_stdout(capsys, tmp_path):
+    """Defect 11: Nagios reads exit 2 as CRITICAL and shows stdout; a config error is UNKNOWN."""
+    path = write_config(tmp_path, "refresh_intervall = 10\n")
+    code, out, err = run(capsys, "--check", "--config", str(path))
+    assert code == 3 and err == ""
+    assert out.count("\n") == 1 and out.startswith("CUADRA UNKNOWN - config error: ")
+    assert "did you mean 'refresh_interval'?" in out
+
+
+def test_check_names_a_critical_org_and_an_unreachable_one(capsys, tmp_path, make_org, start_sim, closed_port):
+    sim = start_sim([make_org("full", credits_used_at_start=9_900, burn_per_hour=0.0)])
+    path = write_config(tmp_path, f"""
+[[org]]
+name = "full"
+api_url = "{sim.base_url}"
+token = "full-token"
+
+[[org]]
+name = "gone"
+api_url = "http://127.0.0.1:{closed_port}"
+token = "gone-token"
+""")
+    code, out, _ = run(capsys, "--check", "--config", str(path), "--no-history")
+    assert code == 2, out
+    assert out.startswith("CUADRA CRITICAL - full: credits at 99.0% (critical at 95%); gone: connection refused")
+
+
+def test_once_for_one_org_needs_only_that_orgs_credential(capsys, tmp_path, sim, monkeypatch):
+    """Defect 12: another org's unset token_env must not stop ``--once --org good``."""
+    monkeypatch.delenv("CUADRA_TEST_UNSET", raising=False)
+    path = write_config(tmp_path, f"""
+[[org]]
+name = "good"
+api_url = "{sim.base_url}"
+token = "{sim.orgs['alpha'].token}"
+
+[[org]]
+name = "other"
+token_env = "CUADRA_TEST_UNSET"
+""")
+    code, out, err = run(capsys, "--once", "--org", "good", "--config", str(path), "--no-history")
+    assert code == 0 and err == "", err
+    assert line_of(out, "good")
+    code, out, err = run(capsys, "--once", "--config", str(path), "--no-history")  # every org: it is needed
+    assert code == 2 and "$CUADRA_TEST_UNSET, which is not set" in err
+    code, _, err = run(capsys, "--config", str(path), "config", "validate")
+    assert code == 2 and "$CUADRA_TEST_UNSET, which is not set" in err
+
+
+def test_storage_far_over_its_limit_reads_over_with_few_digits(capsys, tmp_path, make_org, start_sim):
+    """Defect 22: 10 TiB on a 1 MiB limit printed '10995116277760.0%' and no OVER."""
+    sim = start_sim([make_org("hoard", storage_limit=1024 * 1024, storage_used_at_start=10 * 1024**4,
+                              storage_growth_per_hour=0.0)])
+    path = write_config(tmp_path, f'[[org]]\nname = "hoard"\napi_url = "{sim.base_url}"\ntoken = "hoard-token"\n')
+    code, out, _ = run(capsys, "--once", "--config", str(path), "--no-history")
+    assert code == 0
+    line = line_of(out, "hoard")
+    assert "10.0 TiB / 1.0 MiB (>9999%) OVER" in line and "10995116277760" not in line
+    code, out, _ = run(capsys, "--check", "--config", str(path), "--no-history")
+    assert code == 2 and "hoard: storage at >9999%, over the limit" in out
+
+
+def test_json_forecast_is_null_without_history(capsys, tmp_path, sim):
+    """Defect 24: with ``history = false`` the forecast was an object, not null as documented."""
+    path = write_config(tmp_path, f'history = false\n[[org]]\nname = "good"\napi_url = "{sim.base_url}"\n'
+                                  f'token = "{sim.orgs["alpha"].token}"\n')
+    code, out, _ = run(capsys, "--once", "--json", "--config", str(path))
+    assert code == 0
+    assert json.loads(out)["orgs"][0]["forecast"] is None

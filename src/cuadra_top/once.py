@@ -25,16 +25,18 @@ EXIT_SOME_FAILED = 1
 COLUMNS = ("ORG", "PLAN", "CREDITS USED / LIMIT", "AVAILABLE", "STORAGE USED / LIMIT", "PERIOD LEFT")
 
 
-def quota_cell(quota: Credits | Storage, amount: Callable[[int | None], str]) -> str:
-    """'7,500 / 50,000 (15.0%)', '1.0 GiB / unlimited'."""
+def quota_cell(quota: Credits | Storage, amount: Callable[[int | None], str], over: bool = False) -> str:
+    """'7,500 / 50,000 (15.0%)', '1.0 GiB / unlimited', '12.0 TiB / 1.0 MiB (>9999%) OVER'."""
     limit = None if quota.unlimited else amount(quota.limit)
     cell = fmt.used_of(amount(quota.used), limit)
-    return cell if quota.unlimited else f"{cell} ({fmt.percent(quota.fraction)})"
+    if quota.unlimited:
+        return cell
+    cell = f"{cell} ({fmt.percent(quota.fraction)})"
+    return f"{cell} OVER" if over or (quota.fraction or 0) > 1 else cell
 
 
 def credits_cell(usage: Usage) -> str:
-    cell = quota_cell(usage.credits, fmt.thousands)
-    return f"{cell} OVER" if usage.credits.in_overage else cell
+    return quota_cell(usage.credits, fmt.thousands, over=usage.credits.in_overage)
 
 
 def storage_cell(usage: Usage) -> str:

@@ -19,12 +19,17 @@ from cuadra_top.thresholds import Band, Thresholds
 
 
 class Level(IntEnum):
-    """Monitoring-plugin states; the value is the exit code and UNKNOWN ranks worst."""
+    """Monitoring-plugin states; the value is the exit code (see SEVERITY for the ranking)."""
 
     OK = 0
     WARNING = 1
     CRITICAL = 2
     UNKNOWN = 3
+
+
+SEVERITY = {Level.OK: 0, Level.WARNING: 1, Level.UNKNOWN: 2, Level.CRITICAL: 3}
+"""Which state a summary takes: an org we cannot see outranks a warning, but a known
+CRITICAL must never hide behind another org's UNKNOWN."""
 
 
 @dataclass(frozen=True)
@@ -150,11 +155,11 @@ def check_summary(assessments: Iterable[tuple[str, Level, list[str]]]) -> tuple[
     assessments = list(assessments)
     if not assessments:
         return int(Level.UNKNOWN), "CUADRA UNKNOWN - no orgs to check"
-    worst = Level(max(level for _, level, _ in assessments))
+    worst = max((Level(level) for _, level, _ in assessments), key=SEVERITY.__getitem__)
     if worst is Level.OK:
         count = len(assessments)
         return int(worst), f"CUADRA OK - {count} org{'s' if count != 1 else ''} ok"
-    problems = sorted((a for a in assessments if a[1] != Level.OK), key=lambda a: -a[1])
+    problems = sorted((a for a in assessments if a[1] != Level.OK), key=lambda a: -SEVERITY[Level(a[1])])
     parts = []
     for org, level, messages in problems:
         parts.extend([_one_line(m) for m in messages] or [f"{org}: {Level(level).name}"])

@@ -79,7 +79,10 @@ def status_text(state: OrgState, now: datetime) -> str:
     if error is None:
         return ""
     if state.stopped:
-        return f"{error.message} · polling stopped: r retries"
+        # The action first: at 80 columns the end of a long API message is cut off.
+        if error.kind == "config":
+            return f"polling stopped: fix the config, then r · {error.message}"
+        return f"polling stopped: r retries · {error.message}"
     retry = state.retry_in(now)
     suffix = f" · retry in {int(retry)} s" if retry is not None else ""
     kept = " · last data kept" if state.fetched is not None else ""

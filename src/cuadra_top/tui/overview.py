@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
@@ -15,9 +16,44 @@ from cuadra_top.state.forecast import Forecast
 from cuadra_top.state.poller import OrgState, Status
 from cuadra_top.thresholds import BAND_WORD, Band, Thresholds
 
-COLUMNS = (("number", "#", 2), ("org", "Org", None), ("credits", "Credits", 11),
-           ("storage", "Storage", 11), ("left", "Resets", 7), ("runs_out", "Runs out", 8), ("status", "Status", 10))
+COLUMNS = (("number", "#", 0), ("org", "Org", 0), ("credits", "Credits", 11),
+           ("storage", "Storage", 11), ("left", "Resets", 7), ("runs_out", "Runs out", 8), ("status", "Status", 9))
+"""(key, label, width); the widths of # and Org follow the fleet and the terminal. The widest
+cells: '>9999% OVER', '29d 23h', 'STALE 12m'."""
 SORT_KEYS = ("number", "org", "credits", "storage", "left", "runs_out", "status")
+DROPPED_FIRST = ("left", "storage", "runs_out")
+"""When the terminal is too narrow for every column, these give way, in this order: an org's
+status and credits stay on screen at any width."""
+NAME_MIN = 8
+"""Org names are cut to no fewer cells than this before a column gives way."""
+SCROLLBAR = 2
+PADDING = 2
+"""Each column's cell padding, both sides."""
+
+Layout = tuple[tuple[str, int], ...]
+"""The visible columns and their widths."""
+
+
+def plan_layout(width: int, count: int, longest: int, height: int = 0) -> Layout:
+    """Which columns fit in ``width`` cells for ``count`` orgs whose longest name is ``longest``
+    cells, and how wide each is: # as wide as the largest number, names as wide as the room
+    left (never wider than the longest), and columns dropped rather than pushed off-screen.
+    Room for a scrollbar is kept when the rows are more than ``height`` can show (0: unknown)."""
+    widths = {key: size for key, _, size in COLUMNS}
+    widths["number"] = max(len(str(max(count, 1))), 1)
+    name_floor = min(max(longest, 3), NAME_MIN)
+    visible = [key for key, _, _ in COLUMNS]
+    room = width - (SCROLLBAR if not height or count > height - 1 else 0)
+
+    def others() -> int:
+        return sum(widths[key] + PADDING for key in visible if key != "org") + PADDING
+
+    for key in DROPPED_FIRST:
+        if others() + name_floor <= room:
+            break
+        visible.remove(key)
+    widths["org"] = max(min(max(longest, 3), room - others()), name_floor)
+    return tuple((key, widths[key]) for key in visible)
 _STATUS_ORDER = {Status.ERROR: 0, Status.STOPPED: 1, Status.STALE: 2, Status.LOADING: 3, Status.PAUSED: 4, Status.OK: 5}
 
 
@@ -58,19 +94,50 @@ class OverviewTable(DataTable):
 
     def __init__(self, names: Sequence[str] = (), *, id: str | None = None) -> None:
         """``names``: every org, to size the columns before the first row arrives (any org's
-        answer may come first); without them the first ``sync`` sizes them."""
+        answer may come first); without them the first update sizes them."""
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self.sort_key = "number"
+        self._names = list(names)
         self._rows: dict[str, tuple] = {}
         self._sort_values: dict[str, tuple] = {}
-        if names:
-            self.add_columns_for(names)
+        self._layout: Layout = ()
 
-    def add_columns_for(self, names: Sequence[str]) -> None:
-        """Fixed widths, so the first rows (still loading) do not squeeze the columns."""
-        longest = max((len(name) for name in names), default=8)
-        for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width if width is not None else min(max(longest, 3), 16))
+    @property
+    def layout_columns(self) -> Layout:
+        """The columns on screen now, with their widths."""
+        return self._layout
+
+    def _relayout(self) -> None:
+        """Fit the columns to the width: a new layout rebuilds the table from the rows kept."""
+        names = self._names or list(self._rows)
+        width, height = self.size.width or self.app.size.width, self.size.height or self.app.size.height - 4
+        layout = plan_layout(width, len(names), max((cell_len(name) for name in names), default=8), height)
+        if layout == self._layout:
+            return
+        cursor = self._cursor_key()
+        self._layout = layout
+        self.clear(columns=True)
+        labels = {key: label for key, label, _ in COLUMNS}
+        for key, width in layout:
+            self.add_column(labels[key], key=key, width=width)
+        for name in self._sorted_names():
+            self.add_row(*self._visible(self._rows[name]), key=name)
+        if cursor in self._rows:
+            self.move_cursor(row=self.get_row_index(cursor), animate=False)
+
+    def on_resize(self) -> None:
+        if self._layout:
+            self._relayout()
+
+    def _visible(self, cells: tuple) -> list:
+        index = {key: i for i, (key, _, _) in enumerate(COLUMNS)}
+        return [cells[index[key]] for key, _ in self._layout]
+
+    def _cursor_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return str(row_key.value)
 
     def row_for(self, number: int, state: OrgState, now: datetime, interval: float,
                 forecast: Forecast | None = None, thresholds: Thresholds = Thresholds()) -> tuple[tuple, tuple]:
@@ -80,14 +147,15 @@ class OverviewTable(DataTable):
         if status is Status.STALE:
             status_label = f"STALE {fmt.duration(state.age(now), precision=1)}"
         if state.fetched is None:
-            return ((Text(str(number)), state.name, "—", "—", "—", "—", status_label),
+            return ((Text(str(number)), Text(state.name, no_wrap=True, overflow="ellipsis"), "—", "—", "—", "—",
+                     status_label),
                     (number, state.name, -1.0, -1.0, float("inf"), float("inf"), _STATUS_ORDER[status]))
         usage = state.fetched.usage
         credits, storage = usage.credits.fraction, usage.storage.fraction
         left = (usage.credits.period_end - now).total_seconds() if usage.credits.period_end else None
         cells = (
             Text(str(number)),
-            state.name,
+            Text(state.name, no_wrap=True, overflow="ellipsis"),
             _percent_cell(credits, thresholds),
             _percent_cell(storage, thresholds),
             Text(fmt.duration(left, precision=2)),
@@ -102,27 +170,35 @@ class OverviewTable(DataTable):
 
     def update_rows(self, rows: Sequence[Row], now: datetime, interval: float) -> None:
         """Bring the rows of these orgs up to date, touching only the cells that changed."""
-        if not self.columns:
-            self.add_columns_for([row[1].name for row in rows])
+        if not self._layout:
+            if not self._names:
+                self._names = [row[1].name for row in rows]
+            self._relayout()
+        shown = {key for key, _ in self._layout}
         for number, state, forecast, thresholds in rows:
             cells, sort = self.row_for(number, state, now, interval, forecast, thresholds)
             self._sort_values[state.name] = sort
             old = self._rows.get(state.name)
+            self._rows[state.name] = cells
             if old is None:
-                self.add_row(*cells, key=state.name)
+                self.add_row(*self._visible(cells), key=state.name)
             elif old != cells:
                 for (key, _, _), new, before in zip(COLUMNS, cells, old):
-                    if new != before:
+                    if new != before and key in shown:
                         self.update_cell(state.name, key, new)
-            self._rows[state.name] = cells
         self._apply_sort()
+
+    def _sort_key_of(self) -> tuple[int, bool]:
+        return SORT_KEYS.index(self.sort_key), self.sort_key in ("credits", "storage")
+
+    def _sorted_names(self) -> list[str]:
+        index, descending = self._sort_key_of()
+        return sorted(self._sort_values, key=lambda name: self._sort_values[name][index], reverse=descending)
 
     def _apply_sort(self) -> None:
         """Re-sort only when the order changes: a sort throws away the table's render cache."""
-        index = SORT_KEYS.index(self.sort_key)
-        descending = self.sort_key in ("credits", "storage")
-        wanted = sorted(self._sort_values, key=lambda name: self._sort_values[name][index], reverse=descending)
-        if wanted != [str(row.key.value) for row in self.ordered_rows]:
+        index, descending = self._sort_key_of()
+        if self._sorted_names() != [str(row.key.value) for row in self.ordered_rows]:
             self.sort("org", key=lambda name: self._sort_values[str(name)][index], reverse=descending)
 
     def action_cycle_sort(self) -> None:

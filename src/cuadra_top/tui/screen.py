@@ -115,6 +115,11 @@ class MonitorScreen(Screen):
 
     # -- what is shown ------------------------------------------------------------------------
     @property
+    def live(self) -> bool:
+        """False while the app winds down: late timers and batches then have nothing to draw."""
+        return self.is_attached and bool(self.query(ContentSwitcher))
+
+    @property
     def org_view(self) -> OrgView:
         return self.query_one(OrgView)
 
@@ -144,7 +149,7 @@ class MonitorScreen(Screen):
                 self.app.bell()
 
     def _apply_changes(self, changed: set[str]) -> None:
-        if not self.is_attached:
+        if not self.live:
             return
         if self.showing_overview:
             self._overview_rows.add(changed)
@@ -153,7 +158,7 @@ class MonitorScreen(Screen):
 
     def tick(self) -> None:
         """Clock-driven refresh: ages and retry countdowns; the period countdown per minute."""
-        if not self.is_attached:
+        if not self.live:
             return
         if self.showing_overview:
             self._sync_overview()
@@ -163,6 +168,8 @@ class MonitorScreen(Screen):
     # -- drawing ------------------------------------------------------------------------------
     def render_now(self, clock: bool = False) -> None:
         """Draw the shown org (or the overview); with ``clock``, only what the time moved."""
+        if not self.live:
+            return
         if self.showing_overview:
             self._sync_overview()
             return
@@ -194,12 +201,14 @@ class MonitorScreen(Screen):
             self.call_after_refresh(partial(resume_gc, freeze=True))  # start-up is over
 
     def _update_overview_rows(self, changed: set[str]) -> None:
-        if not self.is_attached or not self.showing_overview:
+        if not self.live or not self.showing_overview:
             return  # an org was opened since; the overview syncs in full when shown again
         self._overview(changed)
 
     def _sync_overview(self) -> None:
         """Every row (ages and countdowns move for all of them): on the clock and when shown."""
+        if not self.live:
+            return
         self._overview_rows.discard()
         self._overview_rows.mark_flushed()
         self._overview(self.monitor.names)
