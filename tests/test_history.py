@@ -306,3 +306,36 @@ def test_sampled_reads_one_sample_per_step_newest_first_in_each(db: Path):
     assert all(s.credits_used % 10 == 9 for s in dense[:-1])  # the last minute of each 10-minute step
     assert all(s.credits_used % 180 == 179 for s in sparse)  # the last minute of each 3-hour step
     h.close()
+
+
+def test_one_bad_row_never_loses_the_rest_of_its_batch(db: Path, caplog: pytest.LogCaptureFixture):
+    """Issue 10, defect 1: one org reporting credits.used = 2**70 made the history record no
+    sample for any org. Every value SQLite cannot store (beyond signed 64 bits, in any column),
+    and any row SQLite refuses for another reason, costs only its own sample, with one warning."""
+    h = History(db)
+    batch = [
+        ("good", NOW, usage(used=1)),
+        ("huge", NOW, usage(used=2**70, limit=2**71)),
+        ("edge", NOW, usage(used=2**63 - 1, limit=None)),  # the largest value SQLite stores: kept
+        ("big-storage", NOW, usage(storage=2**63, storage_limit=None)),
+        ("big-purchase", NOW, usage(purchased=2**64)),
+        ("bad-\udc80-name", NOW, usage()),  # a lone surrogate: SQLite cannot encode it
+        ("also-good", NOW, usage(used=2)),
+    ]
+    with caplog.at_level("WARNING", logger="cuadra_top"):
+        h.record_many(batch)
+        h.record_many(batch)  # the next poll: the same problems, no new warnings
+    assert h.enabled
+    assert [s.credits_used for s in h.samples("good")] == [1, 1]
+    assert [s.credits_used for s in h.samples("also-good")] == [2, 2]
+    assert [s.credits_used for s in h.samples("edge")] == [2**63 - 1] * 2
+    for org in ("huge", "big-storage", "big-purchase"):
+        assert h.samples(org) == []
+    assert len(h.warnings) == 4, h.warnings
+    assert any("'huge'" in w and "credits.used" in w for w in h.warnings)
+    assert any("'big-storage'" in w and "storage.used" in w for w in h.warnings)
+    assert any("'big-purchase'" in w and "credits.purchasedBalance" in w for w in h.warnings)
+    assert any("bad-" in w for w in h.warnings)
+    logged = [r.getMessage() for r in caplog.records if r.name == "cuadra_top.history"]
+    assert logged == h.warnings  # each in the debug log, once
+    h.close()

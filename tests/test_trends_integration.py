@@ -282,3 +282,66 @@ async def test_a_fast_poll_writes_one_sample_a_minute_and_keeps_every_one_in_mem
     assert len(on_disk) == 600 // int(HISTORY_STEP.total_seconds()) + 1  # one a minute, and the newest
     assert on_disk[-1].credits_used == 599
     trends.close()
+
+
+async def test_an_org_sqlite_cannot_store_costs_only_its_own_samples(tmp_path):
+    """Issue 10, defect 1, through Trends: the batch writer must not lose the other orgs."""
+    from cuadra_top.api.client import Fetched
+
+    history = History(tmp_path / "h.sqlite3")
+    trends = Trends(history, lambda: FROZEN_AT)
+    for minute in range(3):
+        at = FROZEN_AT + timedelta(minutes=minute)
+        for name, used, limit in (("huge", 2**70, 2**71), ("fine", 10 + minute, 1000)):
+            doc = {**USAGE, "credits": {**USAGE["credits"], "used": used, "limit": limit}}
+            fetched = Fetched(parse_usage(doc), doc, at, 0.01)
+            await trends.record(OrgResult(name, fetched, None, at))
+        await trends.flush()
+    assert [s.credits_used for s in history.samples("fine")] == [10, 11, 12]
+    assert history.samples("huge") == []
+    assert trends.series("huge")[-1] == float(2**70)  # still on screen, just not in the file
+    assert len(trends.warnings) == 1 and "'huge'" in trends.warnings[0] and "credits.used" in trends.warnings[0]
+    trends.close()
+
+
+def test_once_records_the_other_orgs_and_warns_about_one_too_big(tmp_path, start_sim, make_org, capsys):
+    """Issue 10, defect 1, end to end: two --once runs, one org at credits.used = 2**70."""
+    sim = start_sim([make_org("huge", credits_used_at_start=2**70, credit_limit=2**71), make_org("fine")])
+    config = write_config(tmp_path, sim, ["huge", "fine"])
+    for _ in range(2):
+        capsys.readouterr()
+        assert main(["--once", "--config", config]) == 0
+        err = capsys.readouterr().err
+        warned = [line for line in err.splitlines() if "'huge'" in line]
+        assert len(warned) == 1 and "credits.used" in warned[0] and warned[0].startswith("cuadra-top: warning:"), err
+    with History(default_history_path()) as history:
+        assert len(history.samples("fine")) == 2
+        assert history.samples("huge") == []
+
+
+async def test_the_tui_shows_a_sample_it_could_not_store_once(tmp_path, start_sim, make_org, monkeypatch):
+    """Issue 10, defect 1, in the TUI: the other org is recorded, the skip is a toast, once."""
+    import random
+
+    from cuadra_top.config import load_config
+    from cuadra_top.tui import app as app_module
+
+    monkeypatch.setattr(app_module, "CLOCK_TICK", 0.1)
+    sim = start_sim([make_org("huge", credits_used_at_start=2**70, credit_limit=2**71), make_org("fine")])
+    loaded = load_config(write_config(tmp_path, sim, ["huge", "fine"]), {})
+    history = History(tmp_path / "h.sqlite3")
+    app = app_module.CuadraTopApp(loaded.settings, environ={}, rng=random.Random(0),
+                                  trends=Trends(history, lambda: FROZEN_AT))
+    toasts: list[str] = []
+    notify = app.notify
+    monkeypatch.setattr(app, "notify", lambda message, **kw: (toasts.append(message), notify(message, **kw)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        for _ in range(3):  # more rounds of answers: the same skip, no new toast
+            await pilot.press("r")
+            await wait_for_data(app, pilot.pause)
+        await pilot.pause(0.3)
+    with History(tmp_path / "h.sqlite3") as reopened:  # the app closed its own at exit
+        assert reopened.samples("fine") and not reopened.samples("huge")
+    skipped = [t for t in toasts if "'huge'" in t and "credits.used" in t]
+    assert len(skipped) == 1, toasts

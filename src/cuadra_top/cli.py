@@ -230,6 +230,7 @@ def once(args: argparse.Namespace, loaded) -> int:
     from cuadra_top.state.fleet import Fleet
 
     trends = make_trends(args, loaded)
+    warned = len(trends.warnings)  # make_trends printed those
     resume_gc()  # start-up is over: the fetches are the work
 
     async def go() -> tuple[str, int]:
@@ -242,6 +243,8 @@ def once(args: argparse.Namespace, loaded) -> int:
         text, code = asyncio.run(go())
     finally:
         trends.close()
+        for warning in trends.warnings[warned:]:  # what the run itself ran into (a sample not stored)
+            print(f"cuadra-top: warning: {warning}", file=sys.stderr)
     sys.stdout.write(text)
     return code
 

@@ -10,7 +10,9 @@ The database runs in WAL mode with a 5 s busy timeout so a TUI and a cron ``--on
 share one file. The monitor must keep running whatever happens to this file, so no method
 raises for I/O or SQLite errors: a damaged file is moved aside and recreated, and when even
 that is impossible the history switches itself off (``enabled`` False) and says why in
-``warnings``.
+``warnings``. A sample SQLite cannot store (a count beyond its signed 64-bit integers, a name
+it cannot encode) is skipped on its own: the rest of its batch is written, and the skip is
+reported once in ``warnings`` and in the debug log.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import platformdirs
 
+from cuadra_top.debuglog import logger
+
 if TYPE_CHECKING:
     from cuadra_top.api.models import Usage
 
@@ -38,6 +42,16 @@ FULL_RESOLUTION_FALLBACK = timedelta(days=31)
 GIVE_UP_AFTER = 10
 """Consecutive failed operations after which the history stops trying (each may block 5 s)."""
 
+log = logger("history")
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""What an SQLite INTEGER holds; the API's counts have no upper bound."""
+_ROW_ERRORS = (
+    OverflowError, ValueError, TypeError,
+    sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.IntegrityError, sqlite3.DataError,
+)
+"""What SQLite (or binding a value for it) raises for one bad row, as opposed to the file or
+the disk failing: such a row is skipped, the others of its batch are written."""
 _DAMAGED_CODES = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 _COLUMNS = (
     "org", "at", "credits_used", "credits_limit", "credits_available", "purchased_balance",
@@ -233,6 +247,7 @@ class History:
     def _warn(self, warning: str) -> None:
         if warning not in self.warnings:  # a failing disk must not grow the list every poll
             self.warnings.append(warning)
+            log.warning("%s", warning)
 
     # -- running operations safely ---------------------------------------------------------
 
@@ -270,17 +285,48 @@ class History:
 
     def record_many(self, records: Sequence[tuple[str, datetime, Usage]]) -> None:
         """Write samples in one transaction: hundreds of orgs polling every second would
-        otherwise cost a commit (and a WAL sync) each."""
-        rows = [_row(org, at, usage) for org, at, usage in records]
+        otherwise cost a commit (and a WAL sync) each. A sample SQLite cannot store is
+        skipped with a warning; it never costs the rest of the batch."""
+        if not self.enabled:
+            return
+        rows: list[tuple[Any, ...]] = []
+        for org, at, usage in records:
+            try:
+                row = _row(org, at, usage)
+            except Exception as exc:  # noqa: BLE001 - one odd sample must not cost the others
+                self._skipped(org, _describe(exc))
+                continue
+            too_big = _out_of_range(row)
+            if too_big is not None:
+                self._skipped(org, f"{too_big} is beyond SQLite's 64-bit integers")
+            else:
+                rows.append(row)
         if not rows:
             return
+        refused: list[tuple[str, BaseException]] = []
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN")
-            conn.executemany(_INSERT, rows)
+            conn.execute("SAVEPOINT batch")
+            try:
+                conn.executemany(_INSERT, rows)
+            except _ROW_ERRORS:  # some row is bad: undo the batch, then write row by row
+                conn.execute("ROLLBACK TO batch")
+                for row in rows:
+                    try:
+                        conn.execute(_INSERT, row)
+                    except _ROW_ERRORS as exc:
+                        refused.append((row[0], exc))
+            conn.execute("RELEASE batch")
             conn.execute("COMMIT")
 
         self._run("record", insert, None)
+        for org, exc in refused:
+            self._skipped(org, _describe(exc))
+
+    def _skipped(self, org: str, why: str) -> None:
+        """Once per org and reason (the value itself changes at every poll)."""
+        self._warn(f"history cannot store the samples of org {org!r}: {why}; they are not recorded")
 
     def samples(self, org: str, since: datetime | None = None) -> list[Sample]:
         """The org's samples, oldest first; only those at or after ``since`` when given."""
@@ -377,6 +423,22 @@ def _row(org: str, at: datetime, usage: Usage) -> tuple[Any, ...]:
         credits.purchased_balance, storage.used, storage.limit or None,
         _epoch(credits.period_start), _epoch(credits.period_end),
     )
+
+
+_INTEGER_FIELDS = {
+    2: "credits.used", 3: "credits.limit", 4: "credits.available", 5: "credits.purchasedBalance",
+    6: "storage.used", 7: "storage.limit",
+}
+"""Row position -> the field as the API spells it, for the warning."""
+
+
+def _out_of_range(row: tuple[Any, ...]) -> str | None:
+    """The first field of ``row`` that no SQLite INTEGER holds, or None."""
+    for index, field in _INTEGER_FIELDS.items():
+        value = row[index]
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            return field
+    return None
 
 
 def _sample(row: tuple[Any, ...]) -> Sample:

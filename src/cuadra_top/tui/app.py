@@ -306,6 +306,7 @@ class CuadraTopApp(App[int]):
         """Clock-driven refresh: ages and retry countdowns; the period countdown per minute."""
         if not self.alive:
             return
+        self._notify_history_warnings()  # a sample the history could not store, written meanwhile
         if self.showing_overview:
             self._sync_overview()
         else:
