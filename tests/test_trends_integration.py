@@ -65,6 +65,33 @@ def test_window_restarts_at_a_new_period():
     assert [s.credits_used for s in window.samples] == [3]
 
 
+def test_window_never_holds_two_accounts_that_share_a_name():
+    """Issue 10, defect 9: two accounts' samples in one series (two runs named ``default``)
+    arrive in turns; the window (what the sparkline and the TUI's forecast see) restarts at
+    each change of account, so it only ever holds the newest account's samples."""
+    start = datetime(2026, 11, 10, tzinfo=timezone.utc)
+    window = Window([])
+    for i in range(40):
+        low = i % 3 != 2  # two of A's, one of B's, and so on
+        used = 7_500 + i if low else 2_000_000 + i
+        window.add(sample_of("default", start + timedelta(minutes=15 * i), usage(used)))
+        if i >= 3:  # from the first time A reports after B (A, A, B alone look like a burst)
+            assert len({s.credits_used >= 2_000_000 for s in window.samples}) == 1, i
+
+
+def test_window_restarts_at_another_limit_or_plan():
+    window = Window([])
+    start = datetime(2026, 11, 10, tzinfo=timezone.utc)
+    for i in range(5):
+        window.add(sample_of("a", start + timedelta(minutes=10 * i), usage(100 + i)))
+    upgraded = USAGE | {"credits": {**USAGE["credits"], "used": 105, "limit": 5_000}}
+    window.add(sample_of("a", start + timedelta(minutes=50), parse_usage(upgraded)))
+    assert [s.credits_used for s in window.samples] == [105]
+    enterprise = USAGE | {"credits": {**USAGE["credits"], "used": 106, "limit": 5_000}, "plan": {"tier": "ent"}}
+    window.add(sample_of("a", start + timedelta(minutes=60), parse_usage(enterprise)))
+    assert [s.credits_used for s in window.samples] == [106]
+
+
 async def test_recording_wraps_fetch_into_history(tmp_path):
     history = History(tmp_path / "h.sqlite3")
     trends = Trends(history, lambda: FROZEN_AT)

@@ -78,7 +78,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Sample:
-    """One recorded fetch of one org. Limits are None when unlimited."""
+    """One recorded fetch of one org (``org`` is its display name). Limits are None when unlimited."""
 
     org: str
     at: datetime
@@ -90,6 +90,8 @@ class Sample:
     storage_limit: int | None
     period_start: datetime | None
     period_end: datetime | None
+    plan_tier: str | None = None
+    """None when unknown (samples recorded before the history kept it)."""
 
 
 def default_history_path() -> Path:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from cuadra_top.api.models import Usage
 from cuadra_top.state.fleet import OrgResult
-from cuadra_top.state.forecast import Forecast, forecast
+from cuadra_top.state.forecast import Forecast, SeriesBreaks, forecast
 from cuadra_top.state.history import History, Sample
 
 DENSE_SPAN = timedelta(hours=24)
@@ -38,20 +38,26 @@ def sample_of(org: str, at: datetime, usage: Usage) -> Sample:
         org=org, at=at, credits_used=credits.used, credits_limit=credits.limit or None,
         credits_available=credits.available_now, purchased_balance=credits.purchased_balance,
         storage_used=storage.used, storage_limit=storage.limit or None,
-        period_start=credits.period_start, period_end=credits.period_end,
+        period_start=credits.period_start, period_end=credits.period_end, plan_tier=usage.plan.tier,
     )
 
 
 @dataclass
 class Window:
-    """An org's samples of the current period, thinned by age; the newest is always exact."""
+    """An org's samples of its current series (one account, one period; see
+    :class:`~cuadra_top.state.forecast.SeriesBreaks`), thinned by age; the newest is always exact."""
 
     samples: list[Sample]
+    _breaks: SeriesBreaks = field(default_factory=SeriesBreaks, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for sample in self.samples:
+            self._breaks.starts(sample)
 
     def add(self, sample: Sample) -> None:
         samples = self.samples
-        if samples and sample.period_start and samples[-1].period_start != sample.period_start:
-            samples.clear()  # a new billing period: the old one says nothing about this one
+        if self._breaks.starts(sample):
+            samples.clear()  # a new period, plan or account: the old series says nothing about this one
         if len(samples) >= 2 and samples[-1].at - samples[-2].at < DENSE_STEP:
             samples[-1] = sample  # the newest stays provisional until DENSE_STEP after the one before
         else:
