@@ -14,8 +14,8 @@ from cuadra_top.api.models import parse_usage
 from cuadra_top.cli import main
 from cuadra_top.simulator import Fault
 from cuadra_top.state.fleet import OrgResult
-from cuadra_top.state.history import History, default_history_path
-from cuadra_top.state.trends import DENSE_STEP, Trends, Window, recording, sample_of
+from cuadra_top.state.history import History, default_history_path, sample_of
+from cuadra_top.state.trends import DENSE_STEP, Trends, Window, recording
 from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, wait_for_data
 
 USAGE = {
@@ -372,3 +372,68 @@ async def test_the_tui_shows_a_sample_it_could_not_store_once(tmp_path, start_si
         assert reopened.samples("fine") and not reopened.samples("huge")
     skipped = [t for t in toasts if "'huge'" in t and "credits.used" in t]
     assert len(skipped) == 1, toasts
+
+
+KEY_A = "https://api.cuadra.ai org:acct-a"
+KEY_B = "https://api.cuadra.ai org:acct-b"
+
+
+def answer(name: str, used: int, at: datetime, key: str | None) -> OrgResult:
+    from cuadra_top.api.client import Fetched
+
+    return OrgResult(name, Fetched(usage(used), dict(USAGE), at, 0.01), None, at, key=key)
+
+
+async def test_two_runs_named_default_on_two_accounts_forecast_each_from_its_own(tmp_path):
+    """Issue 10, defect 9: two cron runs, both 'default', one per account, every 15 minutes.
+    Keyed by account, each run's forecast is its own account's rate (10 credits a quarter)."""
+    path = tmp_path / "h.sqlite3"
+    for i in range(6):
+        at = FROZEN_AT + timedelta(minutes=15 * i)
+        for key, base in ((KEY_A, 100), (KEY_B, 900)):
+            trends = Trends(History(path), lambda: at)
+            await trends.load(["default"], {"default": key})
+            await trends.record(answer("default", base + 10 * i, at, key))
+            await trends.flush()
+            result = trends.forecast_for("default")
+            assert result is not None
+            if i >= 1:
+                assert result.burn_rate_per_day == pytest.approx(10 * 4 * 24), (i, key)
+            trends.close()
+    with History(path) as history:
+        assert [s.credits_used for s in history.samples(KEY_A, name="default")] == [100 + 10 * i for i in range(6)]
+
+
+async def test_a_key_first_known_from_an_answer_brings_its_history(tmp_path):
+    """A token_command's identity is known after its first run: the org is loaded without a
+    key, and its first answer brings the key and that series' past. An answer with another
+    account's key (the command now prints another account's token) starts the window over."""
+    history = History(tmp_path / "h.sqlite3")
+    for minute in (0, 10, 20):
+        history.record(KEY_A, FROZEN_AT + timedelta(minutes=minute), usage(100 + minute), name="cmd")
+    trends = Trends(history, lambda: FROZEN_AT + timedelta(hours=1))
+    await trends.load(["cmd"], {"cmd": None})
+    assert trends.series("cmd") == []
+    await trends.record(answer("cmd", 130, FROZEN_AT + timedelta(minutes=30), KEY_A))
+    await trends.flush()
+    assert trends.series("cmd") == [100.0, 110.0, 120.0, 130.0]
+    await trends.record(answer("cmd", 5, FROZEN_AT + timedelta(minutes=40), KEY_B))
+    await trends.flush()
+    assert trends.series("cmd") == [5.0]
+    assert [s.credits_used for s in history.samples(KEY_A, name="cmd")] == [100, 110, 120, 130]
+    assert [s.credits_used for s in history.samples(KEY_B, name="cmd")] == [5]
+    trends.close()
+
+
+async def test_an_org_loaded_by_name_moves_to_the_key_its_answers_bring(tmp_path):
+    """A caller that does not pass keys to ``load`` still ends up on the right series."""
+    history = History(tmp_path / "h.sqlite3")
+    history.record(KEY_A, FROZEN_AT, usage(100), name="acme")
+    history.record("acme", FROZEN_AT + timedelta(minutes=5), usage(999_999), name="acme")  # a bare-name series
+    trends = Trends(history, lambda: FROZEN_AT + timedelta(hours=1))
+    await trends.load(["acme"])
+    assert trends.series("acme") == [999_999.0]
+    await trends.record(answer("acme", 120, FROZEN_AT + timedelta(minutes=20), KEY_A))
+    await trends.flush()
+    assert trends.series("acme") == [100.0, 120.0]
+    trends.close()

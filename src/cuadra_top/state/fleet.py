@@ -36,6 +36,8 @@ class OrgResult:
     fetched: Fetched | None
     error: ApiError | None
     attempted_at: datetime
+    key: str | None = None
+    """The org's history series key (``state.identity.series_key``) when known, else None."""
 
     @property
     def ok(self) -> bool:
