@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from conftest import schema_1_file  # the schema-1 SQL, verbatim
 
 from cuadra_top.api.models import parse_usage
 from cuadra_top.state import history as history_module
@@ -344,38 +345,13 @@ def test_one_bad_row_never_loses_the_rest_of_its_batch(db: Path, caplog: pytest.
 
 # -- schema 2: series keys, and the migration from schema 1 (issue 10, defect 9) ----------------
 
-SCHEMA_1 = """
-CREATE TABLE IF NOT EXISTS samples (
-    org TEXT NOT NULL,
-    at REAL NOT NULL,
-    credits_used INTEGER NOT NULL,
-    credits_limit INTEGER,
-    credits_available INTEGER,
-    purchased_balance INTEGER,
-    storage_used INTEGER NOT NULL,
-    storage_limit INTEGER,
-    period_start REAL,
-    period_end REAL
-);
-CREATE INDEX IF NOT EXISTS samples_org_at ON samples (org, at);
-PRAGMA user_version = 1;
-"""
-"""Schema 1 as cuadra-top wrote it (history.py before schema 2), verbatim."""
-
 KEY_A = "https://api.cuadra.ai org:acct-a"
 KEY_B = "https://api.cuadra.ai org:acct-b"
 
 
-def schema_1_file(db: Path, rows: list[tuple[str, datetime, int]]) -> None:
-    db.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db)
-    conn.executescript(SCHEMA_1)
-    conn.executemany(
-        "INSERT INTO samples VALUES (?, ?, ?, 50000, NULL, NULL, 1000, 10000, ?, ?)",
-        [(org, at.timestamp(), used, PERIOD_START.timestamp(), PERIOD_END.timestamp()) for org, at, used in rows],
-    )
-    conn.commit()
-    conn.close()
+def v1_file(db: Path, rows: list[tuple[str, datetime, int]]) -> None:
+    schema_1_file(db, [(org, at, used, 50000, None, None, 1000, 10000, PERIOD_START, PERIOD_END)
+                       for org, at, used in rows])
 
 
 def test_samples_of_one_name_in_two_series_never_mix(db: Path):
@@ -395,7 +371,7 @@ def test_samples_of_one_name_in_two_series_never_mix(db: Path):
 
 
 def test_a_schema_1_file_is_migrated_in_place_and_its_samples_stay_with_their_org(db: Path):
-    schema_1_file(db, [("default", NOW - timedelta(minutes=30), 90), ("default", NOW - timedelta(minutes=20), 95),
+    v1_file(db, [("default", NOW - timedelta(minutes=30), 90), ("default", NOW - timedelta(minutes=20), 95),
                        ("other", NOW - timedelta(minutes=20), 5)])
     h = History(db)
     assert h.enabled and h.warnings == []
@@ -418,7 +394,7 @@ def test_a_schema_1_file_is_migrated_in_place_and_its_samples_stay_with_their_or
 
 
 def test_a_migration_that_fails_leaves_the_schema_1_file_as_it_was(db: Path, monkeypatch: pytest.MonkeyPatch):
-    schema_1_file(db, [("default", NOW, 90)])
+    v1_file(db, [("default", NOW, 90)])
     before = sqlite3.connect(db).execute("SELECT * FROM samples").fetchall()
     monkeypatch.setattr(history_module, "_MIGRATE_FROM_1", (*history_module._MIGRATE_FROM_1, "SELECT * FROM nowhere"))  # noqa: SLF001
     h = History(db)

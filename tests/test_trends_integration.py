@@ -43,6 +43,18 @@ def write_config(tmp_path, sim, orgs, extra: str = "") -> str:
     return str(path)
 
 
+def key_of(sim, name: str) -> str:
+    """The history key --once and the TUI use for the simulator's org ``name``."""
+    from pydantic import SecretStr
+
+    from cuadra_top.api.auth import StaticToken
+    from cuadra_top.state.identity import series_key
+
+    key = series_key(sim.base_url, StaticToken(SecretStr(sim.orgs[name].token)), name)
+    assert key is not None
+    return key
+
+
 def test_window_stays_small_and_keeps_the_newest_exact():
     window = Window([])
     start = datetime(2026, 11, 10, tzinfo=timezone.utc)
@@ -142,10 +154,10 @@ def test_once_records_history_and_no_history_does_not(tmp_path, sim, capsys):
     assert main(["--once", "--config", config]) == 0
     path = default_history_path()
     with History(path) as history:
-        assert len(history.samples("alpha")) == 2
+        assert len(history.samples(key_of(sim, "alpha"), name="alpha")) == 2
     assert main(["--once", "--no-history", "--config", config]) == 0
     with History(path) as history:
-        assert len(history.samples("alpha")) == 2
+        assert len(history.samples(key_of(sim, "alpha"), name="alpha")) == 2
     capsys.readouterr()
 
 
@@ -160,7 +172,7 @@ def test_json_forecast_from_history(tmp_path, start_sim, make_org, capsys):
     with History(default_history_path()) as history:
         for step in range(72, 0, -1):
             past = parse_usage({**body, "credits": {**body["credits"], "used": body["credits"]["used"] - 10 * step}})
-            history.record("alpha", now - timedelta(minutes=5 * step), past)
+            history.record(key_of(sim, "alpha"), now - timedelta(minutes=5 * step), past, name="alpha")
     capsys.readouterr()
     assert main(["--once", "--json", "--config", config]) == 0
     org = json.loads(capsys.readouterr().out)["orgs"][0]
@@ -342,8 +354,8 @@ def test_once_records_the_other_orgs_and_warns_about_one_too_big(tmp_path, start
         warned = [line for line in err.splitlines() if "'huge'" in line]
         assert len(warned) == 1 and "credits.used" in warned[0] and warned[0].startswith("cuadra-top: warning:"), err
     with History(default_history_path()) as history:
-        assert len(history.samples("fine")) == 2
-        assert history.samples("huge") == []
+        assert len(history.samples(key_of(sim, "fine"), name="fine")) == 2
+        assert history.samples(key_of(sim, "huge"), name="huge") == []
 
 
 async def test_the_tui_shows_a_sample_it_could_not_store_once(tmp_path, start_sim, make_org, monkeypatch):
@@ -369,7 +381,8 @@ async def test_the_tui_shows_a_sample_it_could_not_store_once(tmp_path, start_si
             await wait_for_data(app, pilot.pause)
         await pilot.pause(0.3)
     with History(tmp_path / "h.sqlite3") as reopened:  # the app closed its own at exit
-        assert reopened.samples("fine") and not reopened.samples("huge")
+        assert reopened.samples(key_of(sim, "fine"), name="fine")
+        assert not reopened.samples(key_of(sim, "huge"), name="huge")
     skipped = [t for t in toasts if "'huge'" in t and "credits.used" in t]
     assert len(skipped) == 1, toasts
 

@@ -197,7 +197,7 @@ class CuadraTopApp(App[int]):
             poller.set_paused(self.paused)
             self.pollers[name] = poller
             self.run_worker(poller.run(), name=f"poll:{name}", group="pollers", exit_on_error=False)
-        await self.trends.load(self.names)  # opens the history file, if it was left for now
+        await self.trends.load(self.names, fleet.series_keys(self.names))  # opens the history file, if left for now
         self._notify_history_warnings()
         await self.trends.thin_history()
         self._rendered = None
