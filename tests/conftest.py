@@ -151,6 +151,42 @@ def frozen_sim() -> Iterator[Simulator]:
     simulator.stop()
 
 
+SCHEMA_1 = """
+CREATE TABLE IF NOT EXISTS samples (
+    org TEXT NOT NULL,
+    at REAL NOT NULL,
+    credits_used INTEGER NOT NULL,
+    credits_limit INTEGER,
+    credits_available INTEGER,
+    purchased_balance INTEGER,
+    storage_used INTEGER NOT NULL,
+    storage_limit INTEGER,
+    period_start REAL,
+    period_end REAL
+);
+CREATE INDEX IF NOT EXISTS samples_org_at ON samples (org, at);
+PRAGMA user_version = 1;
+"""
+"""The history's schema 1, verbatim as cuadra-top wrote it before schema 2 (issue 10)."""
+
+
+def schema_1_file(path: Path, rows: list[tuple[Any, ...]]) -> None:
+    """A schema-1 history at ``path``; each row in its column order (org, at, credits_used,
+    credits_limit, credits_available, purchased_balance, storage_used, storage_limit,
+    period_start, period_end), datetimes allowed for the times."""
+    import sqlite3
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA_1)
+    conn.executemany(
+        "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [tuple(v.timestamp() if isinstance(v, datetime) else v for v in row) for row in rows],
+    )
+    conn.commit()
+    conn.close()
+
+
 @contextlib.contextmanager
 def full_accept_queue() -> Iterator[int]:
     """A loopback port whose accept queue is full, so a new connection hangs in connect (Linux)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -259,6 +260,7 @@ samples_strategy = st.lists(
         storage_limit=counts,
         period_start=st.one_of(st.none(), st.sampled_from([START, END]), times),
         period_end=st.one_of(st.none(), st.sampled_from([START, END]), times),
+        plan_tier=st.one_of(st.none(), st.sampled_from(["free", "pro"])),
     ),
     max_size=30,
 )
@@ -271,3 +273,85 @@ def test_forecast_never_raises(samples, now):
     assert isinstance(result.summary(now), str)
     assert isinstance(result.as_json(), dict)
     assert isinstance(result.runs_out_before_period_end, bool)
+
+
+# -- one series: one account, one period (issue 10, defect 9) -----------------------------------
+
+TERMS = {
+    "same terms": {},
+    "another limit": {"credits_limit": LIMIT * 2},
+    "another storage limit": {"storage_limit": 10**12},
+    "another plan": {"plan_tier": "enterprise"},
+    "another period": {"period_start": START + timedelta(days=1)},
+    "another period end": {"period_end": END + timedelta(days=1)},
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(order=st.lists(st.booleans(), min_size=2, max_size=40), terms=st.sampled_from(sorted(TERMS)),
+       low_rate=st.integers(0, 200), high_rate=st.integers(0, 5_000))
+def test_two_accounts_taking_turns_under_one_name_never_share_a_forecast(order, terms, low_rate, high_rate):
+    """Two cron jobs for an org named ``default`` with two accounts' tokens, writing to one
+    series (issue 10: "a burn rate of 2,022,029 credits/day, runs out in 5m"). At every moment
+    the forecast is what some newest run of the newest account's own samples gives, or "too
+    few samples". Accounts on other terms (limit, plan, period) are told apart always; on the
+    same terms, from the first time the lower one reports after the higher one. Before that,
+    A's samples followed by B's higher ones look exactly like one account's burst: only a
+    stable key tells those apart, which is why the history is keyed by identity."""
+    pro = {"plan_tier": "pro"}
+    a_used, b_used = iter(range(7_500, 10**9, low_rate or 1)), iter(range(2_000_000, 10**9, high_rate or 1))
+    merged: list[Sample] = []
+    for i, is_a in enumerate(order):
+        at = START + timedelta(days=3, minutes=5 * i)
+        base = sample(at, next(a_used) if is_a else next(b_used))
+        merged.append(replace(base, **pro) if is_a else replace(base, **{**pro, **TERMS[terms]}))
+    for end in range(1, len(merged) + 1):
+        prefix, turns = merged[:end], order[:end]
+        if terms == "same terms" and turns == sorted(turns, reverse=True):
+            continue  # A* B*: indistinguishable from one account's burst (see above)
+        newest = turns[-1]
+        own = [s for s, is_a in zip(prefix, turns) if is_a == newest]
+        now = prefix[-1].at
+        result = forecast(prefix, now)
+        assert any(result == forecast(own[i:], now) for i in range(len(own))), (terms, turns)
+
+
+def test_the_reported_case_two_accounts_alternating_give_no_forecast_rather_than_a_wrong_one():
+    """The issue's numbers: one account at 7,500 credits, the other at 2,000,000, sampled in
+    turn by two cron jobs every 15 minutes."""
+    samples = []
+    for i in range(24):
+        used = 7_500 + 10 * i if i % 2 == 0 else 2_000_000 + 10 * i
+        samples.append(sample(START + timedelta(days=3, minutes=15 * i), used, limit=2_100_000))
+    result = forecast(samples, samples[-1].at)
+    assert result.reason == TOO_FEW and result.burn_rate_per_day is None
+    assert result.credits_exhausted_at is None
+
+
+@pytest.mark.parametrize("change", sorted(set(TERMS) - {"same terms"}))
+def test_a_change_of_terms_within_the_period_starts_a_new_series(change):
+    """An upgrade (another limit or plan) or another period: the rate comes from after it."""
+    before = [replace(s, plan_tier="pro") for s in series(START + timedelta(days=2), 100, lambda i: 100_000 + 5_000 * i)]
+    after = [replace(s, **{"plan_tier": "pro", **TERMS[change]}) for s in
+             series(before[-1].at + STEP, 72, lambda i: 600_000 + RATE_PER_DAY / 288 * i)]
+    result = forecast(before + after, after[-1].at)
+    assert result.burn_rate_per_day == pytest.approx(RATE_PER_DAY, rel=0.01)
+    assert result.basis_hours == pytest.approx(71 * 5 / 60)
+
+
+def test_samples_without_a_plan_tier_continue_a_series_with_one():
+    """Samples recorded before the history kept the tier (schema 1) are not another plan."""
+    samples = series(START + timedelta(days=3), 73, lambda i: 100_000 + RATE_PER_DAY / 288 * i)
+    samples[40:] = [replace(s, plan_tier="pro") for s in samples[40:]]
+    result = forecast(samples, samples[-1].at)
+    assert result.basis_hours == pytest.approx(6.0)
+
+
+def test_storage_comes_from_the_current_series_only():
+    """Storage does not reset with the period, but another account's storage says nothing."""
+    other = [replace(s, storage_used=9_000_000, storage_limit=10_000_000, credits_limit=LIMIT * 2)
+             for s in series(START + timedelta(days=3), 72, lambda i: 1_000)]
+    mine = [replace(s, storage_used=500_000 + 100 * i, storage_limit=1_000_000)
+            for i, s in enumerate(series(other[-1].at + STEP, 73, lambda i: 10 * i))]
+    result = forecast(other + mine, mine[-1].at)
+    assert result.storage_growth_per_day == pytest.approx(100 * 288)

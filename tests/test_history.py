@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from conftest import schema_1_file  # the schema-1 SQL, verbatim
 
 from cuadra_top.api.models import parse_usage
 from cuadra_top.state import history as history_module
@@ -54,7 +55,7 @@ def test_round_trip_creates_parents_and_keeps_every_field(db: Path):
     h.record("nimbus", at, usage(purchased=100000))
     h.record("other", at, usage(used=1, limit=0, storage_limit=None, start=None, end=None))
     [sample] = h.samples("nimbus")
-    assert sample == Sample("nimbus", at, 7500, 50000, 42500, 100000, 1000, 10_000, PERIOD_START, PERIOD_END)
+    assert sample == Sample("nimbus", at, 7500, 50000, 42500, 100000, 1000, 10_000, PERIOD_START, PERIOD_END, "pro")
     [other] = h.samples("other")
     assert other.credits_limit is None and other.storage_limit is None and other.credits_available is None
     assert other.period_start is None and other.period_end is None
@@ -73,8 +74,8 @@ def test_file_is_wal_versioned_and_indexed(db: Path):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == history_module.SCHEMA_VERSION
     indexes = {row[1]: row for row in conn.execute("PRAGMA index_list(samples)")}
-    columns = [row[2] for row in conn.execute("PRAGMA index_info(samples_org_at)")]
-    assert "samples_org_at" in indexes and columns == ["org", "at"]
+    columns = [row[2] for row in conn.execute("PRAGMA index_info(samples_series_at)")]
+    assert list(indexes) == ["samples_series_at"] and columns == ["series", "at"]
     conn.close()
 
 
@@ -166,11 +167,12 @@ def test_a_foreign_sqlite_schema_is_moved_aside(db: Path):
     _assert_moved_aside(db, History(db))
 
 
-def test_our_version_with_wrong_columns_is_moved_aside(db: Path):
+@pytest.mark.parametrize("version", [1, history_module.SCHEMA_VERSION])
+def test_our_version_with_wrong_columns_is_moved_aside(db: Path, version: int):
     db.parent.mkdir(parents=True)
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE samples (org TEXT, at REAL)")
-    conn.execute(f"PRAGMA user_version = {history_module.SCHEMA_VERSION}")
+    conn.execute(f"PRAGMA user_version = {version}")
     conn.commit()
     conn.close()
     _assert_moved_aside(db, History(db))
@@ -293,7 +295,7 @@ def test_sampled_reads_one_sample_per_step_newest_first_in_each(db: Path):
     """What the TUI loads at start: the window's spacing, picked by SQLite, not every sample."""
     h = History(db)
     start = NOW - timedelta(days=2)
-    h.record_many([("o", start + timedelta(minutes=m), usage(used=m)) for m in range(0, 2 * 24 * 60 + 1)])
+    h.record_many([("o", "o", start + timedelta(minutes=m), usage(used=m)) for m in range(0, 2 * 24 * 60 + 1)])
     h.record("other", NOW, usage(used=1))
     dense_since = NOW - timedelta(hours=24)
     got = h.sampled("o", start, dense_since, timedelta(minutes=10), timedelta(hours=3))
@@ -306,3 +308,100 @@ def test_sampled_reads_one_sample_per_step_newest_first_in_each(db: Path):
     assert all(s.credits_used % 10 == 9 for s in dense[:-1])  # the last minute of each 10-minute step
     assert all(s.credits_used % 180 == 179 for s in sparse)  # the last minute of each 3-hour step
     h.close()
+
+
+def test_one_bad_row_never_loses_the_rest_of_its_batch(db: Path, caplog: pytest.LogCaptureFixture):
+    """Issue 10, defect 1: one org reporting credits.used = 2**70 made the history record no
+    sample for any org. Every value SQLite cannot store (beyond signed 64 bits, in any column),
+    and any row SQLite refuses for another reason, costs only its own sample, with one warning."""
+    h = History(db)
+    batch = [(org, org, at, u) for org, at, u in [
+        ("good", NOW, usage(used=1)),
+        ("huge", NOW, usage(used=2**70, limit=2**71)),
+        ("edge", NOW, usage(used=2**63 - 1, limit=None)),  # the largest value SQLite stores: kept
+        ("big-storage", NOW, usage(storage=2**63, storage_limit=None)),
+        ("big-purchase", NOW, usage(purchased=2**64)),
+        ("bad-\udc80-name", NOW, usage()),  # a lone surrogate: SQLite cannot encode it
+        ("also-good", NOW, usage(used=2)),
+    ]]
+    with caplog.at_level("WARNING", logger="cuadra_top"):
+        h.record_many(batch)
+        h.record_many(batch)  # the next poll: the same problems, no new warnings
+    assert h.enabled
+    assert [s.credits_used for s in h.samples("good")] == [1, 1]
+    assert [s.credits_used for s in h.samples("also-good")] == [2, 2]
+    assert [s.credits_used for s in h.samples("edge")] == [2**63 - 1] * 2
+    for org in ("huge", "big-storage", "big-purchase"):
+        assert h.samples(org) == []
+    assert len(h.warnings) == 4, h.warnings
+    assert any("'huge'" in w and "credits.used" in w for w in h.warnings)
+    assert any("'big-storage'" in w and "storage.used" in w for w in h.warnings)
+    assert any("'big-purchase'" in w and "credits.purchasedBalance" in w for w in h.warnings)
+    assert any("bad-" in w for w in h.warnings)
+    logged = [r.getMessage() for r in caplog.records if r.name == "cuadra_top.history"]
+    assert logged == h.warnings  # each in the debug log, once
+    h.close()
+
+
+# -- schema 2: series keys, and the migration from schema 1 (issue 10, defect 9) ----------------
+
+KEY_A = "https://api.cuadra.ai org:acct-a"
+KEY_B = "https://api.cuadra.ai org:acct-b"
+
+
+def v1_file(db: Path, rows: list[tuple[str, datetime, int]]) -> None:
+    schema_1_file(db, [(org, at, used, 50000, None, None, 1000, 10000, PERIOD_START, PERIOD_END)
+                       for org, at, used in rows])
+
+
+def test_samples_of_one_name_in_two_series_never_mix(db: Path):
+    """Two configs call different accounts 'default': each reads only its own samples."""
+    h = History(db)
+    for minute in range(4):
+        at = NOW + timedelta(minutes=minute)
+        h.record(KEY_A, at, usage(used=100 + minute), name="default")
+        h.record(KEY_B, at, usage(used=2_000_000 + minute), name="default")
+    assert [s.credits_used for s in h.samples(KEY_A, name="default")] == [100, 101, 102, 103]
+    assert [s.credits_used for s in h.samples(KEY_B, name="default")] == [2_000_000 + m for m in range(4)]
+    assert {s.org for s in h.samples(KEY_A, name="default")} == {"default"}  # the name, for display
+    dense = NOW - timedelta(hours=1)
+    assert [s.credits_used for s in h.sampled(KEY_A, NOW - timedelta(days=1), dense, timedelta(seconds=1),
+                                              timedelta(hours=3), name="default")] == [100, 101, 102, 103]
+    h.close()
+
+
+def test_a_schema_1_file_is_migrated_in_place_and_its_samples_stay_with_their_org(db: Path):
+    v1_file(db, [("default", NOW - timedelta(minutes=30), 90), ("default", NOW - timedelta(minutes=20), 95),
+                       ("other", NOW - timedelta(minutes=20), 5)])
+    h = History(db)
+    assert h.enabled and h.warnings == []
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert [row[1] for row in conn.execute("PRAGMA table_info(samples)")] == list(history_module._COLUMNS)  # noqa: SLF001
+    conn.close()
+    # the old rows are the past of every series of an org of that name, whatever its key
+    h.record(KEY_A, NOW, usage(used=100), name="default")
+    old_and_new = h.samples(KEY_A, name="default")
+    assert [s.credits_used for s in old_and_new] == [90, 95, 100]
+    assert old_and_new[0].plan_tier is None and old_and_new[-1].plan_tier == "pro"
+    assert [s.credits_used for s in h.samples(KEY_B, name="default")] == [90, 95]
+    assert [s.credits_used for s in h.samples(KEY_B, name="other")] == [5]
+    assert h.thin(NOW) == 0
+    h.close()
+    again = History(db)  # opened again: nothing to migrate, nothing lost
+    assert again.warnings == [] and len(again.samples(KEY_A, name="default")) == 3
+    again.close()
+
+
+def test_a_migration_that_fails_leaves_the_schema_1_file_as_it_was(db: Path, monkeypatch: pytest.MonkeyPatch):
+    v1_file(db, [("default", NOW, 90)])
+    before = sqlite3.connect(db).execute("SELECT * FROM samples").fetchall()
+    monkeypatch.setattr(history_module, "_MIGRATE_FROM_1", (*history_module._MIGRATE_FROM_1, "SELECT * FROM nowhere"))  # noqa: SLF001
+    h = History(db)
+    assert not h.enabled and "history is off" in h.warnings[0]
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("SELECT * FROM samples").fetchall() == before
+    conn.close()
+    monkeypatch.undo()
+    assert [s.credits_used for s in History(db).samples(KEY_A, name="default")] == [90]

@@ -14,8 +14,9 @@ from cuadra_top.api.models import parse_usage
 from cuadra_top.cli import main
 from cuadra_top.simulator import Fault
 from cuadra_top.state.fleet import OrgResult
-from cuadra_top.state.history import History, default_history_path
-from cuadra_top.state.trends import DENSE_STEP, Trends, Window, recording, sample_of
+from cuadra_top.state.history import History, default_history_path, sample_of
+from cuadra_top.state.trends import DENSE_STEP, Trends, Window, recording
+from cuadra_top.tui.factory import TuiOptions, make_app
 from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, wait_for_data
 
 USAGE = {
@@ -43,6 +44,18 @@ def write_config(tmp_path, sim, orgs, extra: str = "") -> str:
     return str(path)
 
 
+def key_of(sim, name: str) -> str:
+    """The history key --once and the TUI use for the simulator's org ``name``."""
+    from pydantic import SecretStr
+
+    from cuadra_top.api.auth import StaticToken
+    from cuadra_top.state.identity import series_key
+
+    key = series_key(sim.base_url, StaticToken(SecretStr(sim.orgs[name].token)), name)
+    assert key is not None
+    return key
+
+
 def test_window_stays_small_and_keeps_the_newest_exact():
     window = Window([])
     start = datetime(2026, 11, 10, tzinfo=timezone.utc)
@@ -63,6 +76,33 @@ def test_window_restarts_at_a_new_period():
         window.add(sample_of("a", start + timedelta(minutes=10 * i), usage(1000 + i)))
     window.add(sample_of("a", start + timedelta(hours=5), usage(3, ("2026-12-01T00:00:00Z", "2026-12-31T23:59:59Z"))))
     assert [s.credits_used for s in window.samples] == [3]
+
+
+def test_window_never_holds_two_accounts_that_share_a_name():
+    """Issue 10, defect 9: two accounts' samples in one series (two runs named ``default``)
+    arrive in turns; the window (what the sparkline and the TUI's forecast see) restarts at
+    each change of account, so it only ever holds the newest account's samples."""
+    start = datetime(2026, 11, 10, tzinfo=timezone.utc)
+    window = Window([])
+    for i in range(40):
+        low = i % 3 != 2  # two of A's, one of B's, and so on
+        used = 7_500 + i if low else 2_000_000 + i
+        window.add(sample_of("default", start + timedelta(minutes=15 * i), usage(used)))
+        if i >= 3:  # from the first time A reports after B (A, A, B alone look like a burst)
+            assert len({s.credits_used >= 2_000_000 for s in window.samples}) == 1, i
+
+
+def test_window_restarts_at_another_limit_or_plan():
+    window = Window([])
+    start = datetime(2026, 11, 10, tzinfo=timezone.utc)
+    for i in range(5):
+        window.add(sample_of("a", start + timedelta(minutes=10 * i), usage(100 + i)))
+    upgraded = USAGE | {"credits": {**USAGE["credits"], "used": 105, "limit": 5_000}}
+    window.add(sample_of("a", start + timedelta(minutes=50), parse_usage(upgraded)))
+    assert [s.credits_used for s in window.samples] == [105]
+    enterprise = USAGE | {"credits": {**USAGE["credits"], "used": 106, "limit": 5_000}, "plan": {"tier": "ent"}}
+    window.add(sample_of("a", start + timedelta(minutes=60), parse_usage(enterprise)))
+    assert [s.credits_used for s in window.samples] == [106]
 
 
 async def test_recording_wraps_fetch_into_history(tmp_path):
@@ -115,10 +155,10 @@ def test_once_records_history_and_no_history_does_not(tmp_path, sim, capsys):
     assert main(["--once", "--config", config]) == 0
     path = default_history_path()
     with History(path) as history:
-        assert len(history.samples("alpha")) == 2
+        assert len(history.samples(key_of(sim, "alpha"), name="alpha")) == 2
     assert main(["--once", "--no-history", "--config", config]) == 0
     with History(path) as history:
-        assert len(history.samples("alpha")) == 2
+        assert len(history.samples(key_of(sim, "alpha"), name="alpha")) == 2
     capsys.readouterr()
 
 
@@ -133,7 +173,7 @@ def test_json_forecast_from_history(tmp_path, start_sim, make_org, capsys):
     with History(default_history_path()) as history:
         for step in range(72, 0, -1):
             past = parse_usage({**body, "credits": {**body["credits"], "used": body["credits"]["used"] - 10 * step}})
-            history.record("alpha", now - timedelta(minutes=5 * step), past)
+            history.record(key_of(sim, "alpha"), now - timedelta(minutes=5 * step), past, name="alpha")
     capsys.readouterr()
     assert main(["--once", "--json", "--config", config]) == 0
     org = json.loads(capsys.readouterr().out)["orgs"][0]
@@ -280,4 +320,131 @@ async def test_a_fast_poll_writes_one_sample_a_minute_and_keeps_every_one_in_mem
     on_disk = history.samples("fast")
     assert len(on_disk) == 600 // int(HISTORY_STEP.total_seconds()) + 1  # one a minute, and the newest
     assert on_disk[-1].credits_used == 599
+    trends.close()
+
+
+async def test_an_org_sqlite_cannot_store_costs_only_its_own_samples(tmp_path):
+    """Issue 10, defect 1, through Trends: the batch writer must not lose the other orgs."""
+    from cuadra_top.api.client import Fetched
+
+    history = History(tmp_path / "h.sqlite3")
+    trends = Trends(history, lambda: FROZEN_AT)
+    for minute in range(3):
+        at = FROZEN_AT + timedelta(minutes=minute)
+        for name, used, limit in (("huge", 2**70, 2**71), ("fine", 10 + minute, 1000)):
+            doc = {**USAGE, "credits": {**USAGE["credits"], "used": used, "limit": limit}}
+            fetched = Fetched(parse_usage(doc), doc, at, 0.01)
+            await trends.record(OrgResult(name, fetched, None, at))
+        await trends.flush()
+    assert [s.credits_used for s in history.samples("fine")] == [10, 11, 12]
+    assert history.samples("huge") == []
+    assert trends.series("huge")[-1] == float(2**70)  # still on screen, just not in the file
+    assert len(trends.warnings) == 1 and "'huge'" in trends.warnings[0] and "credits.used" in trends.warnings[0]
+    trends.close()
+
+
+def test_once_records_the_other_orgs_and_warns_about_one_too_big(tmp_path, start_sim, make_org, capsys):
+    """Issue 10, defect 1, end to end: two --once runs, one org at credits.used = 2**70."""
+    sim = start_sim([make_org("huge", credits_used_at_start=2**70, credit_limit=2**71), make_org("fine")])
+    config = write_config(tmp_path, sim, ["huge", "fine"])
+    for _ in range(2):
+        capsys.readouterr()
+        assert main(["--once", "--config", config]) == 0
+        err = capsys.readouterr().err
+        warned = [line for line in err.splitlines() if "'huge'" in line]
+        assert len(warned) == 1 and "credits.used" in warned[0] and warned[0].startswith("cuadra-top: warning:"), err
+    with History(default_history_path()) as history:
+        assert len(history.samples(key_of(sim, "fine"), name="fine")) == 2
+        assert history.samples(key_of(sim, "huge"), name="huge") == []
+
+
+async def test_the_tui_shows_a_sample_it_could_not_store_once(tmp_path, start_sim, make_org, monkeypatch):
+    """Issue 10, defect 1, in the TUI: the other org is recorded, the skip is a toast, once."""
+    import random
+
+    from cuadra_top.config import load_config
+    from cuadra_top.tui import app as app_module
+
+    monkeypatch.setattr(app_module, "WARNINGS_EVERY", 0.1)
+    sim = start_sim([make_org("huge", credits_used_at_start=2**70, credit_limit=2**71), make_org("fine")])
+    loaded = load_config(write_config(tmp_path, sim, ["huge", "fine"]), {})
+    history = History(tmp_path / "h.sqlite3")
+    app = make_app(TuiOptions(loaded.settings, environ={}, rng=random.Random(0),
+                              trends=Trends(history, lambda: FROZEN_AT)))
+    toasts = app.notices
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        for _ in range(3):  # more rounds of answers: the same skip, no new toast
+            await pilot.press("r")
+            await wait_for_data(app, pilot.pause)
+        await pilot.pause(0.3)
+    with History(tmp_path / "h.sqlite3") as reopened:  # the app closed its own at exit
+        assert reopened.samples(key_of(sim, "fine"), name="fine")
+        assert not reopened.samples(key_of(sim, "huge"), name="huge")
+    skipped = [t for t in toasts if "'huge'" in t and "credits.used" in t]
+    assert len(skipped) == 1, toasts
+
+
+KEY_A = "https://api.cuadra.ai org:acct-a"
+KEY_B = "https://api.cuadra.ai org:acct-b"
+
+
+def answer(name: str, used: int, at: datetime, key: str | None) -> OrgResult:
+    from cuadra_top.api.client import Fetched
+
+    return OrgResult(name, Fetched(usage(used), dict(USAGE), at, 0.01), None, at, key=key)
+
+
+async def test_two_runs_named_default_on_two_accounts_forecast_each_from_its_own(tmp_path):
+    """Issue 10, defect 9: two cron runs, both 'default', one per account, every 15 minutes.
+    Keyed by account, each run's forecast is its own account's rate (10 credits a quarter)."""
+    path = tmp_path / "h.sqlite3"
+    for i in range(6):
+        at = FROZEN_AT + timedelta(minutes=15 * i)
+        for key, base in ((KEY_A, 100), (KEY_B, 900)):
+            trends = Trends(History(path), lambda: at)
+            await trends.load(["default"], {"default": key})
+            await trends.record(answer("default", base + 10 * i, at, key))
+            await trends.flush()
+            result = trends.forecast_for("default")
+            assert result is not None
+            if i >= 1:
+                assert result.burn_rate_per_day == pytest.approx(10 * 4 * 24), (i, key)
+            trends.close()
+    with History(path) as history:
+        assert [s.credits_used for s in history.samples(KEY_A, name="default")] == [100 + 10 * i for i in range(6)]
+
+
+async def test_a_key_first_known_from_an_answer_brings_its_history(tmp_path):
+    """A token_command's identity is known after its first run: the org is loaded without a
+    key, and its first answer brings the key and that series' past. An answer with another
+    account's key (the command now prints another account's token) starts the window over."""
+    history = History(tmp_path / "h.sqlite3")
+    for minute in (0, 10, 20):
+        history.record(KEY_A, FROZEN_AT + timedelta(minutes=minute), usage(100 + minute), name="cmd")
+    trends = Trends(history, lambda: FROZEN_AT + timedelta(hours=1))
+    await trends.load(["cmd"], {"cmd": None})
+    assert trends.series("cmd") == []
+    await trends.record(answer("cmd", 130, FROZEN_AT + timedelta(minutes=30), KEY_A))
+    await trends.flush()
+    assert trends.series("cmd") == [100.0, 110.0, 120.0, 130.0]
+    await trends.record(answer("cmd", 5, FROZEN_AT + timedelta(minutes=40), KEY_B))
+    await trends.flush()
+    assert trends.series("cmd") == [5.0]
+    assert [s.credits_used for s in history.samples(KEY_A, name="cmd")] == [100, 110, 120, 130]
+    assert [s.credits_used for s in history.samples(KEY_B, name="cmd")] == [5]
+    trends.close()
+
+
+async def test_an_org_loaded_by_name_moves_to_the_key_its_answers_bring(tmp_path):
+    """A caller that does not pass keys to ``load`` still ends up on the right series."""
+    history = History(tmp_path / "h.sqlite3")
+    history.record(KEY_A, FROZEN_AT, usage(100), name="acme")
+    history.record("acme", FROZEN_AT + timedelta(minutes=5), usage(999_999), name="acme")  # a bare-name series
+    trends = Trends(history, lambda: FROZEN_AT + timedelta(hours=1))
+    await trends.load(["acme"])
+    assert trends.series("acme") == [999_999.0]
+    await trends.record(answer("acme", 120, FROZEN_AT + timedelta(minutes=20), KEY_A))
+    await trends.flush()
+    assert trends.series("acme") == [100.0, 120.0]
     trends.close()

@@ -257,6 +257,7 @@ def once(args: argparse.Namespace, loaded, names: list[str], trends) -> int:
     from cuadra_top.once import run_once
     from cuadra_top.state.fleet import Fleet
 
+    warned = len(trends.warnings) if trends is not None else 0  # make_trends printed those
     resume_gc()  # start-up is over: the fetches are the work
 
     async def go() -> tuple[str, int]:
@@ -269,6 +270,8 @@ def once(args: argparse.Namespace, loaded, names: list[str], trends) -> int:
     finally:
         if trends is not None:
             trends.close()
+            for warning in trends.warnings[warned:]:  # what the run itself ran into (a sample not stored)
+                print(f"cuadra-top: warning: {warning}", file=sys.stderr)
     sys.stdout.write(text)
     return code
 

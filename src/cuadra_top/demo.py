@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from pydantic import SecretStr
 
 from cuadra_top.api.models import parse_usage
-from cuadra_top.state.trends import Trends, sample_of
+from cuadra_top.state.history import sample_of
+from cuadra_top.state.trends import Trends
 
 from cuadra_top.config import LoadedConfig, OrgConfig, Settings
 from cuadra_top.simulator import DemoOrg, Simulator

@@ -137,7 +137,7 @@ async def run_once(
 ) -> tuple[str, int]:
     """Fetch ``names`` concurrently, record them; return (text to print, exit code)."""
     if trends is not None:
-        await trends.load(names)
+        await trends.load(names, fleet.series_keys(names))
     results = await fleet.fetch_all(names)
     if trends is not None:
         for result in results:

@@ -18,6 +18,7 @@ from typing import Protocol
 import httpx
 from pydantic import SecretStr
 
+from cuadra_top.api.claims import token_identity
 from cuadra_top.api.errors import ApiError, AuthError, ProtocolError, RateLimited, ServerError
 from cuadra_top.debuglog import logger
 from cuadra_top.redaction import remember_secret
@@ -36,6 +37,11 @@ class Credential(Protocol):
     """Where the token comes from, for messages; never the secret itself."""
     refreshable: bool
     """Whether asking again after a 401 can yield a different token."""
+    identity: str | None
+    """Which account the credential is for, to key its history (``client:<id>``,
+    ``org:<claim>``); never the secret nor derived from it; None when it cannot tell."""
+    identity_settled: bool
+    """False while ``identity`` cannot be known yet (a token_command before its first run)."""
 
     async def bearer(self, http: httpx.AsyncClient) -> str: ...
 
@@ -46,11 +52,13 @@ class StaticToken:
     """A bearer token given as-is (config ``token``, ``token_env``, env ``CUADRA_TOKEN``)."""
 
     refreshable = False
+    identity_settled = True
 
     def __init__(self, token: SecretStr, describe: str = "token") -> None:
         self._token = token
         self.describe = describe
         remember_secret(token.get_secret_value())
+        self.identity = token_identity(token.get_secret_value())
 
     async def bearer(self, http: httpx.AsyncClient) -> str:
         return self._token.get_secret_value()
@@ -68,6 +76,8 @@ class CommandToken:
         self.command = command
         self.timeout = timeout
         self.describe = "token_command"
+        self.identity: str | None = None
+        self.identity_settled = False
         self._token: str | None = None
         self._lock = asyncio.Lock()
 
@@ -76,6 +86,8 @@ class CommandToken:
             if self._token is None:
                 self._token = await self._run()
                 remember_secret(self._token)
+                self.identity = token_identity(self._token)
+                self.identity_settled = True
                 log.debug("token_command gave a token")
             return self._token
 
@@ -113,6 +125,7 @@ class ClientCredentials:
     shortly before ``expires_in`` runs out (there is no refresh token)."""
 
     refreshable = True
+    identity_settled = True
 
     def __init__(
         self,
@@ -128,6 +141,7 @@ class ClientCredentials:
         remember_secret(client_secret.get_secret_value())
         self.token_url = check_url(token_url, "token URL")
         self.describe = f"client credentials ({client_id})"
+        self.identity = f"client:{client_id}"
         self._clock = clock
         self._margin = margin
         self._token: str | None = None

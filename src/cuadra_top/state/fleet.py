@@ -17,6 +17,7 @@ from cuadra_top.api.client import Fetched, UsageClient
 from cuadra_top.api.errors import ApiError
 from cuadra_top.api.http import Timeouts, make_http_client, one_line, tls_context
 from cuadra_top.config import OrgConfig, Settings, build_credential
+from cuadra_top.state.identity import series_key
 
 POOL_CONNECTIONS = 8
 MAX_POOLS = 8
@@ -36,6 +37,8 @@ class OrgResult:
     fetched: Fetched | None
     error: ApiError | None
     attempted_at: datetime
+    key: str | None = None
+    """The org's history series key (``state.identity.series_key``) when known, else None."""
 
     @property
     def ok(self) -> bool:
@@ -103,16 +106,29 @@ class Fleet:
     def names(self) -> list[str]:
         return list(self.clients)
 
+    def series_key(self, name: str) -> str | None:
+        """The org's history series key (``state.identity.series_key``); None until its
+        credential can tell (a token_command before its first run)."""
+        client = self.clients[name]
+        return series_key(client.api_url, client.credential, name)
+
+    def series_keys(self, names: Sequence[str] | None = None) -> dict[str, str | None]:
+        """``series_key`` of every org (or of ``names``): what ``Trends.load`` takes."""
+        return {name: self.series_key(name) for name in (self.names if names is None else names)}
+
     async def fetch(self, name: str) -> OrgResult:
         """Fetch one org; never raises for an API failure, it is returned instead."""
         attempted = self.now()
         async with self._gates[name]:
             try:
-                return OrgResult(name, await self.clients[name].fetch(), None, attempted)
+                fetched = await self.clients[name].fetch()
             except ApiError as exc:
-                return OrgResult(name, None, exc, attempted)
+                return OrgResult(name, None, exc, attempted, self.series_key(name))
             except Exception as exc:  # a bug must not take the whole monitor down
-                return OrgResult(name, None, ApiError(f"unexpected error: {one_line(type(exc).__name__)}"), attempted)
+                return OrgResult(name, None, ApiError(f"unexpected error: {one_line(type(exc).__name__)}"), attempted,
+                                 self.series_key(name))
+            # after the fetch: a token_command's identity is known once it has run
+            return OrgResult(name, fetched, None, attempted, self.series_key(name))
 
     async def fetch_all(self, names: Sequence[str] | None = None) -> list[OrgResult]:
         """Fetch every org (or ``names``) concurrently, in config order."""

@@ -1,7 +1,8 @@
 """Burn rate and projected exhaustion from the local history.
 
-Only the current billing period counts: subscription credits reset at the period start and a
-rate that spans a reset is meaningless. The rate is a least-squares slope of the cumulative
+Only the current series counts: the newest run of samples that can all be one account's in one
+billing period (see :class:`SeriesBreaks`). Subscription credits reset at the period start, and
+a rate that spans a reset, or two accounts that share a name, is meaningless. The rate is a least-squares slope of the cumulative
 ``credits_used`` over the last 24 hours, which stays close to the mean rate when usage comes
 in bursts (a two-point rate would swing with whichever burst happened to be at either end).
 The remaining amount, on the other hand, is exact: it comes from the newest sample.
@@ -98,7 +99,7 @@ def forecast(samples: Sequence[Sample], now: datetime) -> Forecast:
     if not ordered:
         return Forecast(None, None, None, None, None, None, 0.0, None, TOO_FEW)
     newest = ordered[-1]
-    segment = _current_segment(ordered)
+    segment = current_series(ordered)
     window, basis = _rate_window(segment)
 
     rate = _slope([(s.at, s.credits_used) for s in window]) if window else None
@@ -130,7 +131,7 @@ def forecast(samples: Sequence[Sample], now: datetime) -> Forecast:
         elif rate is not None and rate > 0:
             total_at = _project(newest.at, total_left, rate)
 
-    growth, full_at = _storage(ordered, now)
+    growth, full_at = _storage(segment, now)
     return Forecast(
         burn_rate_per_day=rate,
         period_burn_rate_per_day=period_rate,
@@ -144,20 +145,58 @@ def forecast(samples: Sequence[Sample], now: datetime) -> Forecast:
     )
 
 
-def _current_segment(ordered: list[Sample]) -> list[Sample]:
-    """The newest run of samples from one period with no drop in ``credits_used``.
+class SeriesBreaks:
+    """Where a new series starts, fed one sample after another in time order.
 
-    A different period start means a reset at the boundary; a drop within a period (a manual
-    reset) starts the count afresh from the drop.
+    A series is what one account reports within one billing period. It ends where the next
+    sample cannot be the same account's: another credit or storage limit, plan tier, period
+    start or period end, or credits used going down. One more case catches two accounts that
+    share a name (and a history key) and take turns: after a drop from P, a sample back at
+    P's level or above is P's account returning, not a burst of the other; without this the
+    pair (low account, high account) would read as one burst of millions of credits. A
+    sample with no plan tier (recorded before tiers were) matches any tier.
     """
-    newest = ordered[-1]
-    start = len(ordered) - 1
-    while start > 0:
-        before, after = ordered[start - 1], ordered[start]
-        if before.period_start != newest.period_start or before.credits_used > after.credits_used:
-            break
-        start -= 1
-    return ordered[start:]
+
+    def __init__(self) -> None:
+        self._last: Sample | None = None
+        self._dropped_from: Sample | None = None
+
+    def starts(self, sample: Sample) -> bool:
+        """True when ``sample`` begins a new series (never for the first one seen)."""
+        last, self._last = self._last, sample
+        if last is None:
+            return False
+        if not same_terms(last, sample):
+            self._dropped_from = None
+            return True
+        if sample.credits_used < last.credits_used:
+            self._dropped_from = last
+            return True
+        if self._dropped_from is not None and sample.credits_used >= self._dropped_from.credits_used:
+            self._dropped_from = None
+            return True
+        return False
+
+
+def same_terms(before: Sample, after: Sample) -> bool:
+    """Same limits, plan and period: what one account in one period keeps."""
+    return (
+        before.credits_limit == after.credits_limit
+        and before.storage_limit == after.storage_limit
+        and (before.plan_tier is None or after.plan_tier is None or before.plan_tier == after.plan_tier)
+        and before.period_start == after.period_start
+        and before.period_end == after.period_end
+    )
+
+
+def current_series(ordered: Sequence[Sample]) -> list[Sample]:
+    """The newest series of ``ordered`` (oldest first)."""
+    breaks = SeriesBreaks()
+    start = 0
+    for index, sample in enumerate(ordered):
+        if breaks.starts(sample):
+            start = index
+    return list(ordered[start:])
 
 
 def _rate_window(segment: list[Sample]) -> tuple[list[Sample], timedelta]:
@@ -243,7 +282,8 @@ def _crossing(samples: list[Sample], left: Any, now: datetime) -> datetime:
 
 
 def _storage(ordered: list[Sample], now: datetime) -> tuple[float | None, datetime | None]:
-    """Storage does not reset with the period, so its window is the last 24 h of everything."""
+    """The last 24 h of the current series (storage does not reset with the period, but
+    another period may well be another account)."""
     newest = ordered[-1]
     day = [s for s in ordered if s.at >= _minus(newest.at, RATE_WINDOW)]
     growth = None

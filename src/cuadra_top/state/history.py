@@ -1,16 +1,28 @@
 """Local usage history in SQLite, so burn rates survive restarts and cron runs add to them.
 
-Storage format (schema version 1, kept in ``PRAGMA user_version``): one table ``samples``
-with one row per successful fetch. Timestamps (``at``, ``period_start``, ``period_end``) are
-UTC epoch seconds stored as REAL: they sort and compare as numbers, which keeps the range
-queries on the ``(org, at)`` index and the hourly thinning simple. A credit or storage limit
-of 0 is stored as NULL, meaning unlimited, the same as the API's null.
+Storage format (schema version 2, kept in ``PRAGMA user_version``): one table ``samples``
+with one row per successful fetch. ``series`` is the key of the account the sample belongs to
+(:func:`cuadra_top.state.identity.series_key`: the API URL plus a stable identity, never a
+secret), ``org`` the display name it had. Two orgs configured under one name but on different
+accounts therefore never share a series, and a renamed org or a rotated token keeps its own.
+Timestamps (``at``, ``period_start``, ``period_end``) are UTC epoch seconds stored as REAL:
+they sort and compare as numbers, which keeps the range queries on the ``(series, at)`` index
+and the hourly thinning simple. A credit or storage limit of 0 is stored as NULL, meaning
+unlimited, the same as the API's null; ``plan_tier`` is kept so that the forecast can tell
+another plan from the same series (see :class:`cuadra_top.state.forecast.SeriesBreaks`).
+
+Schema 1 keyed samples by the org's name alone. A schema-1 file is migrated in place, in one
+transaction: its rows get the series ``LEGACY_SERIES + name`` and are read along with every
+series of an org of that name, so no one's history is lost on upgrade (the forecast's series
+rule keeps two accounts in them apart). A file of a newer schema is left untouched.
 
 The database runs in WAL mode with a 5 s busy timeout so a TUI and a cron ``--once`` can
 share one file. The monitor must keep running whatever happens to this file, so no method
 raises for I/O or SQLite errors: a damaged file is moved aside and recreated, and when even
 that is impossible the history switches itself off (``enabled`` False) and says why in
-``warnings``.
+``warnings``. A sample SQLite cannot store (a count beyond its signed 64-bit integers, a name
+it cannot encode) is skipped on its own: the rest of its batch is written, and the skip is
+reported once in ``warnings`` and in the debug log.
 """
 
 from __future__ import annotations
@@ -26,10 +38,15 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import platformdirs
 
+from cuadra_top.debuglog import logger
+
 if TYPE_CHECKING:
     from cuadra_top.api.models import Usage
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+LEGACY_SERIES = "schema-1 name:"
+"""The series of rows from schema 1, which knew only the org's name: ``LEGACY_SERIES + name``.
+No series key starts like this (keys start with the API URL)."""
 BUSY_TIMEOUT_MS = 5000
 RETENTION = timedelta(days=395)
 """Anything older than 13 months is deleted by ``thin()``."""
@@ -38,13 +55,27 @@ FULL_RESOLUTION_FALLBACK = timedelta(days=31)
 GIVE_UP_AFTER = 10
 """Consecutive failed operations after which the history stops trying (each may block 5 s)."""
 
+log = logger("history")
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""What an SQLite INTEGER holds; the API's counts have no upper bound."""
+_ROW_ERRORS = (
+    OverflowError, ValueError, TypeError,
+    sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.IntegrityError, sqlite3.DataError,
+)
+"""What SQLite (or binding a value for it) raises for one bad row, as opposed to the file or
+the disk failing: such a row is skipped, the others of its batch are written."""
 _DAMAGED_CODES = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
-_COLUMNS = (
+_V1_COLUMNS = (
     "org", "at", "credits_used", "credits_limit", "credits_available", "purchased_balance",
     "storage_used", "storage_limit", "period_start", "period_end",
 )
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS samples (
+_COLUMNS = ("series", *_V1_COLUMNS, "plan_tier")
+_SAMPLE_COLUMNS = _COLUMNS[1:]
+"""What a read selects: everything but the series, which the caller asked for."""
+_TABLE = """
+CREATE TABLE {name} (
+    series TEXT NOT NULL,
     org TEXT NOT NULL,
     at REAL NOT NULL,
     credits_used INTEGER NOT NULL,
@@ -54,17 +85,30 @@ CREATE TABLE IF NOT EXISTS samples (
     storage_used INTEGER NOT NULL,
     storage_limit INTEGER,
     period_start REAL,
-    period_end REAL
-);
-CREATE INDEX IF NOT EXISTS samples_org_at ON samples (org, at);
+    period_end REAL,
+    plan_tier TEXT
+)
 """
+_INDEX = "CREATE INDEX samples_series_at ON samples (series, at)"
+_CREATE = (_TABLE.format(name="samples"), _INDEX)
+_MIGRATE_FROM_1 = (
+    _TABLE.format(name="samples_v2"),
+    f"INSERT INTO samples_v2 ({', '.join(_COLUMNS)}) "
+    f"SELECT ? || org, {', '.join(_V1_COLUMNS)}, NULL FROM samples ORDER BY rowid",
+    "DROP TABLE samples",  # and its (org, at) index
+    "ALTER TABLE samples_v2 RENAME TO samples",
+    _INDEX,
+)
+"""Schema 1 to 2, statement by statement, inside the opening transaction: a copy rather
+than ALTER TABLE ADD COLUMN, so that a migrated file has the same columns, in the same
+order, as a new one (and rowid order, the tie-break of equal times, is kept)."""
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One recorded fetch of one org. Limits are None when unlimited."""
+    """One recorded fetch of one org (``org`` is its display name). Limits are None when unlimited."""
 
     org: str
     at: datetime
@@ -76,6 +120,8 @@ class Sample:
     storage_limit: int | None
     period_start: datetime | None
     period_end: datetime | None
+    plan_tier: str | None = None
+    """None when unknown (samples recorded before the history kept it)."""
 
 
 def default_history_path() -> Path:
@@ -104,6 +150,12 @@ def _epoch(value: datetime | None) -> float | None:
 
 def _from_epoch(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, timezone.utc)
+
+
+def _check_columns(conn: sqlite3.Connection, expected: tuple[str, ...]) -> None:
+    columns = tuple(row[1] for row in conn.execute("PRAGMA table_info(samples)"))
+    if columns != expected:
+        raise _Damaged("the samples table has the wrong columns")
 
 
 def _is_damage(exc: BaseException) -> bool:
@@ -162,28 +214,35 @@ class History:
             if conn.execute("PRAGMA user_version").fetchone()[0] > SCHEMA_VERSION:
                 raise _Newer(conn.execute("PRAGMA user_version").fetchone()[0])
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")  # two processes creating a fresh file must not race
+            conn.execute("BEGIN IMMEDIATE")  # two processes creating or migrating a file must not race
+            committed = False
             try:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 if version == 0:
                     tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
                     if tables:
                         raise _Damaged("it holds tables that are not cuadra-top history")
-                    for statement in _SCHEMA.split(";"):  # not executescript: it would commit early
-                        if statement.strip():
-                            conn.execute(statement)
+                    for statement in _CREATE:  # not executescript: it would commit early
+                        conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 elif version > SCHEMA_VERSION:
                     raise _Newer(version)
+                elif version == 1:
+                    _check_columns(conn, _V1_COLUMNS)
+                    conn.execute(_MIGRATE_FROM_1[0])
+                    conn.execute(_MIGRATE_FROM_1[1], (LEGACY_SERIES,))
+                    for statement in _MIGRATE_FROM_1[2:]:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    log.info("history %s migrated from schema 1 to %s", self.path, SCHEMA_VERSION)
                 elif version != SCHEMA_VERSION:
                     raise _Damaged(f"unknown schema version {version}")
-                else:
-                    columns = tuple(row[1] for row in conn.execute("PRAGMA table_info(samples)"))
-                    if columns != _COLUMNS:
-                        raise _Damaged("the samples table has the wrong columns")
+                _check_columns(conn, _COLUMNS)
+                conn.execute("COMMIT")
+                committed = True
             finally:
-                if conn.in_transaction:
-                    conn.execute("COMMIT")
+                if not committed and conn.in_transaction:
+                    conn.execute("ROLLBACK")  # a half-done migration leaves the file as it was
             problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
             if problems != ["ok"]:
                 raise _Damaged(f"integrity check failed: {problems[0]}")
@@ -233,6 +292,7 @@ class History:
     def _warn(self, warning: str) -> None:
         if warning not in self.warnings:  # a failing disk must not grow the list every poll
             self.warnings.append(warning)
+            log.warning("%s", warning)
 
     # -- running operations safely ---------------------------------------------------------
 
@@ -265,52 +325,88 @@ class History:
 
     # -- the interface ---------------------------------------------------------------------
 
-    def record(self, org: str, at: datetime, usage: Usage) -> None:
-        self.record_many([(org, at, usage)])
+    def record(self, key: str, at: datetime, usage: Usage, *, name: str | None = None) -> None:
+        """One sample of series ``key`` for the org named ``name`` (``key`` when not given)."""
+        self.record_many([(key, key if name is None else name, at, usage)])
 
-    def record_many(self, records: Sequence[tuple[str, datetime, Usage]]) -> None:
-        """Write samples in one transaction: hundreds of orgs polling every second would
-        otherwise cost a commit (and a WAL sync) each."""
-        rows = [_row(org, at, usage) for org, at, usage in records]
+    def record_many(self, records: Sequence[tuple[str, str, datetime, Usage]]) -> None:
+        """Write ``(key, name, at, usage)`` samples in one transaction: hundreds of orgs
+        polling every second would otherwise cost a commit (and a WAL sync) each. A sample
+        SQLite cannot store is skipped with a warning; it never costs the rest of the batch."""
+        if not self.enabled:
+            return
+        rows: list[tuple[Any, ...]] = []
+        for key, org, at, usage in records:
+            try:
+                row = _row(key, sample_of(org, at, usage))
+            except Exception as exc:  # noqa: BLE001 - one odd sample must not cost the others
+                self._skipped(org, _describe(exc))
+                continue
+            too_big = _out_of_range(row)
+            if too_big is not None:
+                self._skipped(org, f"{too_big} is beyond SQLite's 64-bit integers")
+            else:
+                rows.append(row)
         if not rows:
             return
+        refused: list[tuple[str, BaseException]] = []
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN")
-            conn.executemany(_INSERT, rows)
+            conn.execute("SAVEPOINT batch")
+            try:
+                conn.executemany(_INSERT, rows)
+            except _ROW_ERRORS:  # some row is bad: undo the batch, then write row by row
+                conn.execute("ROLLBACK TO batch")
+                for row in rows:
+                    try:
+                        conn.execute(_INSERT, row)
+                    except _ROW_ERRORS as exc:
+                        refused.append((row[_ORG], exc))
+            conn.execute("RELEASE batch")
             conn.execute("COMMIT")
 
         self._run("record", insert, None)
+        for org, exc in refused:
+            self._skipped(org, _describe(exc))
 
-    def samples(self, org: str, since: datetime | None = None) -> list[Sample]:
-        """The org's samples, oldest first; only those at or after ``since`` when given."""
+    def _skipped(self, org: str, why: str) -> None:
+        """Once per org and reason (the value itself changes at every poll)."""
+        self._warn(f"history cannot store the samples of org {org!r}: {why}; they are not recorded")
+
+    def samples(self, key: str, since: datetime | None = None, *, name: str | None = None) -> list[Sample]:
+        """Series ``key``'s samples, oldest first; only those at or after ``since`` when given.
+        Schema-1 samples of the org named ``name`` (``key`` when not given) are part of it."""
         lower = _epoch(since) if since is not None else float("-inf")
 
         def select(conn: sqlite3.Connection) -> list[Sample]:
             rows = conn.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM samples WHERE org = ? AND at >= ? ORDER BY at, rowid",
-                (org, lower),
+                f"SELECT {', '.join(_SAMPLE_COLUMNS)} FROM samples WHERE series IN (?, ?) AND at >= ?"
+                " ORDER BY at, rowid",
+                (key, LEGACY_SERIES + (key if name is None else name), lower),
             ).fetchall()
             return [_sample(row) for row in rows]
 
         return self._run("read", select, [])
 
-    def sampled(self, org: str, since: datetime, dense_since: datetime, dense_step: timedelta,
-                sparse_step: timedelta) -> list[Sample]:
-        """The org's samples since ``since``, oldest first, at most one per ``dense_step`` from
-        ``dense_since`` on and one per ``sparse_step`` before (the newest of each step). The
-        history keeps every sample of the current period: at a 30 s interval that is 2,880 a
-        day per org, which a monitor must not turn into Python objects at every start (10 orgs,
-        three weeks: 5.5 s of CPU). SQLite picks them, with the (org, at) index."""
+    def sampled(self, key: str, since: datetime, dense_since: datetime, dense_step: timedelta,
+                sparse_step: timedelta, *, name: str | None = None) -> list[Sample]:
+        """Series ``key``'s samples since ``since`` (with the schema-1 ones of ``name``, as in
+        ``samples``), oldest first, at most one per ``dense_step`` from ``dense_since`` on and
+        one per ``sparse_step`` before (the newest of each step). The history keeps every
+        sample of the current period: at a 30 s interval that is 2,880 a day per org, which a
+        monitor must not turn into Python objects at every start (10 orgs, three weeks: 5.5 s
+        of CPU). SQLite picks them, with the (series, at) index."""
         dense_epoch = _epoch(dense_since)
-        columns = ", ".join("MAX(at)" if column == "at" else column for column in _COLUMNS)
+        columns = ", ".join("MAX(at)" if column == "at" else column for column in _SAMPLE_COLUMNS)
 
         def select(conn: sqlite3.Connection) -> list[Sample]:
             rows = conn.execute(
-                f"SELECT {columns} FROM samples WHERE org = ? AND at >= ?"
+                f"SELECT {columns} FROM samples WHERE series IN (?, ?) AND at >= ?"
                 " GROUP BY CASE WHEN at >= ? THEN CAST(at / ? AS INTEGER) ELSE -1 - CAST(at / ? AS INTEGER) END"
                 " ORDER BY 2",
-                (org, _epoch(since), dense_epoch, dense_step.total_seconds(), sparse_step.total_seconds()),
+                (key, LEGACY_SERIES + (key if name is None else name), _epoch(since), dense_epoch,
+                 dense_step.total_seconds(), sparse_step.total_seconds()),
             ).fetchall()
             return [_sample(row) for row in rows]
 
@@ -319,7 +415,7 @@ class History:
     def thin(self, now: datetime) -> int:
         """Drop what a monitor no longer needs; returns the number of rows deleted.
 
-        Every sample of an org's current period is kept (its newest sample's period start, or
+        Every sample of a series' current period is kept (its newest sample's period start, or
         the last 31 days when unknown); before that only the last sample of each hour; nothing
         older than 395 days. Index range scans only, so calling it hourly is cheap.
         """
@@ -330,26 +426,27 @@ class History:
         def delete(conn: sqlite3.Connection) -> int:
             deleted = 0
             conn.execute("BEGIN IMMEDIATE")
-            orgs = [row[0] for row in conn.execute("SELECT DISTINCT org FROM samples")]
-            for org in orgs:
-                deleted += conn.execute("DELETE FROM samples WHERE org = ? AND at < ?", (org, oldest)).rowcount
+            every_series = [row[0] for row in conn.execute("SELECT DISTINCT series FROM samples")]
+            for series in every_series:
+                deleted += conn.execute("DELETE FROM samples WHERE series = ? AND at < ?", (series, oldest)).rowcount
                 newest = conn.execute(
-                    "SELECT period_start FROM samples WHERE org = ? ORDER BY at DESC, rowid DESC LIMIT 1", (org,)
+                    "SELECT period_start FROM samples WHERE series = ? ORDER BY at DESC, rowid DESC LIMIT 1",
+                    (series,),
                 ).fetchone()
                 start = newest[0] if newest and newest[0] is not None else None
                 full_from = start if start is not None else now_epoch - FULL_RESOLUTION_FALLBACK.total_seconds()
                 deleted += conn.execute(
                     """
-                    DELETE FROM samples WHERE org = ?1 AND at < ?2 AND rowid NOT IN (
+                    DELETE FROM samples WHERE series = ?1 AND at < ?2 AND rowid NOT IN (
                         SELECT rowid FROM (
                             SELECT rowid, row_number() OVER (
                                 PARTITION BY CAST(at / 3600 AS INTEGER) ORDER BY at DESC, rowid DESC
                             ) AS rank
-                            FROM samples WHERE org = ?1 AND at < ?2
+                            FROM samples WHERE series = ?1 AND at < ?2
                         ) WHERE rank = 1
                     )
                     """,
-                    (org, full_from),
+                    (series, full_from),
                 ).rowcount
             conn.execute("COMMIT")
             return deleted
@@ -368,22 +465,51 @@ class History:
 
 
 _INSERT = f"INSERT INTO samples ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_ORG = _COLUMNS.index("org")
+_INTEGER_FIELDS = {
+    _COLUMNS.index(column): field for column, field in (
+        ("credits_used", "credits.used"), ("credits_limit", "credits.limit"),
+        ("credits_available", "credits.available"), ("purchased_balance", "credits.purchasedBalance"),
+        ("storage_used", "storage.used"), ("storage_limit", "storage.limit"),
+    )
+}
+"""Row position -> the field as the API spells it, for the warning."""
 
 
-def _row(org: str, at: datetime, usage: Usage) -> tuple[Any, ...]:
+def sample_of(org: str, at: datetime, usage: Usage) -> Sample:
+    """What the history and the forecast keep of one fetch (the one place that maps a Usage)."""
     credits, storage = usage.credits, usage.storage
-    return (
-        org, _epoch(at), credits.used, credits.limit or None, credits.available_now,
-        credits.purchased_balance, storage.used, storage.limit or None,
-        _epoch(credits.period_start), _epoch(credits.period_end),
+    return Sample(
+        org=org, at=at, credits_used=credits.used, credits_limit=credits.limit or None,
+        credits_available=credits.available_now, purchased_balance=credits.purchased_balance,
+        storage_used=storage.used, storage_limit=storage.limit or None,
+        period_start=credits.period_start, period_end=credits.period_end, plan_tier=usage.plan.tier,
     )
 
 
+def _row(key: str, sample: Sample) -> tuple[Any, ...]:
+    return (
+        key, sample.org, _epoch(sample.at), sample.credits_used, sample.credits_limit, sample.credits_available,
+        sample.purchased_balance, sample.storage_used, sample.storage_limit,
+        _epoch(sample.period_start), _epoch(sample.period_end), sample.plan_tier,
+    )
+
+
+def _out_of_range(row: tuple[Any, ...]) -> str | None:
+    """The first field of ``row`` that no SQLite INTEGER holds, or None."""
+    for index, field in _INTEGER_FIELDS.items():
+        value = row[index]
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            return field
+    return None
+
+
 def _sample(row: tuple[Any, ...]) -> Sample:
+    """A Sample from the ``_SAMPLE_COLUMNS`` of a row."""
     at = _from_epoch(row[1])
     assert at is not None
     return Sample(
         org=row[0], at=at, credits_used=row[2], credits_limit=row[3], credits_available=row[4],
         purchased_balance=row[5], storage_used=row[6], storage_limit=row[7],
-        period_start=_from_epoch(row[8]), period_end=_from_epoch(row[9]),
+        period_start=_from_epoch(row[8]), period_end=_from_epoch(row[9]), plan_tier=row[10],
     )

@@ -129,7 +129,7 @@ class Monitor:
             task = asyncio.create_task(poller.run(), name=f"poll:{name}")
             task.add_done_callback(self._poller_ended)
             self._tasks.append(task)
-        await self.trends.load(self.names)
+        await self.trends.load(self.names, fleet.series_keys(self.names))
         await self.trends.thin_history()
 
     async def _obtain_fleet(self) -> Fleet:

@@ -1,25 +1,31 @@
 """Trends: every successful fetch recorded, and each org's forecast kept up to date.
 
 The SQLite history is the durable record (shared with a cron ``--once``); in memory each org
-keeps a small window of the current period (dense for the last day, sparse before), enough
+keeps a small window of its current series (dense for the last day, sparse before), enough
 for the forecast and the sparkline, so a monitor of hundreds of orgs stays small. SQLite
 calls run in a worker thread so the event loop never waits on the disk, and samples are
 written in batches: whatever arrived while the previous write ran goes in the next one.
+
+In memory everything is per org name (what the screens ask for); on disk per series key
+(:func:`cuadra_top.state.identity.series_key`), so two configs that call different accounts
+by one name never share a history. An org's key is what ``load`` was told, or what its
+answers carry (``OrgResult.key``); when an answer brings another key (a ``token_command``'s
+first token, or a token of another account) the window starts over from that key's history.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from cuadra_top.api.models import Usage
 from cuadra_top.state.fleet import OrgResult
-from cuadra_top.state.forecast import Forecast, forecast
 from cuadra_top.clock import utc_now
-from cuadra_top.state.history import History, Sample, default_history_path
+from cuadra_top.state.forecast import Forecast, SeriesBreaks, forecast
+from cuadra_top.state.history import History, Sample, default_history_path, sample_of
 
 DENSE_SPAN = timedelta(hours=24)
 DENSE_STEP = timedelta(minutes=10)
@@ -33,26 +39,22 @@ FORECAST_EVERY = timedelta(seconds=60)
 """A forecast is recomputed at most this often per org (the rate cannot move faster)."""
 
 
-def sample_of(org: str, at: datetime, usage: Usage) -> Sample:
-    credits, storage = usage.credits, usage.storage
-    return Sample(
-        org=org, at=at, credits_used=credits.used, credits_limit=credits.limit or None,
-        credits_available=credits.available_now, purchased_balance=credits.purchased_balance,
-        storage_used=storage.used, storage_limit=storage.limit or None,
-        period_start=credits.period_start, period_end=credits.period_end,
-    )
-
-
 @dataclass
 class Window:
-    """An org's samples of the current period, thinned by age; the newest is always exact."""
+    """An org's samples of its current series (one account, one period; see
+    :class:`~cuadra_top.state.forecast.SeriesBreaks`), thinned by age; the newest is always exact."""
 
     samples: list[Sample]
+    _breaks: SeriesBreaks = field(default_factory=SeriesBreaks, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for sample in self.samples:
+            self._breaks.starts(sample)
 
     def add(self, sample: Sample) -> None:
         samples = self.samples
-        if samples and sample.period_start and samples[-1].period_start != sample.period_start:
-            samples.clear()  # a new billing period: the old one says nothing about this one
+        if self._breaks.starts(sample):
+            samples.clear()  # a new period, plan or account: the old series says nothing about this one
         if len(samples) >= 2 and samples[-1].at - samples[-2].at < DENSE_STEP:
             samples[-1] = sample  # the newest stays provisional until DENSE_STEP after the one before
         else:
@@ -89,38 +91,68 @@ class Trends:
         self.forecasts: dict[str, Forecast] = {}
         self.last_good: dict[str, datetime] = {}
         """When each org last answered: a real fetch, now or in the history (not a demo backfill)."""
+        self.keys: dict[str, str] = {}
+        """Each org's history series key, once ``load`` or an answer told it."""
         self._forecast_at: dict[str, datetime] = {}
         self._forecast_key: dict[str, tuple[int, datetime]] = {}
-        self._unwritten: list[tuple[str, datetime, Usage]] = []
-        self._written_at: dict[str, datetime] = {}
-        self._held: dict[str, tuple[str, datetime, Usage]] = {}
+        self._wanted: set[str] = set()
+        """Orgs whose history ``load`` was asked for: read again when their key changes."""
+        self._reads: set[asyncio.Future[None]] = set()
+        self._unwritten: list[tuple[str, str, datetime, Usage]] = []
+        self._written_at: dict[str, datetime] = {}  # per key
+        self._held: dict[str, tuple[str, str, datetime, Usage]] = {}  # per key
         self._writer: asyncio.Future[None] | None = None
 
     @property
     def warnings(self) -> list[str]:
         return list(self.history.warnings) if self.history else []
 
-    async def load(self, orgs: Iterable[str]) -> None:
-        """Fill each org's window from the history (the current period, roughly)."""
+    async def load(self, orgs: Iterable[str], keys: Mapping[str, str | None] | None = None) -> None:
+        """Fill each org's window from the history (the current series, roughly).
+
+        ``keys``: each org's series key (``Fleet.series_keys``); an org it leaves out is read
+        under its own name. None for an org means its key is not known yet (a token_command
+        before its first run): its history is read when its first answer brings the key. A
+        key an answer already brought wins over the one given here."""
         orgs = list(orgs)
+        self._wanted.update(orgs)
+        for org in orgs:
+            if org not in self.keys:
+                key = keys.get(org, org) if keys is not None else org
+                if key is not None:
+                    self.keys[org] = key
         if self._history_path is not None:
             self.history = await asyncio.to_thread(History, self._history_path)
             self._history_path = None
             self._write_soon()
-        if self.history is None or not orgs:
+        await self._read({org: self.keys[org] for org in orgs if org in self.keys})
+
+    async def _read(self, keys: Mapping[str, str]) -> None:
+        """Read these orgs' series from the history in a thread and merge them into the windows
+        (unless an org's key changed meanwhile: that history is then another account's)."""
+        if self.history is None or not keys:
             return
         since = self.now() - timedelta(days=32)
+        dense_since = self.now() - DENSE_SPAN
         history = self.history
 
-        dense_since = self.now() - DENSE_SPAN
-
         def read() -> dict[str, list[Sample]]:
-            return {org: history.sampled(org, since, dense_since, DENSE_STEP, SPARSE_STEP) for org in orgs}
+            return {org: history.sampled(key, since, dense_since, DENSE_STEP, SPARSE_STEP, name=org)
+                    for org, key in keys.items()}
 
         for org, samples in (await asyncio.to_thread(read)).items():
+            if self.keys.get(org) != keys[org]:
+                continue
             if samples:
                 self.last_good[org] = max(samples[-1].at, self.last_good.get(org, samples[-1].at))
             self.add_samples(org, samples)
+
+    def _read_soon(self, org: str, key: str) -> None:
+        if self.history is None:
+            return  # read by ``load`` once it opens the file
+        reading = asyncio.ensure_future(self._read({org: key}))
+        self._reads.add(reading)
+        reading.add_done_callback(self._reads.discard)
 
     def add_samples(self, org: str, samples: Iterable[Sample]) -> None:
         """Samples from elsewhere (the history, a demo backfill), merged in time order with
@@ -137,17 +169,27 @@ class Trends:
         """Record a successful fetch; failures leave history and forecast alone."""
         if result.fetched is None:
             return
-        sample = sample_of(result.name, result.fetched.fetched_at, result.fetched.usage)
-        self.windows.setdefault(result.name, Window([])).add(sample)
-        self.last_good[result.name] = sample.at
+        name = result.name
+        key = result.key or self.keys.get(name) or name
+        previous = self.keys.get(name)
+        if key != previous:
+            self.keys[name] = key
+            if previous is not None:  # another series now: what the window holds is not its past
+                self.windows.pop(name, None)
+                self._forecast_key.pop(name, None)
+            if name in self._wanted:
+                self._read_soon(name, key)
+        sample = sample_of(name, result.fetched.fetched_at, result.fetched.usage)
+        self.windows.setdefault(name, Window([])).add(sample)
+        self.last_good[name] = sample.at
         if self.history is not None or self._history_path is not None:
-            entry = (result.name, sample.at, result.fetched.usage)
-            last = self._written_at.get(result.name)
+            entry = (key, name, sample.at, result.fetched.usage)
+            last = self._written_at.get(key)
             if last is not None and timedelta(0) <= sample.at - last < HISTORY_STEP:
-                self._held[result.name] = entry  # the newest of this minute; written if nothing newer comes
+                self._held[key] = entry  # the newest of this minute; written if nothing newer comes
                 return
-            self._held.pop(result.name, None)
-            self._written_at[result.name] = sample.at
+            self._held.pop(key, None)
+            self._written_at[key] = sample.at
             self._unwritten.append(entry)
             self._write_soon()
 
@@ -167,7 +209,10 @@ class Trends:
             await asyncio.to_thread(self.history.record_many, batch)
 
     async def flush(self) -> None:
-        """Wait until every recorded sample is in the history (the held newest ones too)."""
+        """Wait until every recorded sample is in the history (the held newest ones too) and
+        every history read an answer started is in the windows."""
+        while pending := [reading for reading in self._reads if not reading.done()]:
+            await asyncio.gather(*pending)
         while self._writer is not None and not self._writer.done():
             await asyncio.shield(self._writer)
         self._release_held()

@@ -33,6 +33,7 @@ FALLBACK_THEME = "textual-dark"
 STARTUP_GRACE = 2.0
 """Seconds after mount when start-up counts as over even with no data on screen yet."""
 HISTORY_THINNING = 3600.0
+WARNINGS_EVERY = 5.0
 NOTICES_KEPT = 100
 
 
@@ -83,6 +84,7 @@ class CuadraTopApp(App[int]):
         # With no data on screen yet (the overview, an error), start-up is over after a grace:
         self.set_timer(STARTUP_GRACE, partial(resume_gc, freeze=True))
         self.set_interval(HISTORY_THINNING, self.monitor.trends.thin_history)
+        self.set_interval(WARNINGS_EVERY, self.show_warnings)  # a sample the history could not store
 
     async def _start_monitor(self) -> None:
         await self.monitor.start()
