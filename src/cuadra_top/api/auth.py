@@ -18,6 +18,7 @@ from typing import Protocol
 import httpx
 from pydantic import SecretStr
 
+from cuadra_top.api.command import CommandTimeout, OutputTooLarge, run_bounded
 from cuadra_top.api.errors import ApiError, AuthError, ProtocolError, RateLimited, ServerError
 from cuadra_top.debuglog import logger
 from cuadra_top.redaction import remember_secret
@@ -27,6 +28,8 @@ log = logger("auth")
 
 DEFAULT_TOKEN_URL = "https://auth.cuadra.ai/v1/oauth2/token"
 TOKEN_COMMAND_TIMEOUT = 10.0
+MAX_TOKEN_OUTPUT = 64 * 1024
+"""A token is a few KiB at most; a command printing more is broken, and is stopped there."""
 
 
 class Credential(Protocol):
@@ -81,25 +84,19 @@ class CommandToken:
 
     async def _run(self) -> str:
         try:
-            process = await asyncio.create_subprocess_exec(
-                *shlex.split(self.command),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
+            done = await run_bounded(shlex.split(self.command), timeout=self.timeout, max_stdout=MAX_TOKEN_OUTPUT)
         except (OSError, ValueError) as exc:
             raise AuthError(f"token_command could not start: {one_line(exc)}") from None
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), self.timeout)
-        except asyncio.TimeoutError:
-            process.kill()
-            await process.wait()
+        except CommandTimeout:
             raise AuthError(f"token_command did not finish within {self.timeout:g} s") from None
-        if process.returncode != 0:
-            first = err.decode(errors="replace").strip().splitlines()[:1]
+        except OutputTooLarge:
+            raise AuthError(f"token_command printed more than {MAX_TOKEN_OUTPUT // 1024} KiB; "
+                            "it must print only the token") from None
+        if done.returncode != 0:
+            first = done.stderr.decode(errors="replace").strip().splitlines()[:1]
             why = f": {one_line(first[0], 120)}" if first else ""
-            raise AuthError(f"token_command exited with status {process.returncode}{why}")
-        token = out.decode(errors="replace").strip()
+            raise AuthError(f"token_command exited with status {done.returncode}{why}")
+        token = done.stdout.decode(errors="replace").strip()
         if not token or len(token.splitlines()) != 1:
             raise AuthError("token_command must print exactly one line: the token")
         return token
