@@ -7,6 +7,7 @@ become typed errors carrying the RFC 7807 problem's title and detail.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import os
@@ -63,6 +64,20 @@ def tls_context(ca_bundle: str | None = None, environ: Mapping[str, str] = os.en
 
         cafile = certifi.where()
     return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
+def request_deadline(timeout: httpx.Timeout) -> float | None:
+    """Seconds one whole request may take, from connecting to the body's last byte: the connect
+    timeout plus the read timeout. httpx's read timeout bounds only the wait for each next piece,
+    so a server that drips its answer a byte at a time would never trip it."""
+    if timeout.connect is None or timeout.read is None:
+        return None
+    return timeout.connect + timeout.read
+
+
+def too_slow(url: str, deadline: float) -> NetworkError:
+    return NetworkError(f"{urlsplit(url).netloc} sent its answer too slowly: "
+                        f"no complete answer within {deadline:g} s")
 
 
 def make_http_client(
@@ -225,10 +240,13 @@ async def send(
     json_body: Any = None,
     max_bytes: int = MAX_BODY_BYTES,
 ) -> Answer:
-    """Make one request and read the whole body, refusing bodies over ``max_bytes``."""
+    """Make one request and read the whole body, refusing bodies over ``max_bytes``, within
+    the client's :func:`request_deadline`."""
     started = time.perf_counter()
+    deadline = request_deadline(http.timeout)
+    bound = asyncio.timeout(deadline)
     try:
-        async with http.stream(method, url, headers=headers, json=json_body) as response:
+        async with bound, http.stream(method, url, headers=headers, json=json_body) as response:
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise ProtocolError(
@@ -249,9 +267,14 @@ async def send(
             return Answer(response.status_code, response.headers, b"".join(chunks))
     except httpx.TransportError as exc:
         error = describe_transport_error(exc, url)
-        log.debug("%s %s -> failed after %.0f ms: %s", method, url, (time.perf_counter() - started) * 1000,
-                  error.message)
-        raise error from None
+    except TimeoutError:
+        if not bound.expired():
+            raise
+        assert deadline is not None
+        error = too_slow(url, deadline)
+    log.debug("%s %s -> failed after %.0f ms: %s", method, url, (time.perf_counter() - started) * 1000,
+              error.message)
+    raise error from None
 
 
 def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> float | None:

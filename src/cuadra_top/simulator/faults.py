@@ -23,6 +23,8 @@ class Fault:
       schema: ``credits.used`` is ``"lots"``, ``storage`` missing), ``"empty"``
       (empty body, 200 unless ``status``).
     - ``hang``: accept the request and never answer, until the simulator stops.
+    - ``drip``: send the body one byte every ``drip`` seconds (the headers at once), so
+      every read succeeds in time and only a deadline on the whole request can end it.
     - ``times``: apply to the next N requests only, then clear; None = until cleared.
     - ``probability``: apply to each request with this probability (seeded RNG);
       requests it skips do not count against ``times``.
@@ -33,6 +35,7 @@ class Fault:
     retry_after: int | None = None
     body: str | None = None
     hang: bool = False
+    drip: float = 0.0
     times: int | None = None
     probability: float = 1.0
 
@@ -44,6 +47,8 @@ class Fault:
             raise ValueError(f"fault status must be an HTTP status code, got {self.status}")
         if self.latency < 0:
             raise ValueError("fault latency must not be negative")
+        if self.drip < 0:
+            raise ValueError("fault drip must not be negative")
         if self.times is not None and self.times < 0:
             raise ValueError("fault times must not be negative")
         if not 0.0 <= self.probability <= 1.0:

@@ -13,9 +13,10 @@ from datetime import datetime, timezone
 
 import httpx
 
+from cuadra_top.api.auth import TOKEN_COMMAND_TIMEOUT
 from cuadra_top.api.client import Fetched, UsageClient
 from cuadra_top.api.errors import ApiError
-from cuadra_top.api.http import Timeouts, make_http_client, one_line, tls_context
+from cuadra_top.api.http import Timeouts, make_http_client, one_line, request_deadline, tls_context, too_slow
 from cuadra_top.config import OrgConfig, Settings, build_credential
 
 POOL_CONNECTIONS = 8
@@ -26,6 +27,20 @@ one pool of 64 makes a 500-org refresh CPU-bound, while 8 pools of 8 finish it i
 a second. Fleets of up to 8 orgs share a single pool."""
 MAX_CONCURRENT_FETCHES = POOL_CONNECTIONS * MAX_POOLS
 """Bounded concurrency: hundreds of orgs never open hundreds of sockets at once."""
+
+
+FETCH_DEADLINE_MARGIN = 1.0
+
+
+def whole_fetch_deadline(timeout: httpx.Timeout) -> float | None:
+    """The bound on one org's whole fetch: room for a token (token_command or token request)
+    and the usage request, twice (one retry after a 401), and a margin, so that the deadline
+    of the request under way, with its more precise message, always ends first. A backstop:
+    whatever else might wait (a lock, a bug) still ends."""
+    request = request_deadline(timeout)
+    if request is None:
+        return None
+    return 2 * (max(request, TOKEN_COMMAND_TIMEOUT) + request) + FETCH_DEADLINE_MARGIN
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,7 @@ class Fleet:
         http: httpx.AsyncClient | None = None,
         max_pools: int = MAX_POOLS,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        fetch_deadline: float | None = None,
     ) -> None:
         self.now = now
         self._owns_http = http is None
@@ -76,6 +92,8 @@ class Fleet:
             pool = i % len(self.pools)
             self.clients[org.name] = UsageClient(self.pools[pool], build_credential(org, environ), org.api_url, now=now)
             self._gates[org.name] = gates[pool]
+        self.fetch_deadline = fetch_deadline or whole_fetch_deadline(self.pools[0].timeout)
+        """Seconds one org's whole fetch may take once under way (None: unbounded)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, environ: Mapping[str, str], **kw: object) -> Fleet:
@@ -93,9 +111,17 @@ class Fleet:
     async def fetch(self, name: str) -> OrgResult:
         """Fetch one org; never raises for an API failure, it is returned instead."""
         attempted = self.now()
+        client = self.clients[name]
         async with self._gates[name]:
+            bound = asyncio.timeout(self.fetch_deadline)
             try:
-                return OrgResult(name, await self.clients[name].fetch(), None, attempted)
+                async with bound:
+                    return OrgResult(name, await client.fetch(), None, attempted)
+            except TimeoutError:
+                if not bound.expired():
+                    raise
+                assert self.fetch_deadline is not None
+                return OrgResult(name, None, too_slow(client.url, self.fetch_deadline), attempted)
             except ApiError as exc:
                 return OrgResult(name, None, exc, attempted)
             except Exception as exc:  # a bug must not take the whole monitor down
