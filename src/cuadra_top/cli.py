@@ -130,6 +130,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    from cuadra_top.api.errors import TLSConfigError
     from cuadra_top.config import ConfigError
 
     if args.check:
@@ -148,6 +149,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return run_configured(args)
     except ConfigError as exc:
         return fail(str(exc))
+    except TLSConfigError as exc:  # the demo's fleet, which loads no config file
+        return fail(exc.message)
 
 
 def config_command(args: argparse.Namespace) -> int:

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from cuadra_top.api.auth import DEFAULT_TOKEN_URL, ClientCredentials, CommandToken, Credential, StaticToken
 from cuadra_top.api.client import DEFAULT_API_URL
-from cuadra_top.api.errors import InsecureURL
-from cuadra_top.api.http import Timeouts, check_url
+from cuadra_top.api.errors import InsecureURL, TLSConfigError
+from cuadra_top.api.http import CA_FILE_FIX, Timeouts, ca_file_problem, check_tls_environment, check_url
 from cuadra_top.redaction import remember_secret
 from cuadra_top.state.alerts import Thresholds
 
@@ -112,6 +112,18 @@ class Settings(_Strict):
             raise ValueError("timeout must be between 0 and 300 seconds")
         return value
 
+    @field_validator("ca_bundle")
+    @classmethod
+    def _usable_ca_bundle(cls, value: str | None) -> str | None:
+        """Checked now, so `config validate` catches it, not the first fetch."""
+        if value is None:
+            return None
+        path = str(Path(value).expanduser())
+        problem = ca_file_problem(path)
+        if problem:
+            raise ValueError(f"{path}: {problem}; {CA_FILE_FIX}, or remove the key")
+        return path
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.critical_percent < self.warn_percent:
@@ -169,11 +181,25 @@ def load_config(cli_path: str | None = None, environ: Mapping[str, str] | None =
     environ = os.environ if environ is None else environ
     path, explicit = resolve_path(cli_path, environ)
     if path.is_file():
-        return load_file(path, environ)
-    if explicit:
+        loaded = load_file(path, environ)
+    elif explicit:
         raise ConfigError(f"{path}: no such config file; create it (see the README's Configuration) or drop --config")
-    settings = settings_from_env(environ)
-    return LoadedConfig(settings, None, "env" if settings.org else "none")
+    else:
+        settings = settings_from_env(environ)
+        loaded = LoadedConfig(settings, None, "env" if settings.org else "none")
+    check_tls(loaded.settings, environ)
+    return loaded
+
+
+def check_tls(settings: Settings, environ: Mapping[str, str]) -> None:
+    """SSL_CERT_FILE / SSL_CERT_DIR that cannot serve are a ConfigError (one line naming the
+    variable), unless ``ca_bundle`` overrides them; ``ca_bundle`` itself is checked with the
+    rest of the file."""
+    if settings.ca_bundle is None:
+        try:
+            check_tls_environment(environ)
+        except TLSConfigError as exc:
+            raise ConfigError(exc.message) from None
 
 
 def load_file(path: Path, environ: Mapping[str, str]) -> LoadedConfig:

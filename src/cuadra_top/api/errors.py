@@ -97,3 +97,10 @@ class InsecureURL(ApiError):
     """A plain ``http://`` URL for a host that is not loopback."""
 
     kind = "config"
+
+
+class TLSConfigError(ApiError):
+    """A CA setting (``ca_bundle``, ``SSL_CERT_FILE``, ``SSL_CERT_DIR``) that points nowhere or
+    at something that holds no certificate: nothing could be verified, so nothing is fetched."""
+
+    kind = "config"

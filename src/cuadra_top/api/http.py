@@ -38,6 +38,7 @@ from cuadra_top.api.errors import (
     ProtocolError,
     RateLimited,
     ServerError,
+    TLSConfigError,
 )
 
 log = logger("http")
@@ -54,16 +55,97 @@ class Timeouts:
     read: float = DEFAULT_READ_TIMEOUT
 
 
+CA_FILE_FIX = "point it at a PEM file of CA certificates"
+CA_DIR_FIX = "point it at a directory of hashed CA certificates (see `openssl rehash`)"
+_HASHED_NAME = re.compile(r"[0-9a-f]{8}\.r?[0-9]+")
+
+
+class _Unusable(Exception):
+    """Why a CA file or directory cannot serve (the text goes into the user's message)."""
+
+
+def _load_ca_file(cafile: str, capath: str | None = None) -> ssl.SSLContext:
+    """A verifying context trusting ``cafile`` (and ``capath``); raises _Unusable."""
+    try:
+        context = ssl.create_default_context(cafile=cafile, capath=capath)
+    except FileNotFoundError:
+        raise _Unusable("no such file") from None
+    except IsADirectoryError:
+        raise _Unusable("is a directory, not a file") from None
+    except PermissionError:
+        raise _Unusable("cannot be read (permission denied)") from None
+    except ssl.SSLError:
+        raise _Unusable("holds no PEM certificate") from None
+    except (OSError, ValueError) as exc:
+        raise _Unusable(f"cannot be read ({one_line(getattr(exc, 'strerror', None) or exc)})") from None
+    if not context.cert_store_stats()["x509"]:
+        raise _Unusable("holds no PEM certificate")
+    return context
+
+
+def _check_ca_dir(path: str) -> None:
+    """Raise _Unusable when ``path`` cannot serve as ``SSL_CERT_DIR``. OpenSSL looks
+    certificates up there by hashed name (``5ad8a5d6.0``) only, so a directory without one
+    holds no CA for it."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        raise _Unusable("no such directory") from None
+    except NotADirectoryError:
+        raise _Unusable("not a directory") from None
+    except PermissionError:
+        raise _Unusable("cannot be read (permission denied)") from None
+    except OSError as exc:
+        raise _Unusable(f"cannot be read ({one_line(exc.strerror or exc)})") from None
+    if not any(_HASHED_NAME.fullmatch(name) for name in names):
+        raise _Unusable("no hashed certificates in it")
+
+
+def ca_file_problem(path: str) -> str | None:
+    """Why ``path`` cannot serve as a CA bundle, or None when it holds PEM certificates
+    (the config's check of ``ca_bundle``)."""
+    try:
+        _load_ca_file(path)
+    except _Unusable as exc:
+        return str(exc)
+    return None
+
+
+def check_tls_environment(environ: Mapping[str, str] = os.environ) -> None:
+    """Raise TLSConfigError, one line naming the variable and the fix, when ``SSL_CERT_FILE`` or
+    ``SSL_CERT_DIR`` is set but cannot serve. The config loader calls it (as a ConfigError)
+    when no ``ca_bundle`` overrides them; :func:`tls_context` makes the same checks."""
+    if environ.get("SSL_CERT_FILE") or environ.get("SSL_CERT_DIR"):
+        tls_context(None, environ)
+
+
 def tls_context(ca_bundle: str | None = None, environ: Mapping[str, str] = os.environ) -> ssl.SSLContext:
     """A verifying TLS context: ``ca_bundle``, else ``SSL_CERT_FILE``/``SSL_CERT_DIR``, else
-    certifi's store. Built once and shared by every pool: each build costs tens of ms."""
-    cafile = ca_bundle or environ.get("SSL_CERT_FILE") or None
-    capath = None if ca_bundle else environ.get("SSL_CERT_DIR") or None
-    if cafile is None and capath is None:
-        import certifi
+    certifi's store. Built once and shared by every pool: each build costs tens of ms. Raises
+    TLSConfigError (one line naming the setting and the fix) when the CA setting in use
+    cannot serve."""
+    if ca_bundle:
+        try:
+            return _load_ca_file(ca_bundle)
+        except _Unusable as exc:
+            raise TLSConfigError(f"ca_bundle {ca_bundle}: {exc}; {CA_FILE_FIX}, or remove the key") from None
+    cafile = environ.get("SSL_CERT_FILE") or None
+    capath = environ.get("SSL_CERT_DIR") or None
+    if capath:
+        try:
+            _check_ca_dir(capath)
+        except _Unusable as exc:
+            raise TLSConfigError(f"SSL_CERT_DIR={capath}: {exc}; {CA_DIR_FIX}, or unset it") from None
+    if cafile:
+        try:
+            return _load_ca_file(cafile, capath)
+        except _Unusable as exc:
+            raise TLSConfigError(f"SSL_CERT_FILE={cafile}: {exc}; {CA_FILE_FIX}, or unset it") from None
+    if capath:
+        return ssl.create_default_context(capath=capath)
+    import certifi
 
-        cafile = certifi.where()
-    return ssl.create_default_context(cafile=cafile, capath=capath)
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def request_deadline(timeout: httpx.Timeout) -> float | None:

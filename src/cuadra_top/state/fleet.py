@@ -78,7 +78,7 @@ class Fleet:
         if http is not None:
             self.pools = [http]
         else:
-            tls = tls_context(ca_bundle)
+            tls = tls_context(ca_bundle, environ)
             count = min(max_pools, max(1, math.ceil(len(orgs) / POOL_CONNECTIONS)))
             self.pools = [make_http_client(timeouts, max_connections=POOL_CONNECTIONS, tls=tls)
                           for _ in range(count)]
