@@ -21,7 +21,17 @@ from typing import Any, Literal
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from cuadra_top.api.auth import DEFAULT_TOKEN_URL, ClientCredentials, CommandToken, Credential, StaticToken
+from cuadra_top.api.auth import (
+    DEFAULT_TOKEN_URL,
+    TOKEN_RULE,
+    VISIBLE_ASCII,
+    ClientCredentials,
+    CommandToken,
+    Credential,
+    StaticToken,
+    header_value_problem,
+    without_trailing_newline,
+)
 from cuadra_top.api.client import DEFAULT_API_URL
 from cuadra_top.api.errors import InsecureURL, TLSConfigError
 from cuadra_top.api.http import CA_FILE_FIX, Timeouts, ca_file_problem, check_tls_environment, check_url
@@ -30,6 +40,7 @@ from cuadra_top.state.alerts import Thresholds
 
 APP_NAME = "cuadra-top"
 MASK = "********"
+CLIENT_ID_RULE = f"a client_id is {VISIBLE_ASCII}"
 
 
 class ConfigError(Exception):
@@ -74,6 +85,29 @@ class OrgConfig(_Strict):
             return check_url(value)
         except InsecureURL as exc:
             raise ValueError(exc.message) from None
+
+    @field_validator("token")
+    @classmethod
+    def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """Refused here, named by key and never echoed: httpx would refuse it at every send."""
+        if value is None:
+            return None
+        token = without_trailing_newline(value.get_secret_value())
+        remember_secret(token)
+        problem = header_value_problem(token)
+        if problem:
+            raise ValueError(f"it {problem}; {TOKEN_RULE}")
+        return SecretStr(token)
+
+    @field_validator("client_id")
+    @classmethod
+    def _usable_client_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        problem = header_value_problem(value)
+        if problem:
+            raise ValueError(f"it {problem}; {CLIENT_ID_RULE}")
+        return value
 
     @model_validator(mode="after")
     def _one_credential(self) -> OrgConfig:
@@ -272,7 +306,7 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
     if environ.get("CUADRA_TOKEN", "").strip():
         org["token_env"] = "CUADRA_TOKEN"
     elif environ.get("CUADRA_CLIENT_ID", "").strip():
-        org["client_id"] = environ["CUADRA_CLIENT_ID"].strip()
+        org["client_id"] = env_client_id(environ, "environment")
         org["client_secret_env"] = "CUADRA_CLIENT_SECRET"
     else:
         return Settings()
@@ -284,10 +318,17 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
 def build_credential(org: OrgConfig, environ: Mapping[str, str], where: Path | str = "config") -> Credential:
     """The credential object for an org; raises ConfigError when its secret cannot be had."""
 
-    def from_env(name: str, key: str) -> SecretStr:
-        value = environ.get(name, "").strip()
-        if value:
+    def from_env(name: str, key: str, *, token: bool = False) -> SecretStr:
+        raw = environ.get(name, "")
+        if raw.strip() and token:
+            value = without_trailing_newline(raw)
+            remember_secret(value)
+            problem = header_value_problem(value)
+            if problem:
+                raise ConfigError(f"{where}: org {org.name!r}: ${name} {problem}; {TOKEN_RULE}")
             return SecretStr(value)
+        if raw.strip():
+            return SecretStr(raw.strip())
         if looks_like_env_name(name):
             raise ConfigError(f"{where}: org {org.name!r}: {key} names ${name}, which is not set; export it")
         remember_secret(name)  # probably the secret itself, put there by mistake: never echo it
@@ -297,7 +338,7 @@ def build_credential(org: OrgConfig, environ: Mapping[str, str], where: Path | s
     if org.token:
         return StaticToken(org.token)
     if org.token_env:
-        return StaticToken(from_env(org.token_env, "token_env"), describe=f"${org.token_env}")
+        return StaticToken(from_env(org.token_env, "token_env", token=True), describe=f"${org.token_env}")
     if org.token_command:
         return CommandToken(org.token_command)
     token_url = org.token_url or environ.get("CUADRA_AUTH_URL") or DEFAULT_TOKEN_URL
@@ -312,14 +353,23 @@ def build_credential(org: OrgConfig, environ: Mapping[str, str], where: Path | s
             raise ConfigError(f"{where}: org {org.name!r}: {exc.message}") from None
     # No credential in the file: fall back to the environment's.
     if environ.get("CUADRA_TOKEN", "").strip():
-        return StaticToken(SecretStr(environ["CUADRA_TOKEN"].strip()), describe="$CUADRA_TOKEN")
+        return StaticToken(from_env("CUADRA_TOKEN", "the environment", token=True), describe="$CUADRA_TOKEN")
     if environ.get("CUADRA_CLIENT_ID", "").strip():
         secret = from_env("CUADRA_CLIENT_SECRET", "the environment")
-        return ClientCredentials(environ["CUADRA_CLIENT_ID"].strip(), secret, token_url)
+        return ClientCredentials(env_client_id(environ, where), secret, token_url)
     raise ConfigError(
         f"{where}: org {org.name!r} has no credential; add token, token_env, token_command "
         "or client_id + client_secret"
     )
+
+
+def env_client_id(environ: Mapping[str, str], where: Path | str) -> str:
+    """``CUADRA_CLIENT_ID``, less a trailing newline; a ConfigError naming it if unusable."""
+    value = without_trailing_newline(environ["CUADRA_CLIENT_ID"])
+    problem = header_value_problem(value)
+    if problem:
+        raise ConfigError(f"{where}: $CUADRA_CLIENT_ID {problem}; {CLIENT_ID_RULE}")
+    return value
 
 
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")

@@ -32,6 +32,40 @@ MAX_TOKEN_OUTPUT = 64 * 1024
 """A token is a few KiB at most; a command printing more is broken, and is stopped there."""
 
 
+VISIBLE_ASCII = "visible ASCII only (no spaces, tabs, line breaks, control or non-ASCII characters)"
+TOKEN_RULE = f"a bearer token is {VISIBLE_ASCII}"
+
+
+def without_trailing_newline(value: str) -> str:
+    """``value`` less one trailing newline (``echo``, ``pass show`` and files end with one)."""
+    return value.removesuffix("\n").removesuffix("\r") if value.endswith("\n") else value
+
+
+def header_value_problem(value: str) -> str | None:
+    """What keeps ``value`` out of an HTTP header as a bearer token (RFC 6750 allows only
+    visible ASCII there), e.g. "has a space at its end"; None when it can go. Describes the
+    offending character and where it is, never the value itself."""
+    if not value:
+        return "is empty"
+    for index, char in enumerate(value):
+        code = ord(char)
+        if 0x21 <= code <= 0x7E:
+            continue
+        if char == " ":
+            what = "a space"
+        elif char == "\t":
+            what = "a tab"
+        elif char in "\r\n":
+            what = "a line break"
+        elif code < 0x20 or code == 0x7F:
+            what = "a control character"
+        else:
+            what = "a non-ASCII character"
+        where = "at its start" if index == 0 else "at its end" if index == len(value) - 1 else "inside it"
+        return f"has {what} {where}"
+    return None
+
+
 class Credential(Protocol):
     """What the usage client needs from a credential."""
 
@@ -56,7 +90,11 @@ class StaticToken:
         remember_secret(token.get_secret_value())
 
     async def bearer(self, http: httpx.AsyncClient) -> str:
-        return self._token.get_secret_value()
+        token = self._token.get_secret_value()
+        problem = header_value_problem(token)
+        if problem:  # the config refuses such tokens first; this guards every other caller
+            raise AuthError(f"{self.describe} {problem}; {TOKEN_RULE}")
+        return token
 
     def invalidate(self) -> None:
         """Nothing to do: asking again gives the same token."""
@@ -96,9 +134,14 @@ class CommandToken:
             first = done.stderr.decode(errors="replace").strip().splitlines()[:1]
             why = f": {one_line(first[0], 120)}" if first else ""
             raise AuthError(f"token_command exited with status {done.returncode}{why}")
-        token = done.stdout.decode(errors="replace").strip()
-        if not token or len(token.splitlines()) != 1:
-            raise AuthError("token_command must print exactly one line: the token")
+        token = without_trailing_newline(done.stdout.decode(errors="replace"))
+        if not token:
+            raise AuthError("token_command printed nothing; it must print exactly one line: the token")
+        problem = header_value_problem(token)
+        if problem:
+            remember_secret(token)
+            raise AuthError(f"token_command printed a token that {problem}; it must print exactly one "
+                            f"line, the token, and {TOKEN_RULE}")
         return token
 
     def invalidate(self) -> None:
@@ -171,6 +214,10 @@ class ClientCredentials:
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise ProtocolError("token endpoint answer has no access_token")
+        problem = header_value_problem(token)
+        if problem:  # not retried: asking again would only fetch another such token
+            remember_secret(token)
+            raise AuthError(f"token endpoint sent an access token that {problem}; {TOKEN_RULE}")
         expires_in = data.get("expires_in", 3600)
         if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
             raise ProtocolError("token endpoint answer has an invalid expires_in")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Kinds of broken bodies a fault can send (see ``Fault.body``).
-BODY_KINDS = frozenset({"malformed", "html", "truncated", "oversize", "schema", "empty"})
+BODY_KINDS = frozenset({"malformed", "html", "truncated", "oversize", "schema", "empty", "bad-token"})
 
 
 @dataclass
@@ -21,7 +21,9 @@ class Fault:
       ``Content-Length``, connection closed), ``"oversize"`` (the normal JSON
       padded with an unknown field past 2 MiB), ``"schema"`` (JSON violating the
       schema: ``credits.used`` is ``"lots"``, ``storage`` missing), ``"empty"``
-      (empty body, 200 unless ``status``).
+      (empty body, 200 unless ``status``), ``"bad-token"`` (token endpoint: a normal
+      answer whose ``access_token`` holds a space and a non-ASCII character; elsewhere the
+      normal answer).
     - ``hang``: accept the request and never answer, until the simulator stops.
     - ``drip``: send the body one byte every ``drip`` seconds (the headers at once), so
       every read succeeds in time and only a deadline on the whole request can end it.

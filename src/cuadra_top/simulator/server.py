@@ -467,6 +467,12 @@ class Simulator:
                            b'{"storage": {"used": 5242880, "limit": <not json> ...')
         elif fault.body == "empty":
             reply = _Reply(fault.status or 200, [*headers, ("Content-Type", _JSON)], b"")
+        elif fault.body == "bad-token":
+            reply = normal()
+            data = json.loads(reply.body)
+            if isinstance(data, dict) and isinstance(data.get("access_token"), str):
+                data["access_token"] += " \u00fc"
+                reply.body = _dumps(data)
         elif fault.body == "schema":
             reply = _json_reply(fault.status or 200, schema_violation(), headers)
         elif fault.body in ("truncated", "oversize"):
