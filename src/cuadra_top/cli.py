@@ -130,7 +130,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from cuadra_top.api.errors import TLSConfigError
+    from cuadra_top.api.errors import SetupError
     from cuadra_top.config import ConfigError
 
     if args.check:
@@ -149,7 +149,7 @@ def dispatch(args: argparse.Namespace) -> int:
         return run_configured(args)
     except ConfigError as exc:
         return fail(str(exc))
-    except TLSConfigError as exc:  # the demo's fleet, which loads no config file
+    except SetupError as exc:  # CA or proxy settings that cannot work, found building the fleet
         return fail(exc.message)
 
 

@@ -99,8 +99,18 @@ class InsecureURL(ApiError):
     kind = "config"
 
 
-class TLSConfigError(ApiError):
-    """A CA setting (``ca_bundle``, ``SSL_CERT_FILE``, ``SSL_CERT_DIR``) that points nowhere or
-    at something that holds no certificate: nothing could be verified, so nothing is fetched."""
+class SetupError(ApiError):
+    """A connection setting (CA certificates, a proxy) that cannot work: nothing is fetched
+    until it is fixed. Raised when the HTTP clients are built; the message names the
+    setting and the fix, in one line."""
 
     kind = "config"
+
+
+class TLSConfigError(SetupError):
+    """A CA setting (``ca_bundle``, ``SSL_CERT_FILE``, ``SSL_CERT_DIR``) that points nowhere or
+    at something that holds no certificate: nothing could be verified."""
+
+
+class ProxyConfigError(SetupError):
+    """A proxy variable (``HTTPS_PROXY`` and the like) httpx cannot use."""

@@ -8,7 +8,6 @@ become typed errors carrying the RFC 7807 problem's title and detail.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import os
 import re
@@ -40,6 +39,7 @@ from cuadra_top.api.errors import (
     ServerError,
     TLSConfigError,
 )
+from cuadra_top.api.proxy import ProxyFailure, is_loopback, proxy_mounts
 
 log = logger("http")
 
@@ -172,24 +172,16 @@ def make_http_client(
     """A pooled client. Certificates are always verified, against ``tls`` when given (shared
     between pools), else a context built from ``ca_bundle`` or the default stores."""
     verify = tls or tls_context(ca_bundle)
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        limits=limits,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         verify=verify,
         follow_redirects=False,
-        trust_env=True,  # honour HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE on servers
+        trust_env=True,  # honour HTTPS_PROXY / NO_PROXY on servers...
+        mounts=proxy_mounts(verify, limits),  # ...naming the proxy in errors, never for loopback
     )
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_url(url: str, what: str = "api_url") -> str:
@@ -218,6 +210,8 @@ def one_line(text: str, limit: int = 200) -> str:
 
 def describe_transport_error(exc: httpx.TransportError, url: str) -> NetworkError | ProtocolError:
     """Name the cause of a request that got no usable HTTP answer, in one line."""
+    if isinstance(exc, ProxyFailure):
+        return describe_proxy_failure(exc, url)
     host = urlsplit(url).netloc
     if isinstance(exc, httpx.ConnectTimeout):
         return NetworkError(f"connect timeout: {host} did not accept a connection in time")
@@ -246,6 +240,28 @@ def describe_transport_error(exc: httpx.TransportError, url: str) -> NetworkErro
     if "SSL" in text or "certificate" in text.lower():
         return NetworkError(f"TLS error talking to {host}: {one_line(text)}")
     return NetworkError(f"network error talking to {host}: {one_line(text) or type(exc).__name__}")
+
+
+def _tls_in_chain(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def describe_proxy_failure(exc: ProxyFailure, url: str) -> NetworkError | ProtocolError:
+    """A failure on the way through a proxy: the proxy's own (it cannot be reached, refuses the
+    tunnel) names the proxy, not the API host; anything later says it went via the proxy."""
+    cause, host = exc.cause, urlsplit(url).hostname
+    if isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout)) and not _tls_in_chain(cause):
+        reached = describe_transport_error(cause, f"http://{exc.address}").message
+        return NetworkError(f"proxy {exc.proxy} failed: {reached}; check the proxy, or list {host} in NO_PROXY")
+    if isinstance(cause, httpx.ProxyError):
+        return NetworkError(f"proxy {exc.proxy} did not connect to {host}: {one_line(cause) or 'no reason given'}")
+    error = describe_transport_error(cause, url)
+    return type(error)(f"{error.message} (via proxy {exc.proxy})")
 
 
 @dataclass(frozen=True)
