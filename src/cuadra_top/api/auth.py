@@ -22,7 +22,7 @@ from cuadra_top.api.command import CommandTimeout, OutputTooLarge, run_bounded
 from cuadra_top.api.errors import ApiError, AuthError, ProtocolError, RateLimited, ServerError
 from cuadra_top.debuglog import logger
 from cuadra_top.redaction import remember_secret
-from cuadra_top.api.http import check_url, one_line, problem_of, retry_after_seconds, send
+from cuadra_top.api.http import check_url, one_line, problem_of, retry_advice, retry_after_seconds, send
 
 log = logger("auth")
 
@@ -193,15 +193,15 @@ class ClientCredentials:
         answer = await send(http, "POST", self.token_url, json_body=body, max_bytes=64 * 1024)
         self.fetches += 1
         title, detail = problem_of(answer)
+        wait = retry_after_seconds(answer.headers.get("retry-after"))
         if answer.status >= 500:
             said = detail or title or ("HTML error page" if answer.is_html else "no details")
-            raise ServerError(f"token endpoint error {answer.status}: {said}",
-                              status=answer.status, title=title, detail=detail)
+            raise ServerError(f"token endpoint error {answer.status}: {said}{retry_advice(wait)}",
+                              retry_after=wait, status=answer.status, title=title, detail=detail)
         if answer.status == 429:
             # Transient, like at the usage endpoint: back off, do not stop as for bad credentials.
-            wait = retry_after_seconds(answer.headers.get("retry-after"))
-            when = f"retry after {wait:.0f} s" if wait is not None else "retry later"
-            raise RateLimited(f"token endpoint rate limited (429); {when}",
+            when = retry_advice(wait) or "; retry later"
+            raise RateLimited(f"token endpoint rate limited (429){when}",
                               retry_after=wait, status=429, title=title, detail=detail)
         if answer.status != 200:
             said = detail or title or "no details"

@@ -25,6 +25,7 @@ import httpx
 
 from cuadra_top import __version__
 from cuadra_top.format import printable
+from cuadra_top.format import wait as fmt_wait
 from cuadra_top.debuglog import logger
 from cuadra_top.api.errors import (
     ApiError,
@@ -375,22 +376,33 @@ async def send(
     raise error from None
 
 
+RETRY_AFTER_CAP = 3600.0
+"""The longest ``Retry-After`` obeyed: a server asking for days is asking for an hour."""
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> float | None:
-    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
+    """``Retry-After`` as seconds, at most RETRY_AFTER_CAP: either delta-seconds or an HTTP
+    date (a past date means now). None for anything else (negative, NaN, garbage)."""
     if not value:
         return None
     value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    if _DELTA_SECONDS.fullmatch(value):
+        return min(float(value), RETRY_AFTER_CAP)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max((when - now()).total_seconds(), 0.0)
+    return min(max((when - now()).total_seconds(), 0.0), RETRY_AFTER_CAP)
+
+
+def retry_advice(wait: float | None) -> str:
+    """'retry after 45 s', 'retry after 1h', for an error message; '' when the server said nothing."""
+    return f"; retry after {fmt_wait(wait)}" if wait is not None else ""
 
 
 def problem_of(answer: Answer) -> tuple[str | None, str | None]:
@@ -428,10 +440,10 @@ def error_for(answer: Answer, url: str) -> ApiError:
         )
     if status == 404:
         return NotFound(f"not found (404) at {url}; the api_url is probably wrong", **kw)
+    wait = retry_after_seconds(answer.headers.get("retry-after"))
     if status == 429:
-        wait = retry_after_seconds(answer.headers.get("retry-after"))
-        when = f"retry after {wait:.0f} s" if wait is not None else "retry later"
-        return RateLimited(f"rate limited (429: {said}); {when}", retry_after=wait, **kw)
+        when = retry_advice(wait) or "; retry later"
+        return RateLimited(f"rate limited (429: {said}){when}", retry_after=wait, **kw)
     if status >= 500:
-        return ServerError(f"server error {status}: {said}", **kw)
+        return ServerError(f"server error {status}: {said}{retry_advice(wait)}", retry_after=wait, **kw)
     return ClientError(f"request refused ({status}: {said})", **kw)

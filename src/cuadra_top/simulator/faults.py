@@ -15,7 +15,8 @@ class Fault:
     - ``latency``: seconds added before answering (combines with everything else).
     - ``status``: answer this status; with no ``body`` an error status gets an
       RFC 7807 problem document, a non-error status the normal body.
-    - ``retry_after``: ``Retry-After`` header value (meant for 429 and 503).
+    - ``retry_after``: ``Retry-After`` header value (meant for 429 and 503): seconds, or any
+      text to send as it is (an HTTP date, garbage).
     - ``body``: ``"malformed"`` (not JSON), ``"html"`` (HTML error page, 502
       unless ``status``), ``"truncated"`` (the normal JSON cut in half, no
       ``Content-Length``, connection closed), ``"oversize"`` (the normal JSON
@@ -34,7 +35,7 @@ class Fault:
 
     latency: float = 0.0
     status: int | None = None
-    retry_after: int | None = None
+    retry_after: int | str | None = None
     body: str | None = None
     hang: bool = False
     drip: float = 0.0

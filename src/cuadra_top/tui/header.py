@@ -49,6 +49,6 @@ def status_text(state: OrgState, now: datetime) -> str:
     if state.stopped:
         return f"{error.message} · polling stopped: r retries"
     retry = state.retry_in(now)
-    suffix = f" · retry in {int(retry)} s" if retry is not None else ""
+    suffix = f" · retry in {fmt.wait(retry)}" if retry is not None else ""
     kept = " · last data kept" if state.fetched is not None else ""
     return f"{error.message}{suffix}{kept}"
