@@ -236,11 +236,24 @@ def check_tls(settings: Settings, environ: Mapping[str, str]) -> None:
             raise ConfigError(exc.message) from None
 
 
-def load_file(path: Path, environ: Mapping[str, str]) -> LoadedConfig:
+def read_text(path: Path) -> str:
+    """The file as text; a ConfigError that says what it is when it is not UTF-8 text."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc.__class__.__name__}); check its permissions") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{path}: is UTF-16 text; save it as UTF-8")
+    if b"\x00" in data:
+        raise ConfigError(f"{path}: is not a text file (binary data); the config is a TOML text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: is not UTF-8 text; save it as UTF-8") from None
+
+
+def load_file(path: Path, environ: Mapping[str, str]) -> LoadedConfig:
+    text = read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -331,7 +344,10 @@ def build_credential(org: OrgConfig, environ: Mapping[str, str], where: Path | s
             return SecretStr(raw.strip())
         if looks_like_env_name(name):
             raise ConfigError(f"{where}: org {org.name!r}: {key} names ${name}, which is not set; export it")
-        remember_secret(name)  # probably the secret itself, put there by mistake: never echo it
+        remember_secret(name)  # perhaps the secret itself, put there by mistake: never echo it
+        if ENV_NAME.fullmatch(name):  # a variable name, but shaped like a token
+            raise ConfigError(f"{where}: org {org.name!r}: {key} must name an environment variable that "
+                              "is set (like ACME_TOKEN); its value is not shown, as it looks like a secret")
         raise ConfigError(f"{where}: org {org.name!r}: {key} must name an environment variable "
                           "(like ACME_TOKEN), not hold the secret itself")
 
@@ -372,13 +388,18 @@ def env_client_id(environ: Mapping[str, str], where: Path | str) -> str:
     return value
 
 
-ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_TOKEN_LIKE_PART = re.compile(r"(?=.*[0-9])(?:.{16,}|(?=.*[a-z])(?=.*[A-Z]).*)")
 
 
 def looks_like_env_name(name: str) -> bool:
-    """An environment variable name as people write them (ACME_TOKEN). Anything else in
-    ``token_env`` is likely the token itself, so it is never echoed."""
-    return bool(ENV_NAME.fullmatch(name))
+    """A name ``token_env`` may be shown with: letters, digits and underscores, not starting
+    with a digit (``ACME_TOKEN``, ``acme_token``), and not shaped like a token itself: no
+    underscore-separated part that holds digits and is long (``ghp_<40 hex>``) or mixes
+    cases (``sk_live_51H8xYz...``). Anything else there is likely the secret, never echoed."""
+    if not ENV_NAME.fullmatch(name):
+        return False
+    return not any(_TOKEN_LIKE_PART.fullmatch(part) for part in name.split("_"))
 
 
 def permission_warning(path: Path, settings: Settings) -> str | None:
