@@ -65,6 +65,16 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 0 to 65535")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cuadra-top",
@@ -91,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="config path | show | validate")
     config.add_argument("action", choices=("path", "show", "validate"))
     simulate = commands.add_parser("simulate", help="run the API simulator in the foreground")
-    simulate.add_argument("--port", type=int, default=8787, help="port on 127.0.0.1 (default 8787, 0 = any)")
+    simulate.add_argument("--port", type=port_number, default=8787, help="port on 127.0.0.1 (default 8787, 0 = any)")
     simulate.add_argument("--seed", type=int, default=None, help="random seed for repeatable usage")
     return parser
 
