@@ -1,8 +1,8 @@
 """HTTP plumbing shared by the usage client and the OAuth token fetch.
 
 One ``httpx.AsyncClient`` (one connection pool) serves every organization. Responses are
-read with a size cap, transport failures become :class:`NetworkError`, and error answers
-become typed errors carrying the RFC 7807 problem's title and detail.
+read with a size cap and within a deadline, transport failures become :class:`NetworkError`,
+and error answers become typed errors carrying the RFC 7807 problem's title and detail.
 """
 
 from __future__ import annotations
@@ -159,6 +159,7 @@ def request_deadline(timeout: httpx.Timeout) -> float | None:
 
 
 def too_slow(url: str, deadline: float) -> NetworkError:
+    """The error of an answer (or a whole fetch) that did not complete within ``deadline``."""
     return NetworkError(f"{urlsplit(url).netloc} sent its answer too slowly: "
                         f"no complete answer within {deadline:g} s")
 

@@ -117,14 +117,11 @@ class Fleet:
             try:
                 async with bound:
                     return OrgResult(name, await client.fetch(), None, attempted)
-            except TimeoutError:
-                if not bound.expired():
-                    raise
-                assert self.fetch_deadline is not None
-                return OrgResult(name, None, too_slow(client.url, self.fetch_deadline), attempted)
             except ApiError as exc:
                 return OrgResult(name, None, exc, attempted)
             except Exception as exc:  # a bug must not take the whole monitor down
+                if isinstance(exc, TimeoutError) and bound.expired() and self.fetch_deadline is not None:
+                    return OrgResult(name, None, too_slow(client.url, self.fetch_deadline), attempted)
                 return OrgResult(name, None, ApiError(f"unexpected error: {one_line(type(exc).__name__)}"), attempted)
 
     async def fetch_all(self, names: Sequence[str] | None = None) -> list[OrgResult]:
