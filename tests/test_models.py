@@ -98,7 +98,7 @@ def test_available_derived_when_absent():
         ("storage.used", -5, "storage.used"),
         ("credits.used", "lots", "credits.used"),
         ("credits.used", True, "credits.used"),
-        ("credits.limit", 1.5, "credits.limit"),
+        ("credits.limit", -1.5, "credits.limit"),
         ("credits.periodStart", "yesterday", "credits.periodStart"),
     ],
 )

@@ -61,6 +61,16 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 0 to 65535")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cuadra-top",
@@ -87,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="config path | show | validate")
     config.add_argument("action", choices=("path", "show", "validate"))
     simulate = commands.add_parser("simulate", help="run the API simulator in the foreground")
-    simulate.add_argument("--port", type=int, default=8787, help="port on 127.0.0.1 (default 8787, 0 = any)")
+    simulate.add_argument("--port", type=port_number, default=8787, help="port on 127.0.0.1 (default 8787, 0 = any)")
     simulate.add_argument("--seed", type=int, default=None, help="random seed for repeatable usage")
     return parser
 
@@ -127,6 +137,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    from cuadra_top.api.errors import SetupError
     from cuadra_top.config import ConfigError
 
     if args.check:
@@ -151,6 +162,8 @@ def dispatch(args: argparse.Namespace) -> int:
             print(f"CUADRA UNKNOWN - config error: {exc}")
             return int(Level.UNKNOWN)
         return fail(str(exc))
+    except SetupError as exc:  # CA or proxy settings that cannot work, found building the fleet
+        return fail(exc.message)
 
 
 def config_command(args: argparse.Namespace) -> int:

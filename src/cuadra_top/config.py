@@ -21,14 +21,25 @@ from typing import Any, Literal
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from cuadra_top.api.auth import DEFAULT_TOKEN_URL, ClientCredentials, CommandToken, Credential, StaticToken
+from cuadra_top.api.auth import (
+    DEFAULT_TOKEN_URL,
+    TOKEN_RULE,
+    VISIBLE_ASCII,
+    ClientCredentials,
+    CommandToken,
+    Credential,
+    StaticToken,
+    header_value_problem,
+    without_trailing_newline,
+)
 from cuadra_top.api.client import DEFAULT_API_URL
-from cuadra_top.api.errors import InsecureURL
-from cuadra_top.api.http import Timeouts, check_url
+from cuadra_top.api.errors import InsecureURL, TLSConfigError
+from cuadra_top.api.http import CA_FILE_FIX, Timeouts, ca_file_problem, check_tls_environment, check_url
 from cuadra_top.redaction import MASK, remember_secret
 from cuadra_top.thresholds import Thresholds
 
 APP_NAME = "cuadra-top"
+CLIENT_ID_RULE = f"a client_id is {VISIBLE_ASCII}"
 
 
 class ConfigError(Exception):
@@ -74,6 +85,29 @@ class OrgConfig(_Strict):
         except InsecureURL as exc:
             raise ValueError(exc.message) from None
 
+    @field_validator("token")
+    @classmethod
+    def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """Refused here, named by key and never echoed: httpx would refuse it at every send."""
+        if value is None:
+            return None
+        token = without_trailing_newline(value.get_secret_value())
+        remember_secret(token)
+        problem = header_value_problem(token)
+        if problem:
+            raise ValueError(f"it {problem}; {TOKEN_RULE}")
+        return SecretStr(token)
+
+    @field_validator("client_id")
+    @classmethod
+    def _usable_client_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        problem = header_value_problem(value)
+        if problem:
+            raise ValueError(f"it {problem}; {CLIENT_ID_RULE}")
+        return value
+
     @model_validator(mode="after")
     def _one_credential(self) -> OrgConfig:
         chosen = [k for k in ("token", "token_env", "token_command", "client_id") if getattr(self, k)]
@@ -110,6 +144,18 @@ class Settings(_Strict):
         if isinstance(value, (int, float)) and not 0 < value <= 300:
             raise ValueError("timeout must be between 0 and 300 seconds")
         return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _usable_ca_bundle(cls, value: str | None) -> str | None:
+        """Checked now, so `config validate` catches it, not the first fetch."""
+        if value is None:
+            return None
+        path = str(Path(value).expanduser())
+        problem = ca_file_problem(path)
+        if problem:
+            raise ValueError(f"{path}: {problem}; {CA_FILE_FIX}, or remove the key")
+        return path
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -171,18 +217,45 @@ def load_config(cli_path: str | None = None, environ: Mapping[str, str] | None =
     environ = os.environ if environ is None else environ
     path, explicit = resolve_path(cli_path, environ)
     if path.is_file():
-        return load_file(path, environ)
-    if explicit:
+        loaded = load_file(path, environ)
+    elif explicit:
         raise ConfigError(f"{path}: no such config file; create it (see the README's Configuration) or drop --config")
-    settings = settings_from_env(environ)
-    return LoadedConfig(settings, None, "env" if settings.org else "none")
+    else:
+        settings = settings_from_env(environ)
+        loaded = LoadedConfig(settings, None, "env" if settings.org else "none")
+    check_tls(loaded.settings, environ)
+    return loaded
+
+
+def check_tls(settings: Settings, environ: Mapping[str, str]) -> None:
+    """SSL_CERT_FILE / SSL_CERT_DIR that cannot serve are a ConfigError (one line naming the
+    variable), unless ``ca_bundle`` overrides them; ``ca_bundle`` itself is checked with the
+    rest of the file."""
+    if settings.ca_bundle is None:
+        try:
+            check_tls_environment(environ)
+        except TLSConfigError as exc:
+            raise ConfigError(exc.message) from None
+
+
+def read_text(path: Path) -> str:
+    """The file as text; a ConfigError that says what it is when it is not UTF-8 text."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.__class__.__name__}); check its permissions") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{path}: is UTF-16 text; save it as UTF-8")
+    if b"\x00" in data:
+        raise ConfigError(f"{path}: is not a text file (binary data); the config is a TOML text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: is not UTF-8 text; save it as UTF-8") from None
 
 
 def load_file(path: Path, environ: Mapping[str, str]) -> LoadedConfig:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc.__class__.__name__}); check its permissions") from None
+    text = read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -270,7 +343,7 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
     if environ.get("CUADRA_TOKEN", "").strip():
         org["token_env"] = "CUADRA_TOKEN"
     elif environ.get("CUADRA_CLIENT_ID", "").strip():
-        org["client_id"] = environ["CUADRA_CLIENT_ID"].strip()
+        org["client_id"] = env_client_id(environ, "environment")
         org["client_secret_env"] = "CUADRA_CLIENT_SECRET"
     else:
         return Settings()
@@ -282,20 +355,30 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
 def build_credential(org: OrgConfig, environ: Mapping[str, str], where: Path | str = "config") -> Credential:
     """The credential object for an org; raises ConfigError when its secret cannot be had."""
 
-    def from_env(name: str, key: str) -> SecretStr:
-        value = environ.get(name, "").strip()
-        if value:
+    def from_env(name: str, key: str, *, token: bool = False) -> SecretStr:
+        raw = environ.get(name, "")
+        if raw.strip() and token:
+            value = without_trailing_newline(raw)
+            remember_secret(value)
+            problem = header_value_problem(value)
+            if problem:
+                raise ConfigError(f"{where}: org {org.name!r}: ${name} {problem}; {TOKEN_RULE}")
             return SecretStr(value)
+        if raw.strip():
+            return SecretStr(raw.strip())
         if looks_like_env_name(name):
             raise ConfigError(f"{where}: org {org.name!r}: {key} names ${name}, which is not set; export it")
-        remember_secret(name)  # probably the secret itself, put there by mistake: never echo it
+        remember_secret(name)  # perhaps the secret itself, put there by mistake: never echo it
+        if ENV_NAME.fullmatch(name):  # a variable name, but shaped like a token
+            raise ConfigError(f"{where}: org {org.name!r}: {key} must name an environment variable that "
+                              "is set (like ACME_TOKEN); its value is not shown, as it looks like a secret")
         raise ConfigError(f"{where}: org {org.name!r}: {key} must name an environment variable "
                           "(like ACME_TOKEN), not hold the secret itself")
 
     if org.token:
         return StaticToken(org.token)
     if org.token_env:
-        return StaticToken(from_env(org.token_env, "token_env"), describe=f"${org.token_env}")
+        return StaticToken(from_env(org.token_env, "token_env", token=True), describe=f"${org.token_env}")
     if org.token_command:
         return CommandToken(org.token_command)
     token_url = org.token_url or environ.get("CUADRA_AUTH_URL") or DEFAULT_TOKEN_URL
@@ -310,23 +393,37 @@ def build_credential(org: OrgConfig, environ: Mapping[str, str], where: Path | s
             raise ConfigError(f"{where}: org {org.name!r}: {exc.message}") from None
     # No credential in the file: fall back to the environment's.
     if environ.get("CUADRA_TOKEN", "").strip():
-        return StaticToken(SecretStr(environ["CUADRA_TOKEN"].strip()), describe="$CUADRA_TOKEN")
+        return StaticToken(from_env("CUADRA_TOKEN", "the environment", token=True), describe="$CUADRA_TOKEN")
     if environ.get("CUADRA_CLIENT_ID", "").strip():
         secret = from_env("CUADRA_CLIENT_SECRET", "the environment")
-        return ClientCredentials(environ["CUADRA_CLIENT_ID"].strip(), secret, token_url)
+        return ClientCredentials(env_client_id(environ, where), secret, token_url)
     raise ConfigError(
         f"{where}: org {org.name!r} has no credential; add token, token_env, token_command "
         "or client_id + client_secret"
     )
 
 
-ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
+def env_client_id(environ: Mapping[str, str], where: Path | str) -> str:
+    """``CUADRA_CLIENT_ID``, less a trailing newline; a ConfigError naming it if unusable."""
+    value = without_trailing_newline(environ["CUADRA_CLIENT_ID"])
+    problem = header_value_problem(value)
+    if problem:
+        raise ConfigError(f"{where}: $CUADRA_CLIENT_ID {problem}; {CLIENT_ID_RULE}")
+    return value
+
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_TOKEN_LIKE_PART = re.compile(r"(?=.*[0-9])(?:.{16,}|(?=.*[a-z])(?=.*[A-Z]).*)")
 
 
 def looks_like_env_name(name: str) -> bool:
-    """An environment variable name as people write them (ACME_TOKEN). Anything else in
-    ``token_env`` is likely the token itself, so it is never echoed."""
-    return bool(ENV_NAME.fullmatch(name))
+    """A name ``token_env`` may be shown with: letters, digits and underscores, not starting
+    with a digit (``ACME_TOKEN``, ``acme_token``), and not shaped like a token itself: no
+    underscore-separated part that holds digits and is long (``ghp_<40 hex>``) or mixes
+    cases (``sk_live_51H8xYz...``). Anything else there is likely the secret, never echoed."""
+    if not ENV_NAME.fullmatch(name):
+        return False
+    return not any(_TOKEN_LIKE_PART.fullmatch(part) for part in name.split("_"))
 
 
 def permission_warning(path: Path, settings: Settings) -> str | None:

@@ -6,13 +6,17 @@ Without ``--log`` nothing is logged anywhere.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from pathlib import Path
 
 from cuadra_top.redaction import redact
 
 LOGGER_NAME = "cuadra_top"
+SYSTEM_PATHS = ("/dev/", "/proc/")
+"""Paths opened as they are (links followed, modes left alone): only the system makes links there."""
 
 
 def logger(name: str) -> logging.Logger:
@@ -32,12 +36,46 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _OwnedStreamHandler(logging.StreamHandler):
+    """A StreamHandler that closes its stream (the log file it was given) when closed."""
+
+    def close(self) -> None:
+        try:
+            self.acquire()
+            try:
+                self.flush()
+                self.stream.close()
+            finally:
+                self.release()
+        finally:
+            super().close()
+
+
 def setup_debug_log(path: str | os.PathLike[str]) -> None:
-    """Send the app's debug log to ``path`` (created 0600: it names hosts and timings)."""
+    """Send the app's debug log to ``path``, appending. The file is made 0600 even if it
+    existed (it names hosts and timings); a symbolic link is refused, not followed (in a
+    shared directory it could point at any file of the user's). Raises OSError."""
     target = Path(path).expanduser()
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.close(fd)
-    handler = logging.FileHandler(target, encoding="utf-8")
+    if str(target).startswith(SYSTEM_PATHS):
+        # /dev/stderr, /proc/self/fd/3: links the system made, to something already open.
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND)
+        mine = False
+    else:
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP and target.is_symlink():
+                raise OSError(errno.ELOOP, "it is a symbolic link, which the log does not follow") from None
+            raise
+        mine = True
+    try:
+        if mine and stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, 0o600)  # the file itself, opened above: no race with a swapped path
+        stream = os.fdopen(fd, "a", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+    handler = _OwnedStreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger(LOGGER_NAME)

@@ -75,6 +75,17 @@ def duration(seconds: float | None, *, precision: int = 3) -> str:
     return " ".join(parts[:precision])
 
 
+def wait(seconds: float | None) -> str:
+    """How long until something happens: '45 s' under a minute and a half, else the
+    :func:`duration` of it ('3m', '1h', '1h 30m')."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    seconds = max(seconds, 0)
+    if seconds < 90:
+        return f"{int(seconds)} s"
+    return duration(seconds, precision=2)
+
+
 def age(seconds: float | None) -> str:
     """How long ago: '12 s ago', '3 min ago', '2 h ago'."""
     if seconds is None or not math.isfinite(seconds):

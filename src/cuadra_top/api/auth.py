@@ -19,15 +19,52 @@ import httpx
 from pydantic import SecretStr
 
 from cuadra_top.api.claims import token_identity
+from cuadra_top.api.command import CommandTimeout, OutputTooLarge, run_bounded
 from cuadra_top.api.errors import ApiError, AuthError, ProtocolError, RateLimited, ServerError
 from cuadra_top.debuglog import logger
 from cuadra_top.redaction import remember_secret
-from cuadra_top.api.http import check_url, one_line, problem_of, retry_after_seconds, send
+from cuadra_top.api.http import check_url, one_line, problem_of, retry_advice, retry_after_seconds, send
 
 log = logger("auth")
 
 DEFAULT_TOKEN_URL = "https://auth.cuadra.ai/v1/oauth2/token"
 TOKEN_COMMAND_TIMEOUT = 10.0
+MAX_TOKEN_OUTPUT = 64 * 1024
+"""A token is a few KiB at most; a command printing more is broken, and is stopped there."""
+
+
+VISIBLE_ASCII = "visible ASCII only (no spaces, tabs, line breaks, control or non-ASCII characters)"
+TOKEN_RULE = f"a bearer token is {VISIBLE_ASCII}"
+
+
+def without_trailing_newline(value: str) -> str:
+    """``value`` less one trailing newline (``echo``, ``pass show`` and files end with one)."""
+    return value.removesuffix("\n").removesuffix("\r") if value.endswith("\n") else value
+
+
+def header_value_problem(value: str) -> str | None:
+    """What keeps ``value`` out of an HTTP header as a bearer token (RFC 6750 allows only
+    visible ASCII there), e.g. "has a space at its end"; None when it can go. Describes the
+    offending character and where it is, never the value itself."""
+    if not value:
+        return "is empty"
+    for index, char in enumerate(value):
+        code = ord(char)
+        if 0x21 <= code <= 0x7E:
+            continue
+        if char == " ":
+            what = "a space"
+        elif char == "\t":
+            what = "a tab"
+        elif char in "\r\n":
+            what = "a line break"
+        elif code < 0x20 or code == 0x7F:
+            what = "a control character"
+        else:
+            what = "a non-ASCII character"
+        where = "at its start" if index == 0 else "at its end" if index == len(value) - 1 else "inside it"
+        return f"has {what} {where}"
+    return None
 
 
 class Credential(Protocol):
@@ -61,7 +98,11 @@ class StaticToken:
         self.identity = token_identity(token.get_secret_value())
 
     async def bearer(self, http: httpx.AsyncClient) -> str:
-        return self._token.get_secret_value()
+        token = self._token.get_secret_value()
+        problem = header_value_problem(token)
+        if problem:  # the config refuses such tokens first; this guards every other caller
+            raise AuthError(f"{self.describe} {problem}; {TOKEN_RULE}")
+        return token
 
     def invalidate(self) -> None:
         """Nothing to do: asking again gives the same token."""
@@ -93,27 +134,26 @@ class CommandToken:
 
     async def _run(self) -> str:
         try:
-            process = await asyncio.create_subprocess_exec(
-                *shlex.split(self.command),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
+            done = await run_bounded(shlex.split(self.command), timeout=self.timeout, max_stdout=MAX_TOKEN_OUTPUT)
         except (OSError, ValueError) as exc:
             raise AuthError(f"token_command could not start: {one_line(exc)}") from None
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), self.timeout)
-        except asyncio.TimeoutError:
-            process.kill()
-            await process.wait()
+        except CommandTimeout:
             raise AuthError(f"token_command did not finish within {self.timeout:g} s") from None
-        if process.returncode != 0:
-            first = err.decode(errors="replace").strip().splitlines()[:1]
+        except OutputTooLarge:
+            raise AuthError(f"token_command printed more than {MAX_TOKEN_OUTPUT // 1024} KiB; "
+                            "it must print only the token") from None
+        if done.returncode != 0:
+            first = done.stderr.decode(errors="replace").strip().splitlines()[:1]
             why = f": {one_line(first[0], 120)}" if first else ""
-            raise AuthError(f"token_command exited with status {process.returncode}{why}")
-        token = out.decode(errors="replace").strip()
-        if not token or len(token.splitlines()) != 1:
-            raise AuthError("token_command must print exactly one line: the token")
+            raise AuthError(f"token_command exited with status {done.returncode}{why}")
+        token = without_trailing_newline(done.stdout.decode(errors="replace"))
+        if not token:
+            raise AuthError("token_command printed nothing; it must print exactly one line: the token")
+        problem = header_value_problem(token)
+        if problem:
+            remember_secret(token)
+            raise AuthError(f"token_command printed a token that {problem}; it must print exactly one "
+                            f"line, the token, and {TOKEN_RULE}")
         return token
 
     def invalidate(self) -> None:
@@ -167,15 +207,15 @@ class ClientCredentials:
         answer = await send(http, "POST", self.token_url, json_body=body, max_bytes=64 * 1024)
         self.fetches += 1
         title, detail = problem_of(answer)
+        wait = retry_after_seconds(answer.headers.get("retry-after"))
         if answer.status >= 500:
             said = detail or title or ("HTML error page" if answer.is_html else "no details")
-            raise ServerError(f"token endpoint error {answer.status}: {said}",
-                              status=answer.status, title=title, detail=detail)
+            raise ServerError(f"token endpoint error {answer.status}: {said}{retry_advice(wait)}",
+                              retry_after=wait, status=answer.status, title=title, detail=detail)
         if answer.status == 429:
             # Transient, like at the usage endpoint: back off, do not stop as for bad credentials.
-            wait = retry_after_seconds(answer.headers.get("retry-after"))
-            when = f"retry after {wait:.0f} s" if wait is not None else "retry later"
-            raise RateLimited(f"token endpoint rate limited (429); {when}",
+            when = retry_advice(wait) or "; retry later"
+            raise RateLimited(f"token endpoint rate limited (429){when}",
                               retry_after=wait, status=429, title=title, detail=detail)
         if answer.status != 200:
             said = detail or title or "no details"
@@ -188,6 +228,10 @@ class ClientCredentials:
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise ProtocolError("token endpoint answer has no access_token")
+        problem = header_value_problem(token)
+        if problem:  # not retried: asking again would only fetch another such token
+            remember_secret(token)
+            raise AuthError(f"token endpoint sent an access token that {problem}; {TOKEN_RULE}")
         expires_in = data.get("expires_in", 3600)
         if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
             raise ProtocolError("token endpoint answer has an invalid expires_in")

@@ -21,12 +21,15 @@ class ApiError(Exception):
         status: int | None = None,
         title: str | None = None,
         detail: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.title = title
         self.detail = detail
+        self.retry_after = retry_after
+        """Seconds the server asked us to wait (``Retry-After`` on a 429 or a 5xx), capped."""
 
     def as_dict(self) -> dict[str, object]:
         """The ``error`` object of ``--json`` output."""
@@ -56,18 +59,14 @@ class NotFound(ApiError):
 
 
 class RateLimited(ApiError):
-    """429: wait at least ``retry_after`` seconds before asking again."""
+    """429: wait at least ``retry_after`` seconds (else an interval) before asking again."""
 
     kind = "rate_limited"
     retryable = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
-        self.retry_after = retry_after
-
 
 class ServerError(ApiError):
-    """5xx: the API failed; worth retrying with backoff."""
+    """5xx: the API failed; worth retrying with backoff, and not before ``retry_after``."""
 
     kind = "server"
     retryable = True
@@ -103,3 +102,20 @@ class ConfigProblem(ApiError):
     """The org's config cannot be used as it is now (read afresh on a refresh): fix the file."""
 
     kind = "config"
+
+
+class SetupError(ApiError):
+    """A connection setting (CA certificates, a proxy) that cannot work: nothing is fetched
+    until it is fixed. Raised when the HTTP clients are built; the message names the
+    setting and the fix, in one line."""
+
+    kind = "config"
+
+
+class TLSConfigError(SetupError):
+    """A CA setting (``ca_bundle``, ``SSL_CERT_FILE``, ``SSL_CERT_DIR``) that points nowhere or
+    at something that holds no certificate: nothing could be verified."""
+
+
+class ProxyConfigError(SetupError):
+    """A proxy variable (``HTTPS_PROXY`` and the like) httpx cannot use."""

@@ -1,13 +1,13 @@
 """HTTP plumbing shared by the usage client and the OAuth token fetch.
 
 One ``httpx.AsyncClient`` (one connection pool) serves every organization. Responses are
-read with a size cap, transport failures become :class:`NetworkError`, and error answers
-become typed errors carrying the RFC 7807 problem's title and detail.
+read with a size cap and within a deadline, transport failures become :class:`NetworkError`,
+and error answers become typed errors carrying the RFC 7807 problem's title and detail.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import asyncio
 import json
 import os
 import re
@@ -25,6 +25,7 @@ import httpx
 
 from cuadra_top import __version__
 from cuadra_top.format import printable
+from cuadra_top.format import wait as fmt_wait
 from cuadra_top.debuglog import logger
 from cuadra_top.api.errors import (
     ApiError,
@@ -37,7 +38,9 @@ from cuadra_top.api.errors import (
     ProtocolError,
     RateLimited,
     ServerError,
+    TLSConfigError,
 )
+from cuadra_top.api.proxy import ProxyFailure, is_loopback, proxy_mounts
 
 log = logger("http")
 
@@ -53,16 +56,112 @@ class Timeouts:
     read: float = DEFAULT_READ_TIMEOUT
 
 
+CA_FILE_FIX = "point it at a PEM file of CA certificates"
+CA_DIR_FIX = "point it at a directory of hashed CA certificates (see `openssl rehash`)"
+_HASHED_NAME = re.compile(r"[0-9a-f]{8}\.r?[0-9]+")
+
+
+class _Unusable(Exception):
+    """Why a CA file or directory cannot serve (the text goes into the user's message)."""
+
+
+def _load_ca_file(cafile: str, capath: str | None = None) -> ssl.SSLContext:
+    """A verifying context trusting ``cafile`` (and ``capath``); raises _Unusable."""
+    try:
+        context = ssl.create_default_context(cafile=cafile, capath=capath)
+    except FileNotFoundError:
+        raise _Unusable("no such file") from None
+    except IsADirectoryError:
+        raise _Unusable("is a directory, not a file") from None
+    except PermissionError:
+        raise _Unusable("cannot be read (permission denied)") from None
+    except ssl.SSLError:
+        raise _Unusable("holds no PEM certificate") from None
+    except (OSError, ValueError) as exc:
+        raise _Unusable(f"cannot be read ({one_line(getattr(exc, 'strerror', None) or exc)})") from None
+    if not context.cert_store_stats()["x509"]:
+        raise _Unusable("holds no PEM certificate")
+    return context
+
+
+def _check_ca_dir(path: str) -> None:
+    """Raise _Unusable when ``path`` cannot serve as ``SSL_CERT_DIR``. OpenSSL looks
+    certificates up there by hashed name (``5ad8a5d6.0``) only, so a directory without one
+    holds no CA for it."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        raise _Unusable("no such directory") from None
+    except NotADirectoryError:
+        raise _Unusable("not a directory") from None
+    except PermissionError:
+        raise _Unusable("cannot be read (permission denied)") from None
+    except OSError as exc:
+        raise _Unusable(f"cannot be read ({one_line(exc.strerror or exc)})") from None
+    if not any(_HASHED_NAME.fullmatch(name) for name in names):
+        raise _Unusable("no hashed certificates in it")
+
+
+def ca_file_problem(path: str) -> str | None:
+    """Why ``path`` cannot serve as a CA bundle, or None when it holds PEM certificates
+    (the config's check of ``ca_bundle``)."""
+    try:
+        _load_ca_file(path)
+    except _Unusable as exc:
+        return str(exc)
+    return None
+
+
+def check_tls_environment(environ: Mapping[str, str] = os.environ) -> None:
+    """Raise TLSConfigError, one line naming the variable and the fix, when ``SSL_CERT_FILE`` or
+    ``SSL_CERT_DIR`` is set but cannot serve. The config loader calls it (as a ConfigError)
+    when no ``ca_bundle`` overrides them; :func:`tls_context` makes the same checks."""
+    if environ.get("SSL_CERT_FILE") or environ.get("SSL_CERT_DIR"):
+        tls_context(None, environ)
+
+
 def tls_context(ca_bundle: str | None = None, environ: Mapping[str, str] = os.environ) -> ssl.SSLContext:
     """A verifying TLS context: ``ca_bundle``, else ``SSL_CERT_FILE``/``SSL_CERT_DIR``, else
-    certifi's store. Built once and shared by every pool: each build costs tens of ms."""
-    cafile = ca_bundle or environ.get("SSL_CERT_FILE") or None
-    capath = None if ca_bundle else environ.get("SSL_CERT_DIR") or None
-    if cafile is None and capath is None:
-        import certifi
+    certifi's store. Built once and shared by every pool: each build costs tens of ms. Raises
+    TLSConfigError (one line naming the setting and the fix) when the CA setting in use
+    cannot serve."""
+    if ca_bundle:
+        try:
+            return _load_ca_file(ca_bundle)
+        except _Unusable as exc:
+            raise TLSConfigError(f"ca_bundle {ca_bundle}: {exc}; {CA_FILE_FIX}, or remove the key") from None
+    cafile = environ.get("SSL_CERT_FILE") or None
+    capath = environ.get("SSL_CERT_DIR") or None
+    if capath:
+        try:
+            _check_ca_dir(capath)
+        except _Unusable as exc:
+            raise TLSConfigError(f"SSL_CERT_DIR={capath}: {exc}; {CA_DIR_FIX}, or unset it") from None
+    if cafile:
+        try:
+            return _load_ca_file(cafile, capath)
+        except _Unusable as exc:
+            raise TLSConfigError(f"SSL_CERT_FILE={cafile}: {exc}; {CA_FILE_FIX}, or unset it") from None
+    if capath:
+        return ssl.create_default_context(capath=capath)
+    import certifi
 
-        cafile = certifi.where()
-    return ssl.create_default_context(cafile=cafile, capath=capath)
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def request_deadline(timeout: httpx.Timeout) -> float | None:
+    """Seconds one whole request may take, from connecting to the body's last byte: the connect
+    timeout plus the read timeout. httpx's read timeout bounds only the wait for each next piece,
+    so a server that drips its answer a byte at a time would never trip it."""
+    if timeout.connect is None or timeout.read is None:
+        return None
+    return timeout.connect + timeout.read
+
+
+def too_slow(url: str, deadline: float) -> NetworkError:
+    """The error of an answer (or a whole fetch) that did not complete within ``deadline``."""
+    return NetworkError(f"{urlsplit(url).netloc} sent its answer too slowly: "
+                        f"no complete answer within {deadline:g} s")
 
 
 def make_http_client(
@@ -75,24 +174,16 @@ def make_http_client(
     """A pooled client. Certificates are always verified, against ``tls`` when given (shared
     between pools), else a context built from ``ca_bundle`` or the default stores."""
     verify = tls or tls_context(ca_bundle)
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        limits=limits,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         verify=verify,
         follow_redirects=False,
-        trust_env=True,  # honour HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE on servers
+        trust_env=True,  # honour HTTPS_PROXY / NO_PROXY on servers...
+        mounts=proxy_mounts(verify, limits),  # ...naming the proxy in errors, never for loopback
     )
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_url(url: str, what: str = "api_url") -> str:
@@ -121,6 +212,8 @@ def one_line(text: str, limit: int = 200) -> str:
 
 def describe_transport_error(exc: httpx.TransportError, url: str) -> NetworkError | ProtocolError:
     """Name the cause of a request that got no usable HTTP answer, in one line."""
+    if isinstance(exc, ProxyFailure):
+        return describe_proxy_failure(exc, url)
     host = urlsplit(url).netloc
     if isinstance(exc, httpx.ConnectTimeout):
         return NetworkError(f"connect timeout: {host} did not accept a connection in time")
@@ -149,6 +242,28 @@ def describe_transport_error(exc: httpx.TransportError, url: str) -> NetworkErro
     if "SSL" in text or "certificate" in text.lower():
         return NetworkError(f"TLS error talking to {host}: {one_line(text)}")
     return NetworkError(f"network error talking to {host}: {one_line(text) or type(exc).__name__}")
+
+
+def _tls_in_chain(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def describe_proxy_failure(exc: ProxyFailure, url: str) -> NetworkError | ProtocolError:
+    """A failure on the way through a proxy: the proxy's own (it cannot be reached, refuses the
+    tunnel) names the proxy, not the API host; anything later says it went via the proxy."""
+    cause, host = exc.cause, urlsplit(url).hostname
+    if isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout)) and not _tls_in_chain(cause):
+        reached = describe_transport_error(cause, f"http://{exc.address}").message
+        return NetworkError(f"proxy {exc.proxy} failed: {reached}; check the proxy, or list {host} in NO_PROXY")
+    if isinstance(cause, httpx.ProxyError):
+        return NetworkError(f"proxy {exc.proxy} did not connect to {host}: {one_line(cause) or 'no reason given'}")
+    error = describe_transport_error(cause, url)
+    return type(error)(f"{error.message} (via proxy {exc.proxy})")
 
 
 @dataclass(frozen=True)
@@ -225,10 +340,13 @@ async def send(
     json_body: Any = None,
     max_bytes: int = MAX_BODY_BYTES,
 ) -> Answer:
-    """Make one request and read the whole body, refusing bodies over ``max_bytes``."""
+    """Make one request and read the whole body, refusing bodies over ``max_bytes``, within
+    the client's :func:`request_deadline`."""
     started = time.perf_counter()
+    deadline = request_deadline(http.timeout)
+    bound = asyncio.timeout(deadline)
     try:
-        async with http.stream(method, url, headers=headers, json=json_body) as response:
+        async with bound, http.stream(method, url, headers=headers, json=json_body) as response:
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise ProtocolError(
@@ -249,27 +367,43 @@ async def send(
             return Answer(response.status_code, response.headers, b"".join(chunks))
     except httpx.TransportError as exc:
         error = describe_transport_error(exc, url)
-        log.debug("%s %s -> failed after %.0f ms: %s", method, url, (time.perf_counter() - started) * 1000,
-                  error.message)
-        raise error from None
+    except TimeoutError:
+        if not bound.expired():
+            raise
+        assert deadline is not None
+        error = too_slow(url, deadline)
+    log.debug("%s %s -> failed after %.0f ms: %s", method, url, (time.perf_counter() - started) * 1000,
+              error.message)
+    raise error from None
+
+
+RETRY_AFTER_CAP = 3600.0
+"""The longest ``Retry-After`` obeyed: a server asking for days is asking for an hour."""
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> float | None:
-    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
+    """``Retry-After`` as seconds, at most RETRY_AFTER_CAP: either delta-seconds or an HTTP
+    date (a past date means now). None for anything else (negative, NaN, garbage)."""
     if not value:
         return None
     value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    if _DELTA_SECONDS.fullmatch(value):
+        return min(float(value), RETRY_AFTER_CAP)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max((when - now()).total_seconds(), 0.0)
+    return min(max((when - now()).total_seconds(), 0.0), RETRY_AFTER_CAP)
+
+
+def retry_advice(wait: float | None) -> str:
+    """'retry after 45 s', 'retry after 1h', for an error message; '' when the server said nothing."""
+    return f"; retry after {fmt_wait(wait)}" if wait is not None else ""
 
 
 def problem_of(answer: Answer) -> tuple[str | None, str | None]:
@@ -307,10 +441,10 @@ def error_for(answer: Answer, url: str) -> ApiError:
         )
     if status == 404:
         return NotFound(f"not found (404) at {url}; the api_url is probably wrong", **kw)
+    wait = retry_after_seconds(answer.headers.get("retry-after"))
     if status == 429:
-        wait = retry_after_seconds(answer.headers.get("retry-after"))
-        when = f"retry after {wait:.0f} s" if wait is not None else "retry later"
-        return RateLimited(f"rate limited (429: {said}); {when}", retry_after=wait, **kw)
+        when = retry_advice(wait) or "; retry later"
+        return RateLimited(f"rate limited (429: {said}){when}", retry_after=wait, **kw)
     if status >= 500:
-        return ServerError(f"server error {status}: {said}", **kw)
+        return ServerError(f"server error {status}: {said}{retry_advice(wait)}", retry_after=wait, **kw)
     return ClientError(f"request refused ({status}: {said})", **kw)

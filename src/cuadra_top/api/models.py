@@ -15,11 +15,14 @@ from pydantic import (
     AfterValidator,
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
+    PrivateAttr,
     StrictInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -27,8 +30,30 @@ from pydantic.alias_generators import to_camel
 
 from cuadra_top.format import printable
 
-Count = Annotated[StrictInt, Field(ge=0)]
-"""A credit count or a byte size: an integer, never negative, never a bool or a string."""
+_NOTES = "notes"
+"""Key of the validation context's list of notes (see :func:`parse_usage`)."""
+_PATH_OF_MODEL = {"Storage": "storage", "Credits": "credits", "Seats": "seats"}
+
+
+def _whole(value: Any, info: ValidationInfo) -> Any:
+    """A float count becomes an integer: 500.0 is 500, and 500.5 is rounded half up to 501
+    with a note, since a monitor is better off showing it than failing the org. Anything else
+    (NaN, an infinity, a bool, a string) is left for StrictInt to refuse, and a negative float
+    stays negative for ``ge=0`` to refuse."""
+    if not isinstance(value, float) or not math.isfinite(value):
+        return value
+    whole = math.floor(value + 0.5) if value >= 0 else math.floor(value)
+    if whole != value and value >= 0 and info.context is not None and _NOTES in info.context:
+        model = _PATH_OF_MODEL.get(str(info.config.get("title") if info.config else ""), "")
+        field = to_camel(info.field_name or "?")
+        info.context[_NOTES].append(f"{model}.{field} {value!r} rounded to {whole}" if model else
+                                    f"{field} {value!r} rounded to {whole}")
+    return whole
+
+
+Count = Annotated[StrictInt, Field(ge=0), BeforeValidator(_whole)]
+"""A credit count or a byte size: an integer, never negative, never a bool or a string; a
+float that spells an integer is taken, a fractional one rounded with a note."""
 Shown = Annotated[str, AfterValidator(printable)]
 """A string the screens and the table show: control characters replaced (``raw`` keeps them)."""
 
@@ -172,6 +197,19 @@ class Usage(_Open):
     credits: Credits
     plan: Plan
     seats: Seats | None = None
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """What parsing changed, one line each ("credits.used 500.5 rounded to 501"), for the
+        raw view. Not a field: an API field called ``notes`` stays an unknown field."""
+        return self._notes
+
+    @model_validator(mode="after")
+    def _keep_notes(self, info: ValidationInfo) -> Usage:
+        if info.context is not None:
+            self._notes.extend(info.context.get(_NOTES, ()))
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -240,5 +278,6 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def parse_usage(data: Any) -> Usage:
-    """Validate a decoded JSON body; raises pydantic.ValidationError."""
-    return Usage.model_validate(data)
+    """Validate a decoded JSON body; raises pydantic.ValidationError. What had to be adjusted
+    on the way (a fractional count rounded) is in ``Usage.notes``."""
+    return Usage.model_validate(data, context={_NOTES: []})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Kinds of broken bodies a fault can send (see ``Fault.body``).
-BODY_KINDS = frozenset({"malformed", "html", "truncated", "oversize", "schema", "empty"})
+BODY_KINDS = frozenset({"malformed", "html", "truncated", "oversize", "schema", "empty", "bad-token"})
 
 
 @dataclass
@@ -15,14 +15,19 @@ class Fault:
     - ``latency``: seconds added before answering (combines with everything else).
     - ``status``: answer this status; with no ``body`` an error status gets an
       RFC 7807 problem document, a non-error status the normal body.
-    - ``retry_after``: ``Retry-After`` header value (meant for 429 and 503).
+    - ``retry_after``: ``Retry-After`` header value (meant for 429 and 503): seconds, or any
+      text to send as it is (an HTTP date, garbage).
     - ``body``: ``"malformed"`` (not JSON), ``"html"`` (HTML error page, 502
       unless ``status``), ``"truncated"`` (the normal JSON cut in half, no
       ``Content-Length``, connection closed), ``"oversize"`` (the normal JSON
       padded with an unknown field past 2 MiB), ``"schema"`` (JSON violating the
       schema: ``credits.used`` is ``"lots"``, ``storage`` missing), ``"empty"``
-      (empty body, 200 unless ``status``).
+      (empty body, 200 unless ``status``), ``"bad-token"`` (token endpoint: a normal
+      answer whose ``access_token`` holds a space and a non-ASCII character; elsewhere the
+      normal answer).
     - ``hang``: accept the request and never answer, until the simulator stops.
+    - ``drip``: send the body one byte every ``drip`` seconds (the headers at once), so
+      every read succeeds in time and only a deadline on the whole request can end it.
     - ``times``: apply to the next N requests only, then clear; None = until cleared.
     - ``probability``: apply to each request with this probability (seeded RNG);
       requests it skips do not count against ``times``.
@@ -30,9 +35,10 @@ class Fault:
 
     latency: float = 0.0
     status: int | None = None
-    retry_after: int | None = None
+    retry_after: int | str | None = None
     body: str | None = None
     hang: bool = False
+    drip: float = 0.0
     times: int | None = None
     probability: float = 1.0
 
@@ -44,6 +50,8 @@ class Fault:
             raise ValueError(f"fault status must be an HTTP status code, got {self.status}")
         if self.latency < 0:
             raise ValueError("fault latency must not be negative")
+        if self.drip < 0:
+            raise ValueError("fault drip must not be negative")
         if self.times is not None and self.times < 0:
             raise ValueError("fault times must not be negative")
         if not 0.0 <= self.probability <= 1.0:

@@ -65,6 +65,8 @@ class _Reply:
     latency: float = 0.0
     hang: bool = False
     truncate: bool = False
+    drip: float = 0.0
+    """Seconds between two bytes of the body (0: all at once)."""
 
 
 @dataclass
@@ -465,6 +467,12 @@ class Simulator:
                            b'{"storage": {"used": 5242880, "limit": <not json> ...')
         elif fault.body == "empty":
             reply = _Reply(fault.status or 200, [*headers, ("Content-Type", _JSON)], b"")
+        elif fault.body == "bad-token":
+            reply = normal()
+            data = json.loads(reply.body)
+            if isinstance(data, dict) and isinstance(data.get("access_token"), str):
+                data["access_token"] += " \u00fc"
+                reply.body = _dumps(data)
         elif fault.body == "schema":
             reply = _json_reply(fault.status or 200, schema_violation(), headers)
         elif fault.body in ("truncated", "oversize"):
@@ -486,6 +494,7 @@ class Simulator:
                 reply.status = fault.status
             _merge_headers(reply.headers, headers)
         reply.latency += fault.latency
+        reply.drip = fault.drip
         return reply
 
     def _flaky(self, normal: Callable[[], _Reply], rate_headers: list[tuple[str, str]]) -> _Reply | None:
@@ -616,5 +625,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(reply.body)
+        if self.command == "HEAD":
+            return
+        if reply.drip > 0 and stopping is not None:
+            for i in range(len(reply.body)):
+                self.wfile.write(reply.body[i:i + 1])
+                if stopping.wait(reply.drip):
+                    self.close_connection = True
+                    return
+            return
+        self.wfile.write(reply.body)

@@ -13,9 +13,10 @@ from datetime import datetime, timezone
 
 import httpx
 
+from cuadra_top.api.auth import TOKEN_COMMAND_TIMEOUT
 from cuadra_top.api.client import Fetched, UsageClient
 from cuadra_top.api.errors import ApiError
-from cuadra_top.api.http import Timeouts, make_http_client, one_line, tls_context
+from cuadra_top.api.http import Timeouts, make_http_client, one_line, request_deadline, tls_context, too_slow
 from cuadra_top.config import OrgConfig, Settings, build_credential
 from cuadra_top.state.identity import series_key
 
@@ -27,6 +28,20 @@ one pool of 64 makes a 500-org refresh CPU-bound, while 8 pools of 8 finish it i
 a second. Fleets of up to 8 orgs share a single pool."""
 MAX_CONCURRENT_FETCHES = POOL_CONNECTIONS * MAX_POOLS
 """Bounded concurrency: hundreds of orgs never open hundreds of sockets at once."""
+
+
+FETCH_DEADLINE_MARGIN = 1.0
+
+
+def whole_fetch_deadline(timeout: httpx.Timeout) -> float | None:
+    """The bound on one org's whole fetch: room for a token (token_command or token request)
+    and the usage request, twice (one retry after a 401), and a margin, so that the deadline
+    of the request under way, with its more precise message, always ends first. A backstop:
+    whatever else might wait (a lock, a bug) still ends."""
+    request = request_deadline(timeout)
+    if request is None:
+        return None
+    return 2 * (max(request, TOKEN_COMMAND_TIMEOUT) + request) + FETCH_DEADLINE_MARGIN
 
 
 @dataclass(frozen=True)
@@ -59,13 +74,14 @@ class Fleet:
         http: httpx.AsyncClient | None = None,
         max_pools: int = MAX_POOLS,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        fetch_deadline: float | None = None,
     ) -> None:
         self.now = now
         self._owns_http = http is None
         if http is not None:
             self.pools = [http]
         else:
-            tls = tls_context(ca_bundle)
+            tls = tls_context(ca_bundle, environ)
             count = min(max_pools, max(1, math.ceil(len(orgs) / POOL_CONNECTIONS)))
             self.pools = [make_http_client(timeouts, max_connections=POOL_CONNECTIONS, tls=tls)
                           for _ in range(count)]
@@ -81,6 +97,8 @@ class Fleet:
             self._pool_of[org.name] = pool
             self.clients[org.name] = UsageClient(self.pools[pool], build_credential(org, environ), org.api_url, now=now)
             self._gates[org.name] = gates[pool]
+        self.fetch_deadline = fetch_deadline or whole_fetch_deadline(self.pools[0].timeout)
+        """Seconds one org's whole fetch may take once under way (None: unbounded)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, environ: Mapping[str, str], *,
@@ -119,12 +137,18 @@ class Fleet:
     async def fetch(self, name: str) -> OrgResult:
         """Fetch one org; never raises for an API failure, it is returned instead."""
         attempted = self.now()
+        client = self.clients[name]
         async with self._gates[name]:
+            bound = asyncio.timeout(self.fetch_deadline)
             try:
-                fetched = await self.clients[name].fetch()
+                async with bound:
+                    fetched = await client.fetch()
             except ApiError as exc:
                 return OrgResult(name, None, exc, attempted, self.series_key(name))
             except Exception as exc:  # a bug must not take the whole monitor down
+                if isinstance(exc, TimeoutError) and bound.expired() and self.fetch_deadline is not None:
+                    return OrgResult(name, None, too_slow(client.url, self.fetch_deadline), attempted,
+                                     self.series_key(name))
                 return OrgResult(name, None, ApiError(f"unexpected error: {one_line(type(exc).__name__)}"), attempted,
                                  self.series_key(name))
             # after the fetch: a token_command's identity is known once it has run

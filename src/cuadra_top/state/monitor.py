@@ -11,17 +11,17 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
-from cuadra_top.api.errors import ApiError, ConfigProblem
+from cuadra_top.api.errors import ConfigProblem, SetupError
 from cuadra_top.clock import utc_now
 from cuadra_top.config import ConfigError, OrgConfig, Settings
 from cuadra_top.debuglog import logger
 from cuadra_top.state.alerts import Alert, AlertTracker
-from cuadra_top.state.fleet import Fleet
+from cuadra_top.state.fleet import Fleet, OrgResult
 from cuadra_top.state.forecast import Forecast
 from cuadra_top.state.poller import OrgPoller, OrgState
 from cuadra_top.state.trends import Trends, recording
@@ -115,12 +115,19 @@ class Monitor:
         if self._started:
             return
         self._started = True
-        fleet = await self._obtain_fleet()
+        try:
+            fleet: Fleet | None = await self._obtain_fleet()
+        except SetupError as exc:  # CA or proxy settings that cannot work: every org says so
+            log.error("cannot poll: %s", exc.message)
+            fleet = None
+            fetch = self._failing(exc)
         if self._stopped:
-            await fleet.aclose()  # stopped while the pools were being built
+            if fleet is not None:
+                await fleet.aclose()  # stopped while the pools were being built
             return
         self.fleet = fleet
-        fetch = recording(fleet.fetch, self.trends)
+        if fleet is not None:
+            fetch = recording(fleet.fetch, self.trends)
         for name in self.names:
             poller = OrgPoller(name, fetch, self.interval, self._poller_changed, rng=self._rng, now=self.clock)
             poller.set_paused(self.paused)
@@ -129,8 +136,17 @@ class Monitor:
             task = asyncio.create_task(poller.run(), name=f"poll:{name}")
             task.add_done_callback(self._poller_ended)
             self._tasks.append(task)
-        await self.trends.load(self.names, fleet.series_keys(self.names))
+        await self.trends.load(self.names, fleet.series_keys(self.names) if fleet else None)
         await self.trends.thin_history()
+
+    def _failing(self, error: SetupError) -> Callable[[str], Awaitable[OrgResult]]:
+        """The fetch of a monitor whose connections could not be set up: each org stops on the
+        setting's one-line error (non-retryable), shown where its data would be."""
+
+        async def fetch(name: str) -> OrgResult:
+            return OrgResult(name, None, error, self.clock())
+
+        return fetch
 
     async def _obtain_fleet(self) -> Fleet:
         source = self._fleet_source

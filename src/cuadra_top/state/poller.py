@@ -5,7 +5,7 @@ The state layer knows nothing of widgets: a poller keeps an :class:`OrgState` an
 pure function (:func:`next_delay`) so the backoff policy is testable on its own:
 
 - success: the refresh interval;
-- 429: at least ``Retry-After``;
+- 429: at least ``Retry-After`` (else an interval); a 5xx that sends ``Retry-After``: at least that;
 - 5xx, network and protocol faults: exponential backoff with full jitter, capped at 5 minutes,
   reset by a success;
 - 401, 403, 404 and other 4xx: stop, until the user refreshes by hand (retrying cannot help
@@ -53,8 +53,10 @@ def next_delay(error: ApiError | None, failures: int, interval: float, rng: rand
     # unbounded 2**n no longer converts to float and would kill the poll loop.
     ceiling = min(BACKOFF_CAP, interval * 2 ** min(max(failures - 1, 0), 64))
     backoff = max(MIN_DELAY, rng.uniform(0, ceiling))
+    if error.retry_after is not None:  # a 429 or a 5xx that said when (capped by the API layer)
+        return max(error.retry_after, backoff)
     if isinstance(error, RateLimited):
-        return max(error.retry_after if error.retry_after is not None else interval, backoff)
+        return max(interval, backoff)
     return backoff
 
 

@@ -84,6 +84,6 @@ def status_text(state: OrgState, now: datetime) -> str:
             return f"polling stopped: fix the config, then r · {error.message}"
         return f"polling stopped: r retries · {error.message}"
     retry = state.retry_in(now)
-    suffix = f" · retry in {int(retry)} s" if retry is not None else ""
+    suffix = f" · retry in {fmt.wait(retry)}" if retry is not None else ""
     kept = " · last data kept" if state.fetched is not None else ""
     return f"{error.message}{suffix}{kept}"

@@ -1,0 +1,87 @@
+"""``--log FILE``: the file is the user's alone (0600) even when it existed before, and a symbolic
+link is refused rather than followed (in a shared directory it could point anywhere)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+
+import pytest
+
+from cuadra_top.cli import main
+from cuadra_top.debuglog import LOGGER_NAME, logger, setup_debug_log
+
+
+@pytest.fixture(autouse=True)
+def _restore_logger():
+    root = logging.getLogger(LOGGER_NAME)
+    saved = (list(root.handlers), root.level, root.propagate)
+    yield
+    for handler in root.handlers:
+        if handler not in saved[0]:
+            handler.close()
+    root.handlers[:] = saved[0]
+    root.level, root.propagate = saved[1], saved[2]
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_new_log_file_is_0600(tmp_path):
+    log = tmp_path / "debug.log"
+    setup_debug_log(log)
+    assert mode(log) == 0o600
+
+
+def test_an_existing_log_file_is_made_0600_and_appended_to(tmp_path):
+    log = tmp_path / "debug.log"
+    log.write_text("earlier run\n")
+    log.chmod(0o644)
+    setup_debug_log(log)
+    logger("test").info("a line")
+    assert mode(log) == 0o600
+    text = log.read_text()
+    assert text.startswith("earlier run\n") and "a line" in text
+
+
+def test_a_symlink_is_refused(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_text("not yours to write\n")
+    target.chmod(0o644)
+    link = tmp_path / "debug.log"
+    link.symlink_to(target)
+    with pytest.raises(OSError) as info:
+        setup_debug_log(link)
+    assert "symbolic link" in str(info.value.strerror)
+    assert target.read_text() == "not yours to write\n" and mode(target) == 0o644
+
+
+def test_cli_refuses_a_symlinked_log_in_one_line(tmp_path, capsys, isolated_env):
+    link = tmp_path / "debug.log"
+    link.symlink_to(tmp_path / "target")
+    assert main(["--log", str(link), "config", "path"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a symbolic link" in err and "choose another path" in err
+    assert not (tmp_path / "target").exists()
+
+
+def test_system_links_are_followed_and_their_mode_left_alone(tmp_path):
+    """``--log /dev/stderr`` is a link (to /proc/self/fd/2, and on to wherever stderr goes):
+    paths the system makes are opened as they are."""
+    out = tmp_path / "redirected"
+    out.write_text("")
+    out.chmod(0o644)
+    with open(out, "a") as redirected:
+        setup_debug_log(f"/proc/self/fd/{redirected.fileno()}")
+        logger("test").info("a line")
+    assert "a line" in out.read_text() and mode(out) == 0o644
+
+
+def test_a_device_is_not_chmodded(tmp_path):
+    """/dev/null (or a terminal): written to, but its mode is not the log's to change."""
+    before = mode("/dev/null")
+    setup_debug_log("/dev/null")
+    logger("test").info("a line")
+    assert mode("/dev/null") == before
