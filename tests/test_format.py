@@ -53,3 +53,13 @@ def test_period_fraction_and_time_left():
     assert fmt.period_fraction(start, end, end + timedelta(days=3)) == 1.0
     assert fmt.period_fraction(None, end, now) is None
     assert fmt.time_left(end, end - timedelta(days=2, hours=5)) == "2d 5h"
+
+
+def test_short_date_converts_any_offset_to_utc():
+    """Defect 10: '2026-12-01T00:00:00+05:30' was printed as '2026-12-01 00:00 UTC'."""
+    from datetime import datetime, timedelta, timezone
+
+    india = timezone(timedelta(hours=5, minutes=30))
+    assert fmt.short_date(datetime(2026, 12, 1, 0, 0, tzinfo=india)) == "2026-11-30 18:30 UTC"
+    assert fmt.short_date(datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc)) == "2026-12-01 00:00 UTC"
+    assert fmt.short_date(datetime(2026, 12, 1, 0, 0)) == "2026-12-01 00:00 UTC"  # naive: UTC, as the models read it

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from pathlib import Path
 
 from cuadra_top.cli import org_reloader
 from cuadra_top.config import OrgConfig, Settings, load_config
@@ -186,3 +187,119 @@ async def test_the_status_column_stays_on_screen_at_60x20(frozen_sim):
         await pilot.pause()
         assert "Storage" in screen_text(app) and "Resets" in screen_text(app)
         assert app.query_one(OverviewTable).row_count == 4
+
+
+# -- defects 2 and 3: theme files and a symlinked config -----------------------------------------
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ('name = "bad"\nprimary = "notacolour"\n', "key primary: 'notacolour' is not a colour"),
+    ('name = "bad"\nprimary = "#ff0000"\nbackground = "#12"\n', "key background: '#12' is not a colour"),
+    ('name = "bad"\nprimary = "#ff0000"\naccent = 12\n', "key accent: 12 is not a colour"),
+    ('name = "bad"\nprimary = "#ff0000"\ndark = "yes"\n', "key dark: 'yes' is not true or false"),
+    ('name = "bad"\nprimary = "#ff0000"\nvariables = "x"\n', "key variables"),
+])
+async def test_a_broken_theme_file_is_refused_at_load_naming_file_and_key(frozen_sim, tmp_path, text, words):
+    """Defect 3: 'notacolour' was accepted at load and crashed the app when chosen."""
+    import os
+
+    themes = Path(os.environ["XDG_CONFIG_HOME"]) / "cuadra-top" / "themes"
+    themes.mkdir(parents=True)
+    (themes / "bad.toml").write_text(text)
+    app = frozen_app(frozen_sim, theme="bad")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "bad" not in app.available_themes and app.theme == "cuadra"
+        problems = [n for n in app.notices if "bad.toml" in n]
+        assert problems and words in problems[0], list(app.notices)
+        assert app.crashed is None
+
+
+async def test_choosing_a_theme_writes_through_a_symlinked_config(frozen_sim, tmp_path):
+    """Defect 2: the link was replaced by a regular file; later edits to the dotfile were lost."""
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "cuadra.toml"
+    real.write_text("# mine\nrefresh_interval = 30  # seconds\n")
+    real.chmod(0o640)
+    link = tmp_path / "config" / "config.toml"
+    link.parent.mkdir()
+    link.symlink_to(Path("..") / "dotfiles" / "cuadra.toml")
+    app = frozen_app(frozen_sim, config_path=link)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.theme = "cuadra-high-contrast"
+        await pilot.pause()
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert 'theme = "cuadra-high-contrast"' in real.read_text() and "# mine" in real.read_text()
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in dotfiles.iterdir()] == ["cuadra.toml"]  # no temporary file left behind
+
+
+# -- defect 24: a past period, rounded counts, NO_COLOR -------------------------------------------
+
+
+async def test_a_period_that_ended_says_so(start_sim, make_org):
+    """The API may lag behind the reset: 'resets in ended' read as nonsense."""
+    from datetime import timedelta
+
+    sim = start_sim([make_org("late")])
+    later = FROZEN_AT + timedelta(days=60)  # long after the simulator's period ended
+    app = app_for(sim, [org(sim, "late")], now=lambda: later)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settled(app, pilot)
+        text = screen_text(app)
+        assert "resets in ended" not in text and "passed · ended " in text and " ago" in text
+
+
+async def test_the_raw_tab_says_which_counts_were_rounded(frozen_sim):
+    from cuadra_top.simulator import Fault
+
+    app = frozen_app(frozen_sim, start_org="acme-free")
+    body = frozen_sim.usage_for("acme-free")
+    body["credits"]["used"] = 350.5
+    frozen_sim.set_fault("acme-free", Fault(document=body))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        await pilot.press("v")
+        await pilot.pause()
+        assert "credits.used 350.5 rounded to 351" in screen_text(app)
+
+
+def test_no_color_means_no_colour_codes_at_all(tmp_path):
+    """NO_COLOR=1 turned colours grey, still as 256-colour codes: no-color.org asks for none."""
+    import os
+    import pty
+    import re
+    import select
+    import signal
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CUADRA_", "COLORTERM"))}
+    env.update(NO_COLOR="1", TERM="xterm-256color", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "c"),
+               XDG_DATA_HOME=str(tmp_path / "d"))
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "cuadra_top", "--demo"], stdin=slave, stdout=slave, stderr=slave,
+                            env=env, start_new_session=True, close_fds=True)
+    os.close(slave)
+    output = b""
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and b"acme-free" not in output:
+            if select.select([master], [], [], 0.2)[0]:
+                output += os.read(master, 65536)
+        time.sleep(1.0)
+        while select.select([master], [], [], 0.2)[0]:
+            output += os.read(master, 65536)
+        os.write(master, b"q")
+        proc.wait(timeout=15)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        os.close(master)
+    assert b"acme-free" in output
+    params = [p for seq in re.findall(rb"\x1b\[([0-9;]*)m", output) for p in seq.split(b";") if p]
+    colours = [p for p in params if p in (b"38", b"48") or 30 <= int(p) <= 37 or 40 <= int(p) <= 47
+               or 90 <= int(p) <= 97 or 100 <= int(p) <= 107]
+    assert colours == [], f"colour SGR parameters under NO_COLOR: {sorted(set(colours))[:10]}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 
 UNLIMITED = "unlimited"
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -116,7 +116,15 @@ def period_fraction(start: datetime | None, end: datetime | None, now: datetime)
 
 
 def short_date(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+    """'2026-11-30 18:30 UTC': converted to UTC first (the API may send any offset)."""
+    if value is None:
+        return "—"
+    if value.tzinfo is not None:
+        try:
+            value = value.astimezone(timezone.utc)
+        except OverflowError:
+            pass
+    return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def interval(seconds: float) -> str:

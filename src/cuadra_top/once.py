@@ -11,16 +11,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from cuadra_top import exit_codes
 from cuadra_top import format as fmt
+from cuadra_top.clock import iso_utc
 from cuadra_top.api.models import Credits, Storage, Usage
 from cuadra_top.config import Settings
 from cuadra_top.redaction import redact
 from cuadra_top.state.alerts import assess, check_summary
 from cuadra_top.state.fleet import Fleet, OrgResult
 from cuadra_top.state.trends import Trends
-
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1
 
 COLUMNS = ("ORG", "PLAN", "CREDITS USED / LIMIT", "AVAILABLE", "STORAGE USED / LIMIT", "PERIOD LEFT")
 
@@ -85,10 +84,6 @@ def render_table(results: Sequence[OrgResult], now: datetime | None = None) -> s
     return "\n".join(lines) + "\n"
 
 
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
-
-
 def json_org(result: OrgResult, trends: Trends | None = None) -> dict[str, Any]:
     """One org of ``--json``. A failed org is ``stale``, with the time of its last good data
     from the history when there is one."""
@@ -100,7 +95,7 @@ def json_org(result: OrgResult, trends: Trends | None = None) -> dict[str, Any]:
     return {
         "name": result.name,
         "ok": result.ok,
-        "fetched_at": iso(last_at),
+        "fetched_at": iso_utc(last_at),
         "stale": not result.ok,
         "usage": fetched.raw if fetched else None,
         "error": result.error.as_dict() if result.error else None,
@@ -148,5 +143,5 @@ async def run_once(
         text, code = check(results, settings or Settings(), trends)
     else:
         text = render_json(results, trends) if as_json else render_table(results)
-        code = EXIT_OK if all(r.ok for r in results) else EXIT_SOME_FAILED
+        code = exit_codes.OK if all(r.ok for r in results) else exit_codes.FAILED
     return redact(text), code

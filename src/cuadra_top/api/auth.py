@@ -9,7 +9,6 @@ shows ``**********``, never the value.
 from __future__ import annotations
 
 import asyncio
-import os
 import shlex
 import time
 from collections.abc import Callable
@@ -246,10 +245,6 @@ class ClientCredentials:
         self._expires_at = 0.0
 
 
-def env_secret(name: str, environ: os._Environ[str] | dict[str, str]) -> SecretStr | None:
-    value = environ.get(name, "").strip()
-    return SecretStr(value) if value else None
-
 
 __all__ = [
     "ApiError",
@@ -258,5 +253,4 @@ __all__ = [
     "Credential",
     "DEFAULT_TOKEN_URL",
     "StaticToken",
-    "env_secret",
 ]

@@ -25,6 +25,8 @@ class Fault:
       (empty body, 200 unless ``status``), ``"bad-token"`` (token endpoint: a normal
       answer whose ``access_token`` holds a space and a non-ASCII character; elsewhere the
       normal answer).
+    - ``document``: answer this JSON value instead of the org's usage (status 200 unless
+      ``status``): an API that sends floats, huge numbers, or echoes a credential.
     - ``hang``: accept the request and never answer, until the simulator stops.
     - ``drip``: send the body one byte every ``drip`` seconds (the headers at once), so
       every read succeeds in time and only a deadline on the whole request can end it.
@@ -37,6 +39,7 @@ class Fault:
     status: int | None = None
     retry_after: int | str | None = None
     body: str | None = None
+    document: object = None
     hang: bool = False
     drip: float = 0.0
     times: int | None = None

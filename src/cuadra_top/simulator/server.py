@@ -475,6 +475,8 @@ class Simulator:
                 reply.body = _dumps(data)
         elif fault.body == "schema":
             reply = _json_reply(fault.status or 200, schema_violation(), headers)
+        elif fault.document is not None:
+            reply = _json_reply(fault.status or 200, fault.document, headers)
         elif fault.body in ("truncated", "oversize"):
             reply = normal()
             if fault.status is not None:

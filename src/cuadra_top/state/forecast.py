@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cuadra_top import format as fmt
+from cuadra_top.clock import as_utc, iso_utc
 from cuadra_top.state.history import Sample
 
 RATE_WINDOW = timedelta(hours=24)
@@ -61,7 +62,7 @@ class Forecast:
 
     def summary(self, now: datetime) -> str:
         """One line for people: when credits run out, relative to ``now`` and the reset."""
-        now = _utc(now)
+        now = as_utc(now)
         at = self.credits_exhausted_at
         if at is None:
             return f"no forecast: {self.reason or 'not enough data'}"
@@ -83,9 +84,9 @@ class Forecast:
     def as_json(self) -> dict[str, Any]:
         return {
             "burn_rate_per_day": self.burn_rate_per_day,
-            "credits_exhausted_at": _iso(self.credits_exhausted_at),
-            "total_exhausted_at": _iso(self.total_exhausted_at),
-            "storage_full_at": _iso(self.storage_full_at),
+            "credits_exhausted_at": iso_utc(self.credits_exhausted_at),
+            "total_exhausted_at": iso_utc(self.total_exhausted_at),
+            "storage_full_at": iso_utc(self.storage_full_at),
             "basis_hours": self.basis_hours,
         }
 
@@ -277,8 +278,8 @@ def _crossing(samples: list[Sample], left: Any, now: datetime) -> datetime:
     """
     for index in range(len(samples) - 1, -1, -1):
         if left(samples[index]) > 0:
-            return samples[index + 1].at if index + 1 < len(samples) else _utc(now)
-    return samples[0].at if samples else _utc(now)
+            return samples[index + 1].at if index + 1 < len(samples) else as_utc(now)
+    return samples[0].at if samples else as_utc(now)
 
 
 def _storage(ordered: list[Sample], now: datetime) -> tuple[float | None, datetime | None]:
@@ -313,9 +314,9 @@ def _normalised(sample: Sample) -> Sample:
     """The same sample with every time UTC-aware, so mixed inputs compare."""
     return replace(
         sample,
-        at=_utc(sample.at),
-        period_start=_utc(sample.period_start) if sample.period_start is not None else None,
-        period_end=_utc(sample.period_end) if sample.period_end is not None else None,
+        at=as_utc(sample.at),
+        period_start=as_utc(sample.period_start) if sample.period_start is not None else None,
+        period_end=as_utc(sample.period_end) if sample.period_end is not None else None,
     )
 
 
@@ -325,17 +326,3 @@ def _minus(value: datetime, delta: timedelta) -> datetime:
     except OverflowError:
         return datetime.min.replace(tzinfo=timezone.utc)
 
-
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    try:
-        return value.astimezone(timezone.utc)
-    except OverflowError:  # an offset pushing it past datetime's range
-        return value.replace(tzinfo=timezone.utc)
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return _utc(value).isoformat().replace("+00:00", "Z")

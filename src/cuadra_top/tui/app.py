@@ -7,6 +7,7 @@ stops it (closing connections, writing the history) when it ends.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -57,7 +58,9 @@ class CuadraTopApp(App[int]):
         persist_theme: bool = True,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
-        super().__init__()
+        # NO_COLOR means no colour at all (no-color.org): Textual's default under NO_COLOR turns
+        # colours grey (still 256-colour codes); with ANSI colours on it strips them instead.
+        super().__init__(ansi_color=True if os.environ.get("NO_COLOR") else None)
         self.monitor = monitor
         self.now = now
         self.config_path = config_path

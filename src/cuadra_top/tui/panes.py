@@ -196,8 +196,13 @@ class PlanPane(Pane):
             ("from", fmt.short_date(credits.period_start)), ("to", fmt.short_date(credits.period_end))
         )
         gauge = self.query_one("#period-gauge", Gauge)
-        gauge.set(fmt.period_fraction(credits.period_start, credits.period_end, now),
-                  suffix=f"passed · resets in {fmt.time_left(credits.period_end, now)}")
+        end = credits.period_end
+        if end is not None and end <= now:  # the API has not rolled the period over yet
+            when = f"ended {fmt.duration((now - end).total_seconds(), precision=2)} ago"
+            when = "ended" if when == "ended <1m ago" else when
+        else:
+            when = f"resets in {fmt.time_left(end, now)}"
+        gauge.set(fmt.period_fraction(credits.period_start, end, now), suffix=f"passed · {when}")
 
 
 class AdminPane(Pane):
@@ -259,6 +264,8 @@ class RawView(VerticalScroll):
         self._raw = raw
         unknown = usage.unknown_fields
         note = ("fields cuadra-top does not know: " + ", ".join(unknown)) if unknown else "all fields known"
-        self.query_one("#raw-unknown", Line).show(Text(fmt.printable(note), style="dim italic"))
+        for rounded in usage.notes:  # "credits.used 500.5 rounded to 501"
+            note += f"\n{rounded}"
+        self.query_one("#raw-unknown", Line).show(Text(fmt.printable(note, keep_newlines=True), style="dim italic"))
         text = json.dumps(raw, indent=2, ensure_ascii=False)  # escapes C0 controls, not C1 ones
         self.query_one("#raw-json", Static).update(Text(fmt.printable(text, keep_newlines=True)))

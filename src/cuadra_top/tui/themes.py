@@ -57,10 +57,38 @@ def theme_from_file(path: Path) -> Theme:
         raise ValueError(f"{path}: unknown theme keys {', '.join(sorted(unknown))}")
     if not isinstance(data.get("name"), str) or not isinstance(data.get("primary"), str):
         raise ValueError(f"{path}: a theme needs a name and a primary colour")
+    for key in COLOUR_KEYS:
+        if key in data:
+            _check_colour(path, key, data[key])
+    if "dark" in data and not isinstance(data["dark"], bool):
+        raise ValueError(f"{path}: key dark: {data['dark']!r} is not true or false")
+    variables = data.get("variables", {})
+    if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+        raise ValueError(f"{path}: key variables: a table of strings, like footer-key-foreground = \"#7c5cff\"")
     try:
-        return Theme(**data)
-    except Exception as exc:  # Theme validates colours lazily; report, never crash
-        raise ValueError(f"{path}: invalid theme ({exc})") from None
+        theme = Theme(**data)
+        theme.to_color_system().generate()  # what choosing it does: any other bad value shows now
+    except Exception as exc:  # Theme validates lazily; report, never crash
+        raise ValueError(f"{path}: invalid theme ({type(exc).__name__}: {exc})") from None
+    return theme
+
+
+COLOUR_KEYS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground", "background",
+               "surface", "panel", "boost")
+"""The fields of a Textual Theme that hold one colour each."""
+
+
+def _check_colour(path: Path, key: str, value: object) -> None:
+    """A theme colour must parse ('#ff8800', 'rgb(1,2,3)', 'red'): found at load, named with its
+    key, rather than as an internal error when the theme is chosen."""
+    from textual.color import Color, ColorParseError
+
+    if not isinstance(value, str):
+        raise ValueError(f"{path}: key {key}: {value!r} is not a colour; write it as \"#rrggbb\"")
+    try:
+        Color.parse(value)
+    except ColorParseError:
+        raise ValueError(f"{path}: key {key}: {value!r} is not a colour; write it as \"#rrggbb\"") from None
 
 
 def load_themes(*directories: Path) -> ThemeLoad:
@@ -80,21 +108,23 @@ def load_themes(*directories: Path) -> ThemeLoad:
 
 def save_theme_choice(config_path: Path, theme: str) -> None:
     """Set ``theme = "..."`` in the config file, keeping everything else (comments too).
-    Written to a temporary file and renamed, so a crash never leaves half a config.
+    Written to a temporary file and renamed, so a crash never leaves half a config; a config
+    that is a symlink keeps being one (the file it points to is replaced, with its mode).
     tomlkit is imported here, when a theme is chosen, not at every start (about 10 ms)."""
     import tomlkit
 
-    document = tomlkit.parse(config_path.read_text(encoding="utf-8"))
+    target = config_path.resolve()  # a symlinked config (dotfiles) is written through its link
+    document = tomlkit.parse(target.read_text(encoding="utf-8"))
     if document.get("theme") == theme:
         return
     document["theme"] = theme  # tomlkit places a new top-level key before the first table
-    mode = config_path.stat().st_mode & 0o777
-    fd, tmp = tempfile.mkstemp(dir=config_path.parent, prefix=".config.", suffix=".toml")
+    mode = target.stat().st_mode & 0o777
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".config.", suffix=".toml")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(tomlkit.dumps(document))
         os.chmod(tmp, mode)
-        os.replace(tmp, config_path)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
