@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 from cuadra_top import format as fmt
 from cuadra_top.api.models import Usage
@@ -37,6 +37,40 @@ class Alert:
     org: str
     level: Level
     message: str
+
+
+class NoticeKind(StrEnum):
+    RAISED = "raised"
+    RECOVERED = "recovered"
+    TEST = "test"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One thing to tell a person: an alert raised once per crossing, its recovery, or a test.
+    What every channel delivers (apprise, the terminal, a toast, a line of ``watch``)."""
+
+    org: str
+    rule: str
+    """What was judged: credits, storage, subscription, purchased, overage, hard_cap, failing,
+    stopped (or "test")."""
+    level: Level
+    """WARNING or CRITICAL; for a recovery, the level it recovered from."""
+    kind: NoticeKind
+    message: str
+    """One line naming the org, the figure, the threshold and when the period resets."""
+    at: datetime
+
+    @property
+    def title(self) -> str:
+        """'cuadra-top: acme CRITICAL' / 'cuadra-top: acme recovered'."""
+        what = "recovered" if self.kind is NoticeKind.RECOVERED else (
+            "test" if self.kind is NoticeKind.TEST else self.level.name)
+        return f"cuadra-top: {self.org} {what}"
+
+    def as_json(self) -> dict[str, object]:
+        return {"org": self.org, "rule": self.rule, "level": self.level.name.lower(), "kind": self.kind.value,
+                "message": self.message, "at": self.at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")}
 
 
 _Finding = tuple[str, Level, str | None]

@@ -20,7 +20,7 @@ from cuadra_top.api.errors import ConfigProblem, SetupError
 from cuadra_top.clock import utc_now
 from cuadra_top.config import ConfigError, OrgConfig, Settings
 from cuadra_top.debuglog import logger
-from cuadra_top.state.alerts import Alert, AlertTracker
+from cuadra_top.state.alerts import AlertTracker, Notice, NoticeKind
 from cuadra_top.state.fleet import Fleet, OrgResult
 from cuadra_top.state.forecast import Forecast
 from cuadra_top.state.poller import OrgPoller, OrgState
@@ -42,15 +42,20 @@ class OrgChanged:
 
 
 @dataclass(frozen=True)
-class AlertRaised:
-    """A threshold was crossed. ``first_sighting``: the org's first answer this run was already
-    past it (a screen that shows the gauges may stay quiet; a channel must still tell someone)."""
+class AlertNotice:
+    """An alert was raised or recovered (once per crossing).
 
-    alert: Alert
+    ``first_sighting``: the org's first answer in this process was already past the threshold
+    (a screen that shows the gauges may stay quiet about it; a channel must still tell someone).
+    ``claimed``: this process is the one to deliver it to the notification channels (the
+    alert state shared through the history said no other process has, for this crossing)."""
+
+    notice: Notice
     first_sighting: bool
+    claimed: bool
 
 
-MonitorEvent = OrgChanged | AlertRaised
+MonitorEvent = OrgChanged | AlertNotice
 Subscriber = Callable[[MonitorEvent], None]
 FleetSource = Fleet | Future | None
 """A fleet, one being built elsewhere (a ``concurrent.futures.Future``), or None: built here."""
@@ -294,5 +299,6 @@ class Monitor:
         alerts = self._alerts.update(state.name, fetched.usage, self.forecast_for(state.name),
                                      self.thresholds_for(state.name), now=self.clock())
         for alert in alerts:
-            self._emit(AlertRaised(alert, first_sighting=first))
+            notice = Notice(alert.org, "threshold", alert.level, NoticeKind.RAISED, alert.message, self.clock())
+            self._emit(AlertNotice(notice, first_sighting=first, claimed=True))
 

@@ -18,8 +18,8 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher
 
 from cuadra_top import format as fmt
-from cuadra_top.state.alerts import Level
-from cuadra_top.state.monitor import AlertRaised, Monitor, MonitorEvent, OrgChanged
+from cuadra_top.state.alerts import Level, NoticeKind
+from cuadra_top.state.monitor import AlertNotice, Monitor, MonitorEvent, OrgChanged
 from cuadra_top.startup import resume_gc
 from cuadra_top.tui.coalesce import Coalescer
 from cuadra_top.tui.header import header_text, status_text
@@ -140,11 +140,12 @@ class MonitorScreen(Screen):
     def _on_monitor_event(self, event: MonitorEvent) -> None:
         if isinstance(event, OrgChanged):
             self._changes.add((event.name,))
-        elif isinstance(event, AlertRaised) and not event.first_sighting:
+        elif isinstance(event, AlertNotice) and not event.first_sighting:
             # An org's first answer is on screen in the gauges; a burst of toasts would hide it.
-            alert = event.alert
-            self.notify(alert.message, severity="error" if alert.level >= Level.CRITICAL else "warning",
-                        timeout=15)
+            notice = event.notice
+            severity = "information" if notice.kind is NoticeKind.RECOVERED else (
+                "error" if notice.level is Level.CRITICAL else "warning")
+            self.notify(notice.message, severity=severity, timeout=15)
             if self.monitor.settings.bell:
                 self.app.bell()
 
