@@ -230,7 +230,7 @@ def test_as_json_uses_iso_z_and_null():
     result = forecast(samples, samples[-1].at)
     data = result.as_json()
     assert set(data) == {"burn_rate_per_day", "credits_exhausted_at", "total_exhausted_at", "storage_full_at",
-                         "basis_hours"}
+                         "basis_hours", "transitions", "overage_by_reset", "reason"}  # the chain: issue 11
     assert data["credits_exhausted_at"].endswith("Z") and "+" not in data["credits_exhausted_at"]
     assert datetime.fromisoformat(data["credits_exhausted_at"].replace("Z", "+00:00")) == result.credits_exhausted_at
     assert data["total_exhausted_at"] is None and data["storage_full_at"] is None

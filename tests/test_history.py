@@ -26,8 +26,8 @@ NOW = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)
 
 def usage(used: int = 7500, limit: int | None = 50000, *, purchased: int | None = None,
           storage: int = 1000, storage_limit: int | None = 10_000,
-          start: datetime | None = PERIOD_START, end: datetime | None = PERIOD_END):
-    credits = {"used": used, "limit": limit}
+          start: datetime | None = PERIOD_START, end: datetime | None = PERIOD_END, **more: object):
+    credits = {"used": used, "limit": limit, **more}
     if purchased is not None:
         credits["purchasedBalance"] = purchased
     if start is not None:
@@ -376,7 +376,7 @@ def test_a_schema_1_file_is_migrated_in_place_and_its_samples_stay_with_their_or
     h = History(db)
     assert h.enabled and h.warnings == []
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == history_module.SCHEMA_VERSION
     assert [row[1] for row in conn.execute("PRAGMA table_info(samples)")] == list(history_module._COLUMNS)  # noqa: SLF001
     conn.close()
     # the old rows are the past of every series of an org of that name, whatever its key
@@ -405,3 +405,52 @@ def test_a_migration_that_fails_leaves_the_schema_1_file_as_it_was(db: Path, mon
     conn.close()
     monkeypatch.undo()
     assert [s.credits_used for s in History(db).samples(KEY_A, name="default")] == [90]
+
+
+SCHEMA_2 = """
+CREATE TABLE samples (
+    series TEXT NOT NULL, org TEXT NOT NULL, at REAL NOT NULL, credits_used INTEGER NOT NULL,
+    credits_limit INTEGER, credits_available INTEGER, purchased_balance INTEGER,
+    storage_used INTEGER NOT NULL, storage_limit INTEGER, period_start REAL, period_end REAL, plan_tier TEXT
+);
+CREATE INDEX samples_series_at ON samples (series, at);
+PRAGMA user_version = 2;
+"""
+
+
+def test_a_schema_2_file_gains_the_hard_cap_and_the_alert_state(db: Path):
+    """Schema 3 (issue 11): the hard cap and overage of each sample, and where each alert stands."""
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.executescript(SCHEMA_2)
+    conn.execute("INSERT INTO samples VALUES (?, 'acme', ?, 90, 100, 10, NULL, 5, NULL, NULL, NULL, 'pro')",
+                 (KEY_A, NOW.timestamp()))
+    conn.commit()
+    conn.close()
+    h = History(db)
+    assert h.enabled and h.warnings == []
+    [old] = h.samples(KEY_A, name="acme")
+    assert old.credits_used == 90 and old.hard_cap is None and old.overage_credits is None
+    h.record(KEY_A, NOW + timedelta(minutes=1), usage(used=95, hardCap=True, overageCredits=0), name="acme")
+    new = h.samples(KEY_A, name="acme")[-1]
+    assert new.hard_cap is True and new.overage_credits == 0
+    columns = [row[1] for row in sqlite3.connect(db).execute("PRAGMA table_info(samples)")]
+    assert columns == list(history_module._COLUMNS)  # noqa: SLF001 - the same order as a new file
+    h.close()
+
+
+def test_an_alert_moves_once_between_two_processes(db: Path):
+    """Two histories on one file (a TUI and a cron run): only the first moves the alert."""
+    first, second = History(db), History(db)
+    raise_to_warning = lambda old: max(old or 0, 1)  # noqa: E731
+    assert first.move_alert(KEY_A, "credits", "acme", raise_to_warning, NOW) == (None, 1)
+    assert second.move_alert(KEY_A, "credits", "acme", raise_to_warning, NOW) is None  # already there
+    assert second.alert_levels(KEY_A) == {"credits": 1}
+    assert second.move_alert(KEY_A, "credits", "acme", lambda old: 0, NOW) == (1, 0)
+    assert first.move_alert(KEY_A, "credits", "acme", lambda old: 0, NOW) is None
+    assert first.alert_levels(KEY_B) == {}
+    first.close()
+    second.close()
+    reopened = History(db)  # a restart remembers
+    assert reopened.alert_levels(KEY_A) == {"credits": 0}
+    reopened.close()

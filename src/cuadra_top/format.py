@@ -127,6 +127,16 @@ def short_date(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def day_time(value: datetime) -> str:
+    """'Tue 14:20 UTC': a moment within the next days, to the minute."""
+    if value.tzinfo is not None:
+        try:
+            value = value.astimezone(timezone.utc)
+        except OverflowError:
+            pass
+    return value.strftime("%a %H:%M UTC")
+
+
 def interval(seconds: float) -> str:
     """Refresh interval: '30s', '2m', '1m30s'."""
     seconds = int(round(seconds))

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from enum import StrEnum
 from typing import Any
 
 from cuadra_top import format as fmt
@@ -27,6 +28,33 @@ TOO_FEW = "too few samples (need 2 over at least 10 minutes)"
 DAY = 86400.0
 _MAX_PROJECTION = timedelta(days=3650)
 """Projections further out than ten years are not projections; also keeps datetime in range."""
+
+
+class Pool(StrEnum):
+    """What runs out, in the order the API spends credits (NOTES.md): the subscription's,
+    then the purchased balance, then either overage or, with a hard cap, 402 errors."""
+
+    SUBSCRIPTION = "subscription"
+    PURCHASED = "purchased"
+    OVERAGE = "overage"
+    HARD_CAP = "hard_cap"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step of the chain: ``kind`` runs out (or, for OVERAGE/HARD_CAP, begins) at ``at``;
+    ``credits_left`` is what is left now until then (0: it already happened)."""
+
+    kind: Pool
+    at: datetime
+    credits_left: int
+    before_reset: bool
+    """Whether it comes before the period resets (a later one is not going to happen: the
+    subscription credits refill first)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "at": iso_utc(self.at), "credits_left": self.credits_left,
+                "before_reset": self.before_reset}
 
 
 @dataclass(frozen=True)
@@ -47,6 +75,48 @@ class Forecast:
     basis_hours: float
     period_end: datetime | None
     reason: str | None
+    transitions: tuple[Transition, ...] = ()
+    """The chain, in order, as far as it goes before the reset (the first one that does not
+    come before it ends the list)."""
+    overage_by_reset: float | None = None
+    """Without a hard cap: the credits over by the reset at this rate (None: not projected)."""
+    purchased_known: bool = True
+    """False when the credential does not see the purchased balance (not an admin): the chain
+    stops at the subscription credits, since the balance may cover what follows."""
+
+    def transition(self, kind: Pool) -> Transition | None:
+        return next((t for t in self.transitions if t.kind is kind), None)
+
+    def first_that_matters(self, now: datetime) -> Transition | None:
+        """The moment that hurts first, before the reset: 402 errors or the start of overage;
+        else a pool running out (what is spent next is still prepaid). None: nothing before
+        the reset, or nothing projected."""
+        ahead = [t for t in self.transitions if t.before_reset and t.at > as_utc(now)]
+        for kinds in ((Pool.HARD_CAP, Pool.OVERAGE), (Pool.PURCHASED, Pool.SUBSCRIPTION)):
+            found = [t for t in ahead if t.kind in kinds]
+            if found:
+                return found[0]
+        return None
+
+    def chain(self, now: datetime) -> str:
+        """The chain for people: "subscription credits run out in 2h 30m (Tue 14:30 UTC),
+        purchased balance in 7h 30m (Tue 19:30 UTC), then 402 errors (hard cap)"."""
+        now = as_utc(now)
+        if not self.transitions:
+            return self.summary(now)
+        parts: list[str] = []
+        for step in self.transitions:
+            parts.append(_describe_step(step, now, self.period_end, self.overage_by_reset))
+            if not step.before_reset:
+                break
+        if not self.purchased_known and self.transitions[-1].kind is Pool.SUBSCRIPTION \
+                and self.transitions[-1].before_reset:
+            parts.append("then purchased credits, if any (not seen by this credential)")
+        text = ", ".join(parts)
+        if self.basis_hours:
+            text += f" · from {self.basis_hours:.0f} h of samples" if self.basis_hours >= 1 else \
+                f" · from {self.basis_hours * 60:.0f} min of samples"
+        return text
 
     @property
     def runs_out_before_period_end(self) -> bool:
@@ -88,6 +158,9 @@ class Forecast:
             "total_exhausted_at": iso_utc(self.total_exhausted_at),
             "storage_full_at": iso_utc(self.storage_full_at),
             "basis_hours": self.basis_hours,
+            "transitions": [step.as_json() for step in self.transitions],
+            "overage_by_reset": None if self.overage_by_reset is None else round(self.overage_by_reset),
+            "reason": self.reason,
         }
 
 
@@ -133,6 +206,7 @@ def forecast(samples: Sequence[Sample], now: datetime) -> Forecast:
             total_at = _project(newest.at, total_left, rate)
 
     growth, full_at = _storage(segment, now)
+    transitions, overage_by_reset, purchased_known = _transitions(segment, rate, now)
     return Forecast(
         burn_rate_per_day=rate,
         period_burn_rate_per_day=period_rate,
@@ -143,7 +217,95 @@ def forecast(samples: Sequence[Sample], now: datetime) -> Forecast:
         basis_hours=basis_hours,
         period_end=newest.period_end,
         reason=reason,
+        transitions=transitions,
+        overage_by_reset=overage_by_reset,
+        purchased_known=purchased_known,
     )
+
+
+def _transitions(segment: list[Sample], rate: float | None,
+                 now: datetime) -> tuple[tuple[Transition, ...], float | None, bool]:
+    """The chain of the newest sample's pools at ``rate``: subscription, purchased balance,
+    then overage or (hard cap) 402. Steps already past carry the time they happened (from the
+    samples) and 0 credits left; the list stops at the first step after the reset."""
+    newest = segment[-1]
+    limit = newest.credits_limit
+    purchased = newest.purchased_balance
+    if limit is None:
+        return (), None, True
+    end = newest.period_end
+    steps: list[Transition] = []
+    burning = rate is not None and rate > 0
+
+    def step(kind: Pool, at: datetime, left: int) -> bool:
+        before = end is None or at < end
+        steps.append(Transition(kind, at, max(int(left), 0), before))
+        return before
+
+    def ahead(left: float) -> datetime | None:
+        return _project(newest.at, left, rate) if burning and rate is not None else None
+
+    subscription_left = max(limit - newest.credits_used, 0)
+    if subscription_left > 0:
+        at = ahead(subscription_left)
+        if at is None or not step(Pool.SUBSCRIPTION, at, subscription_left):
+            return tuple(steps), None, purchased is not None
+    else:
+        step(Pool.SUBSCRIPTION, _crossing(segment, lambda s: (s.credits_limit or limit) - s.credits_used, now), 0)
+        at = newest.at
+    left = subscription_left
+    in_overage = (newest.overage_credits or 0) > 0
+    if purchased is None and not in_overage:
+        return tuple(steps), None, False  # the balance may cover what follows: we cannot see it
+    if purchased:
+        left = subscription_left + purchased
+        projected = ahead(left)
+        if projected is None or not step(Pool.PURCHASED, projected, left):
+            return tuple(steps), None, True
+        at = projected
+    elif purchased == 0 and any(s.purchased_balance for s in segment):
+        step(Pool.PURCHASED, _crossing(segment, _total_left, now), 0)
+    if left == 0:  # every prepaid credit is spent already: overage or 402 began
+        at = _crossing(segment, _total_left, now) if purchased is not None else at
+    if newest.hard_cap:
+        step(Pool.HARD_CAP, at, left)
+        return tuple(steps), None, True
+    if not step(Pool.OVERAGE, at, left):
+        return tuple(steps), None, True
+    over_by_reset = None
+    if end is not None and burning and rate is not None:
+        start = max(at, newest.at)
+        over_by_reset = (newest.overage_credits or 0) + rate * max((end - start).total_seconds(), 0) / DAY
+    return tuple(steps), over_by_reset, True
+
+
+_STEP_NAMES = {Pool.SUBSCRIPTION: ("subscription credits", "run", "last"),
+               Pool.PURCHASED: ("purchased balance", "runs", "lasts")}
+
+
+def _describe_step(step: Transition, now: datetime, end: datetime | None, over_by_reset: float | None) -> str:
+    """One clause of the chain."""
+    if step.kind in (Pool.SUBSCRIPTION, Pool.PURCHASED):
+        name, run, last = _STEP_NAMES[step.kind]
+        if not step.before_reset and end is not None:
+            return f"{name} {last} past the reset (in {fmt.duration((end - now).total_seconds(), precision=2)})"
+        if step.at <= now:
+            ago = (now - step.at).total_seconds()
+            return f"{name} ran out" + ("" if ago < 60 else f" {fmt.duration(ago, precision=2)} ago")
+        return f"{name} {run} out in {fmt.duration((step.at - now).total_seconds(), precision=2)} " \
+               f"({fmt.day_time(step.at)})"
+    if step.kind is Pool.HARD_CAP:
+        if not step.before_reset:
+            return "no 402 before the reset"
+        if step.at <= now:
+            return "402 errors now (hard cap: every credit is spent)"
+        return f"then 402 errors (hard cap) in {fmt.duration((step.at - now).total_seconds(), precision=2)}"
+    if not step.before_reset:
+        return "no overage before the reset"
+    over = "" if over_by_reset is None else f": ~{fmt.thousands(over_by_reset)} credits over by the reset"
+    if step.at <= now:
+        return f"in overage{over}"
+    return f"then overage at this rate{over}"
 
 
 class SeriesBreaks:

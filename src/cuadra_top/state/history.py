@@ -43,7 +43,7 @@ from cuadra_top.debuglog import logger
 if TYPE_CHECKING:
     from cuadra_top.api.models import Usage
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 LEGACY_SERIES = "schema-1 name:"
 """The series of rows from schema 1, which knew only the org's name: ``LEGACY_SERIES + name``.
 No series key starts like this (keys start with the API URL)."""
@@ -70,7 +70,8 @@ _V1_COLUMNS = (
     "org", "at", "credits_used", "credits_limit", "credits_available", "purchased_balance",
     "storage_used", "storage_limit", "period_start", "period_end",
 )
-_COLUMNS = ("series", *_V1_COLUMNS, "plan_tier")
+_V2_COLUMNS = ("series", *_V1_COLUMNS, "plan_tier")
+_COLUMNS = (*_V2_COLUMNS, "hard_cap", "overage_credits")
 _SAMPLE_COLUMNS = _COLUMNS[1:]
 """What a read selects: everything but the series, which the caller asked for."""
 _TABLE = """
@@ -86,22 +87,45 @@ CREATE TABLE {name} (
     storage_limit INTEGER,
     period_start REAL,
     period_end REAL,
-    plan_tier TEXT
+    plan_tier TEXT,
+    hard_cap INTEGER,
+    overage_credits INTEGER
 )
 """
 _INDEX = "CREATE INDEX samples_series_at ON samples (series, at)"
-_CREATE = (_TABLE.format(name="samples"), _INDEX)
+_ALERTS = """
+CREATE TABLE alert_state (
+    series TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    org TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    since REAL NOT NULL,
+    PRIMARY KEY (series, rule)
+)
+"""
+"""Where each alert stands, per account and rule (0: armed, 1: warning, 2: critical), shared
+by every process on this history: the TUI, a cron --once and the watcher raise an alert once
+per crossing between them, and a restart does not raise it again."""
+_CREATE = (_TABLE.format(name="samples"), _INDEX, _ALERTS)
 _MIGRATE_FROM_1 = (
     _TABLE.format(name="samples_v2"),
     f"INSERT INTO samples_v2 ({', '.join(_COLUMNS)}) "
-    f"SELECT ? || org, {', '.join(_V1_COLUMNS)}, NULL FROM samples ORDER BY rowid",
+    f"SELECT ? || org, {', '.join(_V1_COLUMNS)}, NULL, NULL, NULL FROM samples ORDER BY rowid",
     "DROP TABLE samples",  # and its (org, at) index
     "ALTER TABLE samples_v2 RENAME TO samples",
     _INDEX,
+    _ALERTS,
 )
-"""Schema 1 to 2, statement by statement, inside the opening transaction: a copy rather
+"""Schema 1 to 3, statement by statement, inside the opening transaction: a copy rather
 than ALTER TABLE ADD COLUMN, so that a migrated file has the same columns, in the same
 order, as a new one (and rowid order, the tie-break of equal times, is kept)."""
+_MIGRATE_FROM_2 = (
+    "ALTER TABLE samples ADD COLUMN hard_cap INTEGER",
+    "ALTER TABLE samples ADD COLUMN overage_credits INTEGER",
+    _ALERTS,
+)
+"""Schema 2 to 3: the two new columns come last in a new file too, so ADD COLUMN keeps the
+order; the alert state is a table of its own."""
 
 T = TypeVar("T")
 
@@ -122,6 +146,10 @@ class Sample:
     period_end: datetime | None
     plan_tier: str | None = None
     """None when unknown (samples recorded before the history kept it)."""
+    hard_cap: bool | None = None
+    """Whether the API stops with 402 once every credit is spent (None: not sent, or unknown)."""
+    overage_credits: int | None = None
+    """Credits spent beyond the limit and the purchased balance (None: not sent)."""
 
 
 def default_history_path() -> Path:
@@ -235,6 +263,12 @@ class History:
                         conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     log.info("history %s migrated from schema 1 to %s", self.path, SCHEMA_VERSION)
+                elif version == 2:
+                    _check_columns(conn, _V2_COLUMNS)
+                    for statement in _MIGRATE_FROM_2:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    log.info("history %s migrated from schema 2 to %s", self.path, SCHEMA_VERSION)
                 elif version != SCHEMA_VERSION:
                     raise _Damaged(f"unknown schema version {version}")
                 _check_columns(conn, _COLUMNS)
@@ -453,6 +487,40 @@ class History:
 
         return self._run("thin", delete, 0)
 
+    def alert_levels(self, series: str) -> dict[str, int]:
+        """Where each of the series' alerts stands now (rule -> level; absent: never judged)."""
+
+        def select(conn: sqlite3.Connection) -> dict[str, int]:
+            return dict(conn.execute("SELECT rule, level FROM alert_state WHERE series = ?", (series,)).fetchall())
+
+        return self._run("read alerts", select, {})
+
+    def move_alert(self, series: str, rule: str, org: str, decide: Callable[[int | None], int],
+                   at: datetime) -> tuple[int | None, int] | None:
+        """Move one alert in one IMMEDIATE transaction: ``decide(stored level or None)`` gives
+        the new level, written if it differs. Returns (old, new) when this call moved it, None
+        when it stood where ``decide`` put it (another process got there first) or when the
+        history is off or failing: the caller then decides in memory alone."""
+
+        def move(conn: sqlite3.Connection) -> tuple[int | None, int] | None:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT level FROM alert_state WHERE series = ? AND rule = ?", (series, rule)).fetchone()
+            old = None if row is None else int(row[0])
+            new = decide(old)
+            if new == old:
+                conn.execute("COMMIT")
+                return None
+            conn.execute(
+                "INSERT INTO alert_state (series, rule, org, level, since) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (series, rule) DO UPDATE SET org = excluded.org, level = excluded.level,"
+                " since = excluded.since",
+                (series, rule, org, new, _epoch(at)),
+            )
+            conn.execute("COMMIT")
+            return old, new
+
+        return self._run("record alerts", move, None)
+
     def close(self) -> None:
         with self._lock:
             self._close_connection()
@@ -471,6 +539,7 @@ _INTEGER_FIELDS = {
         ("credits_used", "credits.used"), ("credits_limit", "credits.limit"),
         ("credits_available", "credits.available"), ("purchased_balance", "credits.purchasedBalance"),
         ("storage_used", "storage.used"), ("storage_limit", "storage.limit"),
+        ("overage_credits", "credits.overageCredits"),
     )
 }
 """Row position -> the field as the API spells it, for the warning."""
@@ -484,6 +553,7 @@ def sample_of(org: str, at: datetime, usage: Usage) -> Sample:
         credits_available=credits.available_now, purchased_balance=credits.purchased_balance,
         storage_used=storage.used, storage_limit=storage.limit or None,
         period_start=credits.period_start, period_end=credits.period_end, plan_tier=usage.plan.tier,
+        hard_cap=credits.hard_cap, overage_credits=credits.overage_credits,
     )
 
 
@@ -492,6 +562,7 @@ def _row(key: str, sample: Sample) -> tuple[Any, ...]:
         key, sample.org, _epoch(sample.at), sample.credits_used, sample.credits_limit, sample.credits_available,
         sample.purchased_balance, sample.storage_used, sample.storage_limit,
         _epoch(sample.period_start), _epoch(sample.period_end), sample.plan_tier,
+        None if sample.hard_cap is None else int(sample.hard_cap), sample.overage_credits,
     )
 
 
@@ -512,4 +583,5 @@ def _sample(row: tuple[Any, ...]) -> Sample:
         org=row[0], at=at, credits_used=row[2], credits_limit=row[3], credits_available=row[4],
         purchased_balance=row[5], storage_used=row[6], storage_limit=row[7],
         period_start=_from_epoch(row[8]), period_end=_from_epoch(row[9]), plan_tier=row[10],
+        hard_cap=None if row[11] is None else bool(row[11]), overage_credits=row[12],
     )
