@@ -7,7 +7,17 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from cuadra_top.api.models import parse_usage
-from cuadra_top.state.alerts import Alert, AlertTracker, Level, assess, check_summary
+from cuadra_top.state.alert_engine import AlertEngine, MemoryAlertStore
+from cuadra_top.state.alerts import (
+    Health,
+    Level,
+    Notice,
+    NoticeKind,
+    assess,
+    check_summary,
+    data_findings,
+    health_findings,
+)
 from cuadra_top.thresholds import Thresholds
 from cuadra_top.state.forecast import Forecast
 
@@ -79,43 +89,137 @@ def test_used_up_credits_are_critical_not_a_projection():
     assert level is Level.CRITICAL and messages == ["n: credits at 100.0% (critical at 95%)"]
 
 
-def test_alert_fires_once_per_upward_crossing_and_rearms():
-    tracker = AlertTracker()
-    fired = [tracker.update("nimbus-pro", usage(p), None, DEFAULT) for p in (70, 85, 86, 70, 85)]
-    assert [len(alerts) for alerts in fired] == [0, 1, 0, 0, 1]
-    assert fired[1] == [Alert("nimbus-pro", Level.WARNING, "nimbus-pro: credits at 85.0% (warn at 80%)")]
+class Judge:
+    """The engine as a long-running monitor uses it, one org's answers in a row."""
+
+    def __init__(self, store=None) -> None:
+        self.engine = AlertEngine(store or MemoryAlertStore())
+
+    def __call__(self, org: str, u, forecast=None, thresholds=DEFAULT, *, now=NOW, series=None) -> list[Notice]:
+        findings = data_findings(org, u, forecast, thresholds, now)
+        return self.engine.judge(org, series or f"key:{org}", findings, now, END)
+
+
+def test_alert_fires_once_per_upward_crossing_and_rearms_below_the_margin():
+    judge = Judge()
+    fired = [judge("nimbus-pro", usage(p)) for p in (70, 85, 86, 70, 85)]
+    assert [len(notices) for notices in fired] == [0, 1, 0, 1, 1]  # raised, recovered, raised again
+    raised = fired[1][0]
+    assert (raised.level, raised.kind, raised.rule) == (Level.WARNING, NoticeKind.RAISED, "credits")
+    assert raised.message == "nimbus-pro: credits at 85.0% (warn at 80%); the period resets in 20d 11h"
+    recovered = fired[3][0]
+    assert recovered.kind is NoticeKind.RECOVERED and recovered.level is Level.WARNING
+    assert recovered.message.startswith("nimbus-pro: credits back to 70.0%, under 78% (warn at 80%)")
+
+
+def test_a_value_oscillating_around_a_threshold_raises_one_alert():
+    """Hysteresis: 79.5, 80.5, 79.0, 80.2, 78.5 ... stays one alert until under 78%."""
+    judge = Judge()
+    notices = [n for p in (79.5, 80.5, 79.0, 80.2, 78.5, 81.0, 78.1, 80.0) for n in judge("o", usage(p))]
+    assert [(n.kind, n.level) for n in notices] == [(NoticeKind.RAISED, Level.WARNING)]
+    later = judge("o", usage(77.9))
+    assert [n.kind for n in later] == [NoticeKind.RECOVERED]
 
 
 def test_critical_after_warning_fires_again_and_rearms_at_the_lower_level():
-    tracker = AlertTracker()
-    assert [a.level for a in tracker.update("o", usage(85), None, DEFAULT)] == [Level.WARNING]
-    assert [a.level for a in tracker.update("o", usage(96), None, DEFAULT)] == [Level.CRITICAL]
-    assert tracker.update("o", usage(97), None, DEFAULT) == []
-    assert tracker.update("o", usage(90), None, DEFAULT) == []  # down to warning: no new alert
-    assert [a.level for a in tracker.update("o", usage(96), None, DEFAULT)] == [Level.CRITICAL]
+    judge = Judge()
+    assert [n.level for n in judge("o", usage(85))] == [Level.WARNING]
+    assert [n.level for n in judge("o", usage(96))] == [Level.CRITICAL]
+    assert judge("o", usage(97)) == []
+    assert judge("o", usage(94)) == []  # within the margin of 95: still critical, nothing said
+    assert judge("o", usage(90)) == []  # down to warning, quietly: critical re-armed
+    assert [n.level for n in judge("o", usage(96))] == [Level.CRITICAL]
 
 
-def test_metrics_and_orgs_are_tracked_separately():
-    tracker = AlertTracker()
-    assert len(tracker.update("a", usage(85), None, DEFAULT)) == 1
-    assert len(tracker.update("b", usage(85), None, DEFAULT)) == 1
-    alerts = tracker.update("a", usage(85, 85), None, DEFAULT)
-    assert [a.message for a in alerts] == ["a: storage at 85.0% (warn at 80%)"]
-    assert tracker.update("a", None, None, DEFAULT) == []  # a failed fetch changes nothing
-    assert tracker.update("a", usage(85, 85), None, DEFAULT) == []
-    tracker.forget("a")
-    assert len(tracker.update("a", usage(85, 85), None, DEFAULT)) == 2
+def test_the_first_judgement_already_past_counts_as_a_crossing():
+    """A cron job that starts on a bad day must still tell someone."""
+    judge = Judge()
+    assert [n.level for n in judge("a", usage(96, 85))] == [Level.CRITICAL, Level.WARNING]
+
+
+def test_metrics_and_orgs_are_judged_separately():
+    judge = Judge()
+    assert len(judge("a", usage(85))) == 1
+    assert len(judge("b", usage(85))) == 1
+    notices = judge("a", usage(85, 85))
+    assert [n.message.split(";")[0] for n in notices] == ["a: storage at 85.0% (warn at 80%)"]
+    assert judge("a", usage(85, 85)) == []
+
+
+def test_two_processes_on_one_history_raise_an_alert_once(tmp_path):
+    """The TUI and a cron run share the history's alert state: one notice per crossing."""
+    from cuadra_top.state.alert_engine import HistoryAlertStore
+    from cuadra_top.state.history import History
+
+    path = tmp_path / "h.sqlite3"
+    tui, cron = History(path), History(path)
+    in_tui, in_cron = Judge(HistoryAlertStore(lambda: tui)), Judge(HistoryAlertStore(lambda: cron))
+    assert len(in_cron("acme", usage(85))) == 1  # cron saw it first: cron tells
+    assert in_tui("acme", usage(86)) == []  # the TUI finds it told
+    assert in_tui("acme", usage(70))[0].kind is NoticeKind.RECOVERED
+    assert in_cron("acme", usage(70)) == []
+    tui.close()
+    restarted = Judge(HistoryAlertStore(lambda: History(path)))
+    assert restarted("acme", usage(70)) == []  # a restart remembers: nothing new to say
+    assert len(restarted("acme", usage(90))) == 1
+    cron.close()
 
 
 def test_projection_alert_fires_once():
-    tracker = AlertTracker()
+    judge = Judge()
     soon = projection(timedelta(days=3, hours=2))
-    first = tracker.update("nimbus-pro", usage(40), soon, DEFAULT, now=NOW)
-    assert first == [Alert("nimbus-pro", Level.WARNING,
-                           "nimbus-pro: credits projected to run out in 3d 2h, before the period ends")]
-    assert tracker.update("nimbus-pro", usage(41), soon, DEFAULT, now=NOW) == []
-    assert tracker.update("nimbus-pro", usage(42), projection(None), DEFAULT, now=NOW) == []
-    assert len(tracker.update("nimbus-pro", usage(43), soon, DEFAULT, now=NOW)) == 1
+    first = judge("nimbus-pro", usage(40), soon)
+    assert [n.message.split(";")[0] for n in first] == [
+        "nimbus-pro: credits projected to run out in 3d 2h, before the period ends"]
+    assert judge("nimbus-pro", usage(41), soon) == []
+    assert judge("nimbus-pro", usage(42), projection(timedelta(days=25))) != []  # clear past the reset: recovered
+    assert len(judge("nimbus-pro", usage(43), soon)) == 1
+
+
+def test_health_rules_failing_and_stopped():
+    engine = AlertEngine()
+    since = NOW - timedelta(minutes=11)
+    failing = health_findings("f", Health(failures=6, failing_since=since, error="server error 503",
+                                          error_kind="server", interval=120), NOW)
+    notices = engine.judge("f", "key:f", failing, NOW, END)
+    assert [(n.rule, n.level) for n in notices] == [("failing", Level.WARNING)]
+    assert notices[0].message.startswith("f: fetches failing for 11m (6 in a row): server error 503")
+    young = health_findings("g", Health(failures=2, failing_since=NOW - timedelta(minutes=3), error="x",
+                                        error_kind="server", interval=120), NOW)
+    assert engine.judge("g", "key:g", young, NOW, END) == []  # under 5 intervals: not yet
+    stopped = health_findings("f", Health(failures=7, failing_since=since, stopped=True,
+                                          error="credential rejected (401)", error_kind="auth"), NOW)
+    notices = engine.judge("f", "key:f", stopped, NOW, END)
+    assert {(n.rule, n.kind) for n in notices} == {("stopped", NoticeKind.RAISED), ("failing", NoticeKind.RECOVERED)}
+    assert [n.level for n in notices if n.rule == "stopped"] == [Level.CRITICAL]
+    fine = health_findings("f", Health(), NOW)
+    assert [(n.rule, n.kind) for n in engine.judge("f", "key:f", fine, NOW, END)] == [("stopped", NoticeKind.RECOVERED)]
+
+
+def test_overage_and_402_rules():
+    over = parse_usage({"storage": {"used": 1, "limit": 10}, "plan": {"tier": "pro"},
+                        "credits": {"used": 1200, "limit": 1000, "overageCredits": 200, "isInOverage": True,
+                                    "hardCap": False, "periodEnd": "2026-04-30T23:59:59Z"}})
+    assert [(f.rule, f.level) for f in data_findings("o", over, None, DEFAULT, NOW) if f.rule == "overage"] == [
+        ("overage", Level.WARNING)]
+    from cuadra_top.state.forecast import Pool, Transition
+
+    def capped(hours: float) -> Forecast:
+        at = NOW + timedelta(hours=hours)
+        return Forecast(1000.0, 900.0, at, at, None, None, 6.0, END, None,
+                        transitions=(Transition(Pool.HARD_CAP, at, 500, True),))
+
+    cap = parse_usage({"storage": {"used": 1, "limit": 10}, "plan": {"tier": "pro"},
+                       "credits": {"used": 500, "limit": 1000, "purchasedBalance": 100, "hardCap": True,
+                                   "periodEnd": "2026-04-30T23:59:59Z"}})
+    judge = Judge()
+    notices = [n for n in judge("cap", cap, capped(30)) if n.rule == "hard_cap"]
+    assert notices == []  # beyond the 24 h horizon
+    notices = [n for n in judge("cap", cap, capped(20)) if n.rule == "hard_cap"]
+    assert [(n.level, n.kind) for n in notices] == [(Level.CRITICAL, NoticeKind.RAISED)]
+    assert "402 errors projected in 20h" in notices[0].message and "within the 1d horizon" in notices[0].message
+    assert [n for n in judge("cap", cap, capped(24.5)) if n.rule == "hard_cap"] == []  # within the margin
+    assert [n.kind for n in judge("cap", cap, capped(26)) if n.rule == "hard_cap"] == [NoticeKind.RECOVERED]
 
 
 def test_check_summary_ok():

@@ -444,10 +444,10 @@ def test_an_alert_moves_once_between_two_processes(db: Path):
     first, second = History(db), History(db)
     raise_to_warning = lambda old: max(old or 0, 1)  # noqa: E731
     assert first.move_alert(KEY_A, "credits", "acme", raise_to_warning, NOW) == (None, 1)
-    assert second.move_alert(KEY_A, "credits", "acme", raise_to_warning, NOW) is None  # already there
+    assert second.move_alert(KEY_A, "credits", "acme", raise_to_warning, NOW) == (1, 1)  # already there
     assert second.alert_levels(KEY_A) == {"credits": 1}
     assert second.move_alert(KEY_A, "credits", "acme", lambda old: 0, NOW) == (1, 0)
-    assert first.move_alert(KEY_A, "credits", "acme", lambda old: 0, NOW) is None
+    assert first.move_alert(KEY_A, "credits", "acme", lambda old: 0, NOW) == (0, 0)
     assert first.alert_levels(KEY_B) == {}
     first.close()
     second.close()

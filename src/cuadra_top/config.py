@@ -15,6 +15,7 @@ import stat
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,7 +37,7 @@ from cuadra_top.api.client import DEFAULT_API_URL
 from cuadra_top.api.errors import InsecureURL, TLSConfigError
 from cuadra_top.api.http import CA_FILE_FIX, Timeouts, ca_file_problem, check_tls_environment, check_url
 from cuadra_top.redaction import MASK, remember_secret
-from cuadra_top.thresholds import Thresholds
+from cuadra_top.thresholds import AlertPolicy, Thresholds
 
 APP_NAME = "cuadra-top"
 CLIENT_ID_RULE = f"a client_id is {VISIBLE_ASCII}"
@@ -132,6 +133,12 @@ class Settings(_Strict):
     warn_percent: float = Field(80.0, gt=0, le=1000)
     critical_percent: float = Field(95.0, gt=0, le=1000)
     warn_on_projected_exhaustion: bool = True
+    alert_hysteresis: float = Field(2.0, ge=0, le=50)
+    """Percentage points under its threshold before a percent alert re-arms."""
+    alert_402_horizon: float = Field(24.0, gt=0, le=24 * 90)
+    """Hours: 402 errors (hard cap) projected within this many are critical."""
+    alert_failing_intervals: int = Field(5, ge=1, le=10_000)
+    """Refresh intervals of failed fetches before the org's failing alert."""
     bell: bool = False
     history: bool = True
     timeout: float | TimeoutTable = Field(15.0)
@@ -167,6 +174,12 @@ class Settings(_Strict):
                 raise ValueError(f"two orgs are named {org.name!r}; names must be unique")
             seen.add(org.name)
         return self
+
+    @property
+    def alert_policy(self) -> AlertPolicy:
+        return AlertPolicy(hysteresis_points=self.alert_hysteresis,
+                           hard_cap_horizon=timedelta(hours=self.alert_402_horizon),
+                           failing_intervals=self.alert_failing_intervals)
 
     def thresholds_for(self, name: str) -> Thresholds:
         """The org's alert thresholds: its own keys where set, else the global ones."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 
@@ -54,3 +55,17 @@ class Thresholds:
 
 NEVER = Thresholds(math.inf, math.inf, False)
 """For bars that are not quotas (time passed in the period, seats vs the plan): never a level."""
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """The knobs of the rules that are not per-org thresholds (config keys ``alert_*``)."""
+
+    hysteresis_points: float = 2.0
+    """A percent alert re-arms only this many points below its threshold."""
+    time_margin: timedelta = timedelta(hours=1)
+    """A projected alert re-arms only once the projection is this far past its limit."""
+    hard_cap_horizon: timedelta = timedelta(hours=24)
+    """402 errors projected within this horizon are critical."""
+    failing_intervals: int = 5
+    """Fetches failing for longer than this many refresh intervals raise ``failing``."""

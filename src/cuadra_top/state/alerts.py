@@ -1,21 +1,29 @@
-"""Threshold levels per org, alerts that fire once per crossing, and a monitoring-plugin line.
+"""Alert rules: what each org's figures say, levels for a monitoring plugin, and notices.
 
-``assess`` is stateless (for ``--once``/cron checks: exit code and one line); ``AlertTracker``
-remembers the last level per org and metric so a long-running monitor notifies once when a
-value crosses a threshold upwards, not on every poll, and again after it has dropped back.
+Every rule turns one org's data into a :class:`Finding`: the level the figure has now, the
+level it still *holds* under hysteresis (a raised alert stays up until the figure is clear of
+its threshold by a margin, so a value oscillating around it raises one alert, not many), and
+the words. ``assess`` is the stateless reading (``--check``: exit code and one line); the
+engine (:mod:`cuadra_top.state.alert_engine`) remembers where each alert stands and turns the
+findings into :class:`Notice`\\s, once per crossing.
+
+Rules: ``credits`` and ``storage`` over the warn/critical percent (over the limit is always
+critical); ``subscription`` credits and the ``purchased`` balance projected to run out before
+the reset; ``overage`` entered; ``hard_cap``: 402 errors projected within a horizon; ``failing``
+fetches for longer than N intervals; ``stopped`` on a credential, permission or URL error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import IntEnum, StrEnum
 
 from cuadra_top import format as fmt
 from cuadra_top.api.models import Usage
-from cuadra_top.state.forecast import Forecast
-from cuadra_top.thresholds import Band, Thresholds
+from cuadra_top.state.forecast import Forecast, Pool
+from cuadra_top.thresholds import AlertPolicy, Band, Thresholds
 
 
 class Level(IntEnum):
@@ -31,12 +39,9 @@ SEVERITY = {Level.OK: 0, Level.WARNING: 1, Level.UNKNOWN: 2, Level.CRITICAL: 3}
 """Which state a summary takes: an org we cannot see outranks a warning, but a known
 CRITICAL must never hide behind another org's UNKNOWN."""
 
-
-@dataclass(frozen=True)
-class Alert:
-    org: str
-    level: Level
-    message: str
+RULES = ("credits", "storage", "subscription", "purchased", "overage", "hard_cap", "failing", "stopped")
+DATA_RULES = RULES[:6]
+"""The rules judged from an answer; a failed fetch leaves them where they stand."""
 
 
 class NoticeKind(StrEnum):
@@ -52,8 +57,7 @@ class Notice:
 
     org: str
     rule: str
-    """What was judged: credits, storage, subscription, purchased, overage, hard_cap, failing,
-    stopped (or "test")."""
+    """What was judged: one of RULES (or "test")."""
     level: Level
     """WARNING or CRITICAL; for a recovery, the level it recovered from."""
     kind: NoticeKind
@@ -73,59 +77,147 @@ class Notice:
                 "message": self.message, "at": self.at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")}
 
 
-_Finding = tuple[str, Level, str | None]
-"""(metric, level, message or None when OK)."""
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    level: Level
+    """What the figure says now (OK, WARNING, CRITICAL)."""
+    holds: Level
+    """The highest level an alert already raised keeps (the figure is within the margin)."""
+    message: str
+    """The short line (``--check``); empty when OK."""
+    recovery: str = ""
+    """The line of a recovery notice."""
+
+
+@dataclass(frozen=True)
+class Health:
+    """What the poller knows beyond the data: failures in a row and whether it stopped."""
+
+    failures: int = 0
+    failing_since: datetime | None = None
+    stopped: bool = False
+    error: str | None = None
+    error_kind: str | None = None
+    interval: float = 30.0
 
 
 def _threshold(value: float) -> str:
     return f"{value:g}%"
 
 
-def _percent_finding(org: str, metric: str, fraction: float | None, thresholds: Thresholds) -> _Finding:
-    """Level of one used/limit fraction; an unlimited metric (None) is always OK."""
+def _percent(org: str, rule: str, fraction: float | None, thresholds: Thresholds, margin: float) -> Finding:
+    """One used/limit fraction against the org's thresholds; unlimited (None) is always OK."""
     band = thresholds.band(fraction)
+    lowered = Thresholds(thresholds.warn_percent - margin, thresholds.critical_percent - margin)
+    holds = _level_of(lowered.band(fraction))
     shown = fmt.percent(fraction)
+    level = _level_of(band)
     if band in (Band.OVER, Band.CRITICAL):
         over = ", over the limit" if band is Band.OVER else ""
-        limit = _threshold(thresholds.critical_percent)
-        return metric, Level.CRITICAL, f"{org}: {metric} at {shown}{over} (critical at {limit})"
-    if band is Band.WARN:
-        return metric, Level.WARNING, f"{org}: {metric} at {shown} (warn at {_threshold(thresholds.warn_percent)})"
-    return metric, Level.OK, None
+        message = f"{org}: {rule} at {shown}{over} (critical at {_threshold(thresholds.critical_percent)})"
+    elif band is Band.WARN:
+        message = f"{org}: {rule} at {shown} (warn at {_threshold(thresholds.warn_percent)})"
+    else:
+        message = ""
+    recovery = (f"{org}: {rule} back to {shown}, under {_threshold(thresholds.warn_percent - margin)} "
+                f"(warn at {_threshold(thresholds.warn_percent)})")
+    return Finding(rule, level, holds, message, recovery)
 
 
-def _projection_finding(
-    org: str, usage: Usage, forecast: Forecast | None, thresholds: Thresholds, now: datetime
-) -> _Finding:
-    """WARNING when the credits are projected to run out before the period resets.
-
-    Credits already used up are the percentage check's business (CRITICAL), not a projection.
-    """
-    if (
-        not thresholds.warn_on_projected_exhaustion
-        or forecast is None
-        or not forecast.runs_out_before_period_end
-        or forecast.credits_exhausted_at is None
-        or usage.credits.unlimited
-        or (usage.credits.fraction or 0) >= 1
-    ):
-        return "projection", Level.OK, None
-    left = fmt.duration((forecast.credits_exhausted_at - now).total_seconds(), precision=2)
-    when = "soon" if left in ("ended", "<1m", "0m") else f"in {left}"
-    return "projection", Level.WARNING, f"{org}: credits projected to run out {when}, before the period ends"
+def _level_of(band: Band) -> Level:
+    if band in (Band.OVER, Band.CRITICAL):
+        return Level.CRITICAL
+    return Level.WARNING if band is Band.WARN else Level.OK
 
 
-def _findings(
-    org: str, usage: Usage, forecast: Forecast | None, thresholds: Thresholds, now: datetime | None
-) -> list[_Finding]:
-    now = now or datetime.now(timezone.utc)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
-    return [
-        _percent_finding(org, "credits", usage.credits.fraction, thresholds),
-        _percent_finding(org, "storage", usage.storage.fraction, thresholds),
-        _projection_finding(org, usage, forecast, thresholds, now),
+def _in(seconds: float) -> str:
+    left = fmt.duration(seconds, precision=2)
+    return "soon" if left in ("ended", "<1m", "0m") else f"in {left}"
+
+
+def _projection(org: str, rule: str, what: str, at: datetime | None, end: datetime | None, now: datetime,
+                policy: AlertPolicy, enabled: bool) -> Finding | None:
+    """WARNING while ``what`` is projected to run out before the period resets; None when there
+    is nothing to judge (no projection: too few samples, unlimited, no reset known)."""
+    if at is None or end is None:
+        return None
+    before = enabled and now < at < end
+    holds = enabled and now < at < end + policy.time_margin
+    message = f"{org}: {what} projected to run out {_in((at - now).total_seconds())}, before the period ends" \
+        if before else ""
+    recovery = f"{org}: {what} no longer projected to run out before the reset"
+    return Finding(rule, Level.WARNING if before else Level.OK, Level.WARNING if holds else Level.OK, message,
+                   recovery)
+
+
+def data_findings(org: str, usage: Usage, forecast: Forecast | None, thresholds: Thresholds,
+                  now: datetime, policy: AlertPolicy = AlertPolicy()) -> list[Finding]:
+    """What one answer says, rule by rule (only the rules that can be judged from it)."""
+    now = now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
+    margin = policy.hysteresis_points
+    found = [
+        _percent(org, "credits", usage.credits.fraction, thresholds, margin),
+        _percent(org, "storage", usage.storage.fraction, thresholds, margin),
     ]
+    exhausted = usage.credits.unlimited or (usage.credits.fraction or 0) >= 1
+    if forecast is not None and not exhausted:  # used up is the percent rule's business
+        subscription = _projection(org, "subscription", "credits", forecast.credits_exhausted_at,
+                                   forecast.period_end, now, policy, thresholds.warn_on_projected_exhaustion)
+        if subscription is not None:
+            found.append(subscription)
+    if forecast is not None and usage.credits.purchased_balance:
+        purchased = _projection(org, "purchased", "the purchased balance", forecast.total_exhausted_at,
+                                forecast.period_end, now, policy, thresholds.warn_on_projected_exhaustion)
+        if purchased is not None:
+            found.append(purchased)
+    if not usage.credits.unlimited:
+        over = usage.credits.overage_credits if usage.credits.overage_credits is not None else (
+            usage.credits.overage if usage.credits.is_in_overage else 0)
+        in_overage = bool(usage.credits.is_in_overage) or over > 0
+        message = f"{org}: in overage, {fmt.thousands(over)} credits over the limit" if in_overage else ""
+        level = Level.WARNING if in_overage else Level.OK
+        found.append(Finding("overage", level, level, message, f"{org}: no longer in overage"))
+    if forecast is not None and usage.credits.hard_cap:
+        found.append(_hard_cap(org, forecast, now, policy))
+    return found
+
+
+def _hard_cap(org: str, forecast: Forecast, now: datetime, policy: AlertPolicy) -> Finding:
+    """CRITICAL when 402 errors are projected within the horizon (or have begun)."""
+    step = forecast.transition(Pool.HARD_CAP)
+    recovery = f"{org}: no 402 errors projected within {fmt.duration(policy.hard_cap_horizon.total_seconds())}"
+    if step is None or not step.before_reset:
+        return Finding("hard_cap", Level.OK, Level.OK, "", recovery)
+    horizon = fmt.duration(policy.hard_cap_horizon.total_seconds())
+    within = step.at <= now + policy.hard_cap_horizon
+    holds = step.at <= now + policy.hard_cap_horizon + policy.time_margin
+    if step.at <= now:
+        message = f"{org}: 402 errors now: hard cap, every credit is spent"
+    else:
+        message = (f"{org}: 402 errors projected {_in((step.at - now).total_seconds())} "
+                   f"({fmt.day_time(step.at)}): hard cap, within the {horizon} horizon")
+    return Finding("hard_cap", Level.CRITICAL if within else Level.OK, Level.CRITICAL if holds else Level.OK,
+                   message if within else "", recovery)
+
+
+STOPPING_KINDS = ("auth", "permission", "not_found", "config")
+
+
+def health_findings(org: str, health: Health, now: datetime, policy: AlertPolicy = AlertPolicy()) -> list[Finding]:
+    """What the polling itself says: fetches failing too long, or stopped on a credential."""
+    stopped = health.stopped and health.error_kind in STOPPING_KINDS
+    why = " ".join((health.error or "").split())
+    found = [Finding("stopped", Level.CRITICAL if stopped else Level.OK, Level.CRITICAL if stopped else Level.OK,
+                     f"{org}: polling stopped: {why}" if stopped else "", f"{org}: polling works again")]
+    failing = False
+    if health.failures and health.failing_since is not None and not stopped:
+        failing = now - health.failing_since > timedelta(seconds=policy.failing_intervals * health.interval)
+    span = fmt.duration((now - health.failing_since).total_seconds(), precision=2) if health.failing_since else ""
+    found.append(Finding("failing", Level.WARNING if failing else Level.OK, Level.WARNING if failing else Level.OK,
+                         f"{org}: fetches failing for {span} ({health.failures} in a row): {why}" if failing else "",
+                         f"{org}: fetches succeed again"))
+    return found
 
 
 def assess(
@@ -136,49 +228,17 @@ def assess(
     *,
     error: str | None = None,
     now: datetime | None = None,
+    policy: AlertPolicy = AlertPolicy(),
 ) -> tuple[Level, list[str]]:
-    """The org's worst level and a message per problem (none when OK).
+    """The org's worst level and a message per problem (none when OK), with no memory.
 
     ``usage`` None means the fetch failed: UNKNOWN, with ``error`` as the message.
     """
     if usage is None:
         return Level.UNKNOWN, [f"{org}: {_one_line(error or 'no usage data')}"]
-    findings = _findings(org, usage, forecast, thresholds, now)
-    level = max((lvl for _, lvl, _ in findings), default=Level.OK)
-    return Level(level), [message for _, _, message in findings if message]
-
-
-class AlertTracker:
-    """Remembers each org's last level per metric so an alert fires once per crossing (upwards),
-    and re-arms when the value drops back below."""
-
-    def __init__(self) -> None:
-        self._last: dict[tuple[str, str], Level] = {}
-
-    def update(
-        self,
-        org: str,
-        usage: Usage | None,
-        forecast: Forecast | None,
-        thresholds: Thresholds,
-        *,
-        now: datetime | None = None,
-    ) -> list[Alert]:
-        """New alerts only. A failed fetch (``usage`` None) changes nothing: no data, no crossing."""
-        if usage is None:
-            return []
-        alerts = []
-        for metric, level, message in _findings(org, usage, forecast, thresholds, now):
-            previous = self._last.get((org, metric), Level.OK)
-            self._last[(org, metric)] = level
-            if level > previous and message:
-                alerts.append(Alert(org, level, message))
-        return alerts
-
-    def forget(self, org: str) -> None:
-        """Drop an org's memory (removed from the config): its next crossing fires afresh."""
-        for key in [key for key in self._last if key[0] == org]:
-            del self._last[key]
+    findings = data_findings(org, usage, forecast, thresholds, now or datetime.now(timezone.utc), policy)
+    level = max((finding.level for finding in findings), default=Level.OK)
+    return Level(level), [finding.message for finding in findings if finding.level is not Level.OK]
 
 
 def check_summary(assessments: Iterable[tuple[str, Level, list[str]]]) -> tuple[int, str]:

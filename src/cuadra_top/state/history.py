@@ -498,9 +498,8 @@ class History:
     def move_alert(self, series: str, rule: str, org: str, decide: Callable[[int | None], int],
                    at: datetime) -> tuple[int | None, int] | None:
         """Move one alert in one IMMEDIATE transaction: ``decide(stored level or None)`` gives
-        the new level, written if it differs. Returns (old, new) when this call moved it, None
-        when it stood where ``decide`` put it (another process got there first) or when the
-        history is off or failing: the caller then decides in memory alone."""
+        the new level, written if it differs. Returns (old, new): equal when it already stood
+        there (another process got there first); None when the history is off or failing."""
 
         def move(conn: sqlite3.Connection) -> tuple[int | None, int] | None:
             conn.execute("BEGIN IMMEDIATE")
@@ -509,7 +508,7 @@ class History:
             new = decide(old)
             if new == old:
                 conn.execute("COMMIT")
-                return None
+                return old, new
             conn.execute(
                 "INSERT INTO alert_state (series, rule, org, level, since) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (series, rule) DO UPDATE SET org = excluded.org, level = excluded.level,"

@@ -20,12 +20,13 @@ from cuadra_top.api.errors import ConfigProblem, SetupError
 from cuadra_top.clock import utc_now
 from cuadra_top.config import ConfigError, OrgConfig, Settings
 from cuadra_top.debuglog import logger
-from cuadra_top.state.alerts import AlertTracker, Notice, NoticeKind
+from cuadra_top.state.alert_engine import AlertEngine, HistoryAlertStore
+from cuadra_top.state.alerts import Finding, Health, Notice, NoticeKind, data_findings, health_findings
+from cuadra_top.thresholds import AlertPolicy, Thresholds
 from cuadra_top.state.fleet import Fleet, OrgResult
 from cuadra_top.state.forecast import Forecast
 from cuadra_top.state.poller import OrgPoller, OrgState
 from cuadra_top.state.trends import Trends, recording
-from cuadra_top.thresholds import Thresholds
 
 log = logger("monitor")
 
@@ -94,8 +95,12 @@ class Monitor:
         self._pollers: dict[str, OrgPoller] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribers: list[Subscriber] = []
-        self._alerts = AlertTracker()
-        self._judged: dict[str, object] = {}
+        self.alerts = AlertEngine(HistoryAlertStore(lambda: self.trends.history))
+        self._judged: dict[str, tuple[object, ...]] = {}
+        self._sighted: set[str] = set()
+        self._failing_since: dict[str, datetime] = {}
+        self._to_judge: dict[str, None] = {}
+        self._judging: asyncio.Task[None] | None = None
         self._thresholds = {name: settings.thresholds_for(name) for name in self.names}
         self._started = False
         self._stopped = False
@@ -171,6 +176,8 @@ class Monitor:
         """Stop polling, close the connections, write what the history has not yet written."""
         self._stopped = True
         tasks, self._tasks = self._tasks, []
+        if self._judging is not None:
+            tasks.append(self._judging)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -286,19 +293,61 @@ class Monitor:
 
     # -- from the pollers ----------------------------------------------------------------------
     def _poller_changed(self, state: OrgState) -> None:
-        self._judge(state)
+        self._track_failures(state)
         self._emit(OrgChanged(state.name, state))
+        seen = (id(state.fetched), id(state.error), state.stopped)
+        if self._judged.get(state.name, (None,))[1:] != seen:  # an answer, an error or a stop
+            self._to_judge[state.name] = None
+            if self._judging is None or self._judging.done():
+                self._judging = asyncio.ensure_future(self._judge_pending())
 
-    def _judge(self, state: OrgState) -> None:
-        """Alerts once per crossing: the tracker remembers each org's last level."""
-        fetched = state.fetched
-        if fetched is None or fetched is self._judged.get(state.name):
-            return
-        first = state.name not in self._judged
-        self._judged[state.name] = fetched
-        alerts = self._alerts.update(state.name, fetched.usage, self.forecast_for(state.name),
-                                     self.thresholds_for(state.name), now=self.clock())
-        for alert in alerts:
-            notice = Notice(alert.org, "threshold", alert.level, NoticeKind.RAISED, alert.message, self.clock())
-            self._emit(AlertNotice(notice, first_sighting=first, claimed=True))
+    def _track_failures(self, state: OrgState) -> None:
+        if state.error is None:
+            self._failing_since.pop(state.name, None)
+        elif state.failures:
+            self._failing_since.setdefault(state.name, state.error_at or self.clock())
+
+    def findings(self, name: str) -> list[Finding]:
+        """What the rules say of the org now (its last data, and how its polling goes)."""
+        state, now = self.state_of(name), self.clock()
+        found: list[Finding] = []
+        if state.fetched is not None:
+            found += data_findings(name, state.fetched.usage, self.forecast_for(name), self.thresholds_for(name),
+                                   now, self.policy)
+        error = state.error
+        health = Health(state.failures, self._failing_since.get(name), state.stopped,
+                        error.message if error else None, error.kind if error else None, self.interval)
+        return found + health_findings(name, health, now, self.policy)
+
+    @property
+    def policy(self) -> AlertPolicy:
+        return self.settings.alert_policy
+
+    def series_of(self, name: str) -> str:
+        """The account the org's alert state belongs to (as its history): never the secret."""
+        key = self.trends.keys.get(name) or (self.fleet.series_key(name) if self.fleet is not None else None)
+        return key or f"name:{name}"
+
+    async def _judge_pending(self) -> None:
+        """Judge the orgs that changed, one at a time, off the event loop when the store (the
+        history file) must be read or written; at most one judgement runs at a time."""
+        while self._to_judge:
+            name = next(iter(self._to_judge))
+            del self._to_judge[name]
+            state = self.state_of(name)
+            first = name not in self._sighted  # its first answer (or error) in this process
+            if state.fetched is not None or state.error is not None:
+                self._sighted.add(name)
+            self._judged[name] = (None, id(state.fetched), id(state.error), state.stopped)
+            findings, series = self.findings(name), self.series_of(name)
+            end = state.fetched.usage.credits.period_end if state.fetched is not None else None
+            if not self.alerts.needs_judging(series, findings):
+                continue
+            try:
+                notices = await asyncio.to_thread(self.alerts.judge, name, series, findings, self.clock(), end)
+            except Exception:  # a bug in a rule must not stop the judging of every other org
+                log.exception("judging the alerts of %s failed", name)
+                continue
+            for notice in notices:
+                self._emit(AlertNotice(notice, first_sighting=first, claimed=True))
 
