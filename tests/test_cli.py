@@ -16,7 +16,7 @@ from cuadra_top import __version__
 from cuadra_top.cli import main
 from cuadra_top.simulator import Simulator
 
-DEMO_ORGS = ["acme-free", "nimbus-pro", "globex-enterprise", "flaky-labs"]
+DEMO_ORGS = ["acme-free", "nimbus-pro", "globex-enterprise", "flaky-labs", "initech-capped"]
 JSON_KEYS = {"name", "ok", "fetched_at", "stale", "usage", "error", "forecast"}
 BAD_TOKEN = "bad-token-secret-4f9a2c"
 FILE_TOKEN = "file-token-secret-77b1e0"

@@ -86,15 +86,18 @@ def test_demo_orgs_match_the_brief():
     assert nimbus.token == "demo-nimbus-pro-token"
     assert globex.admin and globex.tier == "enterprise" and globex.plan_name == "Enterprise"
     assert globex.credit_limit == 500_000 and globex.credits_used_at_start > globex.credit_limit
-    assert (globex.purchased_balance, globex.seats, globex.credits_per_seat) == (100_000, 40, 12_500)
+    assert (globex.purchased_balance, globex.seats, globex.credits_per_seat) == (10_000, 40, 12_500)
     assert globex.storage_limit == TIB and globex.token == "demo-globex-token"
     assert (globex.client_id, globex.client_secret) == ("demo-globex-client", "demo-globex-secret")
     assert flaky.flaky and flaky.tier == "pro" and flaky.plan_name == "Professional"
     assert flaky.credit_limit == 20_000 and flaky.token == "demo-flaky-token"
+    capped = orgs["initech-capped"]  # the whole chain, down to a projected 402 (issue 11)
+    assert capped.admin and capped.hard_cap and 0 < capped.purchased_balance < capped.credit_limit / 4
+    assert capped.credit_limit - capped.credits_used_at_start < capped.burn_per_hour * 24
     for org in orgs.values():
         # Numbers must visibly move within a minute of demo.
         assert org.burn_per_hour >= 60
-        assert not org.admin or org is globex
+        assert not org.admin or org in (globex, capped)
 
 
 @pytest.mark.parametrize("name", ["acme-free", "nimbus-pro", "globex-enterprise"])
@@ -133,12 +136,14 @@ def test_usage_numbers_per_org(sim, client):
     nimbus = get_usage(client, "demo-nimbus-pro-token").json()
     assert nimbus["credits"]["used"] / nimbus["credits"]["limit"] > 0.80
     globex = get_usage(client, "demo-globex-token").json()["credits"]
-    assert globex["isInOverage"] is True
-    assert globex["overageCredits"] == globex["used"] - globex["limit"] == 12_000
+    # The docs' order: past the limit, the purchased balance pays first; overage is what is left.
+    assert globex["used"] - globex["limit"] == 12_000
+    assert globex["purchasedBalance"] == 0 and globex["totalAvailable"] == 0
+    assert globex["isInOverage"] is True and globex["overageCredits"] == 12_000 - 10_000
     assert globex["available"] == 0
-    # Overage is paid from the purchased balance first.
-    assert globex["purchasedBalance"] == 100_000 - 12_000
-    assert globex["totalAvailable"] == 88_000
+    capped = get_usage(client, "demo-initech-token").json()["credits"]
+    assert capped["hardCap"] is True and capped["isInOverage"] is False and capped["overageCredits"] == 0
+    assert capped["available"] == 1_800 and capped["purchasedBalance"] == 2_500
 
 
 def test_flaky_org_shape_when_it_answers(sim, client):

@@ -22,7 +22,7 @@ from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import Line, layout_pairs
 from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, wait_for_data
 
-NAMES = ["acme-free", "nimbus-pro", "globex-enterprise", "flaky-labs"]
+NAMES = ["acme-free", "nimbus-pro", "globex-enterprise", "flaky-labs", "initech-capped"]
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ async def test_org_switching_by_every_key_path(sim):
         await pilot.press("right_square_bracket")
         assert app.main_screen.current == "nimbus-pro"
         await pilot.press("left_square_bracket", "left_square_bracket")
-        assert app.main_screen.current == "flaky-labs"  # wraps around
+        assert app.main_screen.current == "initech-capped"  # wraps around
         await pilot.press("3")
         assert app.main_screen.current == "globex-enterprise"
         assert "globex-enterprise" in header(app)
@@ -86,7 +86,7 @@ async def test_start_org_flag_opens_that_org(sim):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_data(app, pilot.pause)
         assert not app.main_screen.showing_overview
-        assert header(app).startswith("[2/4] nimbus-pro · Pro · 0 s ago · every 30s")
+        assert header(app).startswith("[2/5] nimbus-pro · Pro · 0 s ago · every 30s")
 
 
 async def test_the_overview_is_built_on_first_use_when_the_app_starts_on_an_org(sim):
@@ -231,7 +231,7 @@ async def test_overview_sorts(sim):
         assert [str(row.key.value) for row in table.ordered_rows] == sorted(NAMES)
         await pilot.press("s")  # by credits, highest first
         order = [str(row.key.value) for row in table.ordered_rows]
-        assert order[:2] == ["globex-enterprise", "nimbus-pro"]
+        assert order[:3] == ["globex-enterprise", "initech-capped", "nimbus-pro"]
 
 
 async def test_resizing_never_crashes_and_small_screens_stay_usable(sim):

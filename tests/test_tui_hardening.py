@@ -186,7 +186,7 @@ async def test_the_status_column_stays_on_screen_at_60x20(frozen_sim):
         await pilot.resize_terminal(120, 30)
         await pilot.pause()
         assert "Storage" in screen_text(app) and "Resets" in screen_text(app)
-        assert app.query_one(OverviewTable).row_count == 4
+        assert app.query_one(OverviewTable).row_count == 5
 
 
 # -- defects 2 and 3: theme files and a symlinked config -----------------------------------------

@@ -59,7 +59,8 @@ class DemoOrg:
 
 
 def demo_orgs() -> list[DemoOrg]:
-    """The orgs the demo shows: one per interesting state (calm, warning, overage, unreliable)."""
+    """The orgs the demo shows: one per interesting state (calm, warning, overage, unreliable,
+    a hard cap about to answer 402)."""
     return [
         DemoOrg(
             name="acme-free",
@@ -97,7 +98,7 @@ def demo_orgs() -> list[DemoOrg]:
             burn_per_hour=2_400.0,
             storage_growth_per_hour=1 * GIB,
             admin=True,
-            purchased_balance=100_000,
+            purchased_balance=10_000,
             seats=40,
             credits_per_seat=12_500,
             client_id="demo-globex-client",
@@ -115,6 +116,24 @@ def demo_orgs() -> list[DemoOrg]:
             burn_per_hour=300.0,
             storage_growth_per_hour=40 * MIB,
             flaky=True,
+        ),
+        DemoOrg(
+            # The whole chain: subscription credits, then a small purchased balance, then 402.
+            name="initech-capped",
+            token="demo-initech-token",
+            tier="pro",
+            plan_name="Pro",
+            credit_limit=20_000,
+            storage_limit=10 * GIB,
+            credits_used_at_start=18_200,
+            storage_used_at_start=3 * GIB,
+            burn_per_hour=450.0,
+            storage_growth_per_hour=20 * MIB,
+            admin=True,
+            purchased_balance=2_500,
+            seats=8,
+            credits_per_seat=2_500,
+            hard_cap=True,
         ),
     ]
 
@@ -208,17 +227,19 @@ class UsageModel:
         purchased = max(org.purchased_balance, 0)
 
         def settle(used: int) -> tuple[int, int]:
-            # Purchased credits are spent after the subscription credits; a hard
-            # cap stops consumption once both are gone.
+            # The docs' spending order: subscription credits, then the purchased balance
+            # (which never expires), then overage; a hard cap stops consumption once the
+            # first two are gone instead.
             nonlocal purchased
             if limit is None:
                 return max(used, 0), 0
             if org.hard_cap:
                 used = min(used, limit + purchased)
             used = max(used, 0)
-            overage = max(used - limit, 0)
-            purchased -= min(overage, purchased)
-            return used, overage
+            over_limit = max(used - limit, 0)
+            from_balance = min(over_limit, purchased)
+            purchased -= from_balance
+            return used, over_limit - from_balance
 
         # Months that ended since the origin: their overage already ate purchased credits.
         current = month_start(now)

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from cuadra_top import format as fmt
-from cuadra_top.state.forecast import Forecast
+from cuadra_top.state.forecast import Forecast, Pool
 from cuadra_top.state.poller import OrgState, Status
 from cuadra_top.thresholds import BAND_WORD, Band, Thresholds
 
@@ -66,13 +66,23 @@ def _percent_cell(fraction: float | None, thresholds: Thresholds) -> Text:
     return Text(label, style=style)
 
 
+RUNS_OUT_PREFIX = {Pool.HARD_CAP: "402 ", Pool.OVERAGE: "over "}
+"""What the Runs out column says before the time when it is not a pool running out."""
+
+
 def runs_out_cell(forecast: Forecast | None, now: datetime) -> Text:
-    """When credits run out at this rate, if before the period resets; '—' otherwise."""
-    if forecast is None or not forecast.runs_out_before_period_end or forecast.credits_exhausted_at is None:
+    """The step that hurts first before the reset (402 errors, overage, else a pool running
+    out) and when, at this rate; '—' when nothing comes before the reset."""
+    step = forecast.first_that_matters(now) if forecast is not None else None
+    if step is None:
+        last = forecast.transitions[-1] if forecast is not None and forecast.transitions else None
+        if last is not None and last.before_reset and last.at <= now:  # it already happened
+            label = {Pool.HARD_CAP: "402 now", Pool.OVERAGE: "overage"}.get(last.kind, "ran out")
+            return Text(label, style="bold reverse" if last.kind is Pool.HARD_CAP else "bold")
         return Text("—")
-    seconds = (forecast.credits_exhausted_at - now).total_seconds()
-    label = "ran out" if seconds <= 0 else fmt.duration(seconds, precision=2)
-    return Text(label, style="bold")
+    prefix = RUNS_OUT_PREFIX.get(step.kind, "")
+    label = prefix + fmt.duration((step.at - now).total_seconds(), precision=1 if prefix else 2)
+    return Text(label, style="bold reverse" if step.kind is Pool.HARD_CAP else "bold")
 
 
 Row = tuple[int, OrgState, "Forecast | None", Thresholds]
@@ -162,7 +172,8 @@ class OverviewTable(DataTable):
             runs_out_cell(forecast, now),
             status_label,
         )
-        runs_out = forecast.credits_exhausted_at if forecast and forecast.runs_out_before_period_end else None
+        step = forecast.first_that_matters(now) if forecast else None
+        runs_out = step.at if step is not None else None
         sort = (number, state.name, credits if credits is not None else -0.5, storage if storage is not None else -0.5,
                 left if left is not None else float("inf"),
                 (runs_out - now).total_seconds() if runs_out else float("inf"), _STATUS_ORDER[status])

@@ -113,9 +113,9 @@ class CreditsPane(Pane):
         if list(sparkline.data or []) != series:
             sparkline.data = series
         self.query_one("#credits-trend").display = len(series) >= 2
-        text = forecast.summary(now) if forecast else "no forecast yet: waiting for samples"
+        text = forecast.chain(now) if forecast else "no forecast yet: waiting for samples"
         line = self.query_one("#credits-forecast", Line)
-        line.set_class(bool(forecast and forecast.runs_out_before_period_end), "-alert")
+        line.set_class(bool(forecast and forecast.first_that_matters(now)), "-alert")
         line.show(text)
 
     def show(self, usage: Usage, thresholds: Thresholds) -> None:
@@ -138,7 +138,7 @@ class CreditsPane(Pane):
         if credits.in_overage:
             notes.append(f"IN OVERAGE: {fmt.thousands(credits.overage)} credits over the limit")
         if credits.hard_cap:
-            notes.append("hard cap: usage stops at the limit")
+            notes.append("hard cap: 402 errors once the limit and the purchased balance are spent")
         overage.display = bool(notes)
         overage.set_class(credits.in_overage, "-alert")
         overage.show("; ".join(notes))
