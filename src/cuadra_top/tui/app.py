@@ -45,6 +45,9 @@ class CuadraTopApp(App[int]):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="help"),
+        # Textual's: the terminal is restored, the process stopped; `fg` brings it back.
+        Binding("ctrl+z", "suspend_process", "Suspend (fg resumes)", key_display="ctrl+z", show=False,
+                priority=True, id="suspend"),
     ]
 
     def __init__(
@@ -73,6 +76,16 @@ class CuadraTopApp(App[int]):
         self.notices.append(str(message))
         super().notify(message, **kw)
 
+    def get_driver_class(self):
+        """Textual's Linux driver, made to let go of the terminal on a signal or a hang-up
+        (see :mod:`cuadra_top.tui.terminal`); any other driver (Windows, ``TEXTUAL_DRIVER``) as is."""
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver" and driver.__module__ == "textual.drivers.linux_driver":
+            from cuadra_top.tui.terminal import TerminalDriver
+
+            return TerminalDriver
+        return driver
+
     def get_default_screen(self) -> Screen:
         return self.main_screen
 
@@ -80,6 +93,7 @@ class CuadraTopApp(App[int]):
         for problem in self._theme_problems:
             self.notify(problem, severity="warning", timeout=10)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.app_resume_signal.subscribe(self, self._resumed)
         self.run_worker(self._start_monitor(), name="monitor", exit_on_error=False)
         # With no data on screen yet (the overview, an error), start-up is over after a grace:
         self.set_timer(STARTUP_GRACE, partial(resume_gc, freeze=True))
@@ -97,6 +111,11 @@ class CuadraTopApp(App[int]):
             if warning not in self._warned:
                 self._warned.add(warning)
                 self.notify(warning, severity="warning", timeout=10)
+
+    def _resumed(self, _app: App) -> None:
+        """Back from Ctrl+Z: the terminal was the shell's meanwhile, so everything is redrawn."""
+        self.refresh(repaint=True, layout=True)
+        self.screen.refresh(repaint=True, layout=True)
 
     async def on_unmount(self) -> None:
         await self.monitor.stop()
