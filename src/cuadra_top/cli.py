@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from cuadra_top import __version__, exit_codes
+from cuadra_top import __version__, exit_codes, glyphs
 from cuadra_top.startup import pause_gc, resume_gc
 
 DESCRIPTION = """\
@@ -109,6 +109,8 @@ def fail(message: str, code: int = exit_codes.USAGE) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     pause_gc()
+    glyphs.guard(sys.stdout)  # an output that cannot carry a symbol gets an ASCII stand-in, not a crash
+    glyphs.guard(sys.stderr)
     try:
         return _main(argv)
     finally:
@@ -178,7 +180,7 @@ def config_command(args: argparse.Namespace) -> int:
         print(warning, file=sys.stderr)
     check_credentials(loaded, os.environ)  # every org's: this is the command that checks them all
     if args.action == "show":
-        sys.stdout.write(render_masked(loaded))
+        sys.stdout.write(render_masked(loaded, encoding=sys.stdout.encoding))
         return exit_codes.OK
     if not loaded.orgs:
         return fail(NO_ORGS.format(path=loaded.path or resolve_path(args.config, os.environ)[0]))
@@ -276,7 +278,7 @@ def once(args: argparse.Namespace, loaded, names: list[str], trends) -> int:
     async def go() -> tuple[str, int]:
         async with Fleet.from_settings(loaded.settings, os.environ, names=names) as fleet:
             return await run_once(fleet, names, as_json=args.json, settings=loaded.settings, trends=trends,
-                                  check_mode=args.check)
+                                  check_mode=args.check, encoding=sys.stdout.encoding)
 
     try:
         text, code = asyncio.run(go())

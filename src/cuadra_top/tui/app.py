@@ -7,6 +7,7 @@ stops it (closing connections, writing the history) when it ends.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -18,6 +19,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from cuadra_top import glyphs
 from cuadra_top.clock import utc_now
 from cuadra_top.debuglog import logger
 from cuadra_top.startup import resume_gc
@@ -69,6 +71,9 @@ class CuadraTopApp(App[int]):
         self._warned: set[str] = set()
         self.notices: deque[str] = deque(maxlen=NOTICES_KEPT)
         """The latest notifications' texts, newest last (what the toasts said)."""
+        self.terminal_encoding: str | None = getattr(sys.__stderr__, "encoding", None)
+        """The encoding of the terminal as Textual writes to it (stderr). Not a UTF: the driver
+        writes ASCII stand-ins for what it lacks, and keys are named in words."""
         self._theme_problems = self._load_themes()
         self.main_screen = MonitorScreen(monitor, start_org=start_org, now=now)
 
@@ -85,6 +90,10 @@ class CuadraTopApp(App[int]):
 
             return TerminalDriver
         return driver
+
+    def get_key_display(self, binding: Binding) -> str:
+        shown = super().get_key_display(binding)
+        return glyphs.fit_text(shown, self.terminal_encoding)  # '⏎' is 'enter' where it cannot be shown
 
     def get_default_screen(self) -> Screen:
         return self.main_screen

@@ -11,6 +11,7 @@ things, brings every other ending onto that path:
 - A terminal that goes away (hung up, its pty closed) is noticed at once by a thread asleep in
   ``poll`` on it, and the app exits as on SIGHUP. Left alone, Textual's input thread reads EOF
   from the hung-up tty without end (a busy loop) and the app polls on for nobody.
+- A terminal whose encoding is not a UTF gets ASCII stand-ins, cell for cell (:mod:`glyphs`).
 - Writes to a terminal that has gone are dropped: Textual's output thread dies at the first
   EIO, and the app would block for good once 30 more writes had queued up behind it.
 
@@ -30,6 +31,7 @@ from typing import Any, TextIO
 
 from textual.drivers.linux_driver import LinuxDriver
 
+from cuadra_top import glyphs
 from cuadra_top.exit_codes import SIGNALLED
 
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
@@ -38,12 +40,15 @@ TERMINAL_GONE = SIGNALLED + signal.SIGHUP
 
 
 class TerminalOutput:
-    """The terminal as Textual's output thread writes to it: after the first I/O error (the
-    terminal has gone) every write is dropped, and ``on_error`` is told once."""
+    """The terminal as Textual's output thread writes to it: what its encoding lacks as ASCII,
+    cell for cell (``PYTHONIOENCODING=ascii``: Python would write '\\xb7' for '·' and shift the
+    line); after the first I/O error (the terminal has gone) every write is dropped, and
+    ``on_error`` is told once."""
 
     def __init__(self, file: TextIO, on_error: Callable[[], None]) -> None:
         self._file = file
         self._on_error = on_error
+        self._encoding = getattr(file, "encoding", None)
         self.gone = False
 
     def _failed(self) -> None:
@@ -54,6 +59,7 @@ class TerminalOutput:
     def write(self, text: str) -> None:
         if self.gone:
             return
+        text = glyphs.fit_cells(text, self._encoding)
         try:
             self._file.write(text)
         except (OSError, ValueError):
