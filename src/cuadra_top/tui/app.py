@@ -22,6 +22,7 @@ from textual.screen import Screen
 from cuadra_top import glyphs
 from cuadra_top.clock import utc_now
 from cuadra_top.debuglog import logger
+from cuadra_top.redaction import redact
 from cuadra_top.startup import resume_gc
 from cuadra_top.state.monitor import Monitor
 from cuadra_top.tui.help import HelpScreen
@@ -78,7 +79,9 @@ class CuadraTopApp(App[int]):
         self.main_screen = MonitorScreen(monitor, start_org=start_org, now=now)
 
     def notify(self, message: str, **kw: Any) -> None:  # type: ignore[override]
-        self.notices.append(str(message))
+        """Every toast, whatever it quotes, with any known secret masked."""
+        message = redact(str(message))
+        self.notices.append(message)
         super().notify(message, **kw)
 
     def get_driver_class(self):

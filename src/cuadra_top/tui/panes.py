@@ -18,6 +18,7 @@ from textual.widgets import Sparkline, Static
 
 from cuadra_top import format as fmt
 from cuadra_top.api.models import Usage, ratio
+from cuadra_top.redaction import redact
 from cuadra_top.state.forecast import Forecast
 from cuadra_top.thresholds import NEVER, Thresholds
 from cuadra_top.tui.gauge import Gauge
@@ -259,6 +260,7 @@ class RawView(VerticalScroll):
         self._raw = raw
         unknown = usage.unknown_fields
         note = ("fields cuadra-top does not know: " + ", ".join(unknown)) if unknown else "all fields known"
-        self.query_one("#raw-unknown", Line).show(Text(fmt.printable(note), style="dim italic"))
+        self.query_one("#raw-unknown", Line).show(Text(redact(fmt.printable(note)), style="dim italic"))
         text = json.dumps(raw, indent=2, ensure_ascii=False)  # escapes C0 controls, not C1 ones
-        self.query_one("#raw-json", Static).update(Text(fmt.printable(text, keep_newlines=True)))
+        # As sent, but for any secret in it: an API may echo the token in any field.
+        self.query_one("#raw-json", Static).update(Text(redact(fmt.printable(text, keep_newlines=True))))
