@@ -71,10 +71,11 @@ def table_row(result: OrgResult, now: datetime) -> tuple[str, ...]:
 
 def render_table(results: Sequence[OrgResult], now: datetime | None = None, *, encoding: str | None = None) -> str:
     """Aligned columns; an error row spans the rest of its line so its message stays whole.
-    ``encoding``: the output's, when it may not carry every character: each cell is fitted to
+    Each cell is one line with no control character (an org name from the config may hold a
+    newline or an escape sequence). ``encoding``: the output's, when it may not carry every character: each cell is fitted to
     it (:func:`cuadra_top.glyphs.fit_text`) before the columns are measured."""
     now = now or datetime.now(timezone.utc)
-    rows = [tuple(glyphs.fit_text(cell, encoding) for cell in table_row(r, now)) for r in results]
+    rows = [tuple(glyphs.fit_text(fmt.printable(cell), encoding) for cell in table_row(r, now)) for r in results]
     ok_rows = [row for row, r in zip(rows, results) if r.ok]
     widths = [max(len(COLUMNS[i]), *(len(row[i]) for row in ok_rows)) if ok_rows else len(COLUMNS[i])
               for i in range(len(COLUMNS))]
@@ -116,7 +117,10 @@ def render_json(results: Sequence[OrgResult], trends: Trends | None = None, *, e
     ``\\u`` escape (the same JSON to a parser)."""
     orgs = [json_org(r, trends) for r in results]
     ascii_only = encoding is not None and not glyphs.carries_unicode(encoding)
-    return json.dumps({"orgs": orgs}, indent=2, ensure_ascii=ascii_only) + "\n"
+    text = json.dumps({"orgs": orgs}, indent=2, ensure_ascii=ascii_only)
+    # json.dumps escapes C0 in strings but leaves DEL, C1 and the bidi overrides as they are;
+    # outside the strings there is nothing but ASCII and newlines.
+    return fmt.escape_controls(text, keep_newlines=True) + "\n"
 
 
 def check(results: Sequence[OrgResult], settings: Settings, trends: Trends | None) -> tuple[str, int]:
@@ -129,7 +133,7 @@ def check(results: Sequence[OrgResult], settings: Settings, trends: Trends | Non
         level, messages = assess(result.name, usage, forecast, settings.thresholds_for(result.name), error=error)
         assessments.append((result.name, level, messages))
     code, line = check_summary(assessments)
-    return line + "\n", code
+    return fmt.printable(line) + "\n", code
 
 
 async def run_once(

@@ -22,6 +22,7 @@ from textual.screen import Screen
 from cuadra_top import glyphs
 from cuadra_top.clock import utc_now
 from cuadra_top.debuglog import logger
+from cuadra_top.format import printable
 from cuadra_top.redaction import redact
 from cuadra_top.startup import resume_gc
 from cuadra_top.state.monitor import Monitor
@@ -79,8 +80,9 @@ class CuadraTopApp(App[int]):
         self.main_screen = MonitorScreen(monitor, start_org=start_org, now=now)
 
     def notify(self, message: str, **kw: Any) -> None:  # type: ignore[override]
-        """Every toast, whatever it quotes, with any known secret masked."""
-        message = redact(str(message))
+        """Every toast, whatever it quotes (an org name, an API's words), with any known
+        secret masked and no control character."""
+        message = printable(redact(str(message)))
         self.notices.append(message)
         super().notify(message, **kw)
 
@@ -166,7 +168,8 @@ class CuadraTopApp(App[int]):
         yield from super().get_system_commands(screen)
         main = self.main_screen
         for name in self.monitor.names:
-            yield SystemCommand(f"Org: {name}", f"Show the organization {name}", partial(main.open_org, name))
+            shown = printable(name)
+            yield SystemCommand(f"Org: {shown}", f"Show the organization {shown}", partial(main.open_org, name))
         yield SystemCommand("Overview", "All organizations in one table", main.action_overview)
         yield SystemCommand("Refresh now", "Fetch the shown org (all orgs in the overview) now", main.action_refresh)
         yield SystemCommand("Pause / resume", "Stop or restart polling of every org", main.action_pause)

@@ -25,7 +25,8 @@ from cuadra_top.tui.gauge import Gauge
 
 
 class Line(Static):
-    """A Static that skips the redraw when its text did not change."""
+    """A Static that skips the redraw when its text did not change. What it shows has no
+    control characters, whatever it quotes (an org name, an error naming a URL)."""
 
     DEFAULT_CSS = "Line { height: auto; width: 1fr; }"
 
@@ -34,7 +35,19 @@ class Line(Static):
     def show(self, content: str | Text) -> None:
         if content != self._shown:
             self._shown = content
-            self.update(content)
+            self.update(_printable(content))
+
+
+def _printable(content: str | Text) -> str | Text:
+    """:func:`fmt.printable`, for a Text too: each character is replaced by one, so its
+    styles stay where they were."""
+    if isinstance(content, str):
+        return fmt.printable(content)
+    plain = fmt.printable(content.plain)
+    if plain != content.plain:
+        content = content.copy()
+        content.plain = plain
+    return content
 
 
 Item = tuple[str, str]
