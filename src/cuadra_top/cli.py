@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from cuadra_top import __version__, exit_codes
+from cuadra_top import __version__, exit_codes, glyphs
 from cuadra_top.startup import pause_gc, resume_gc
 
 DESCRIPTION = """\
@@ -102,13 +102,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def say(text: object, file=None) -> None:
+    """Print one line of ours: whatever it quotes (an org name, a path, a URL from the config or
+    the environment) with its control characters neutralised, so it stays one line and moves
+    no cursor (:func:`cuadra_top.format.printable`)."""
+    from cuadra_top.format import printable
+
+    print(printable(str(text)), file=file or sys.stdout)
+
+
 def fail(message: str, code: int = exit_codes.USAGE) -> int:
-    print(f"cuadra-top: {message}", file=sys.stderr)
+    say(f"cuadra-top: {message}", sys.stderr)
     return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     pause_gc()
+    glyphs.guard(sys.stdout)  # an output that cannot carry a symbol gets an ASCII stand-in, not a crash
+    glyphs.guard(sys.stderr)
     try:
         return _main(argv)
     finally:
@@ -159,7 +170,7 @@ def dispatch(args: argparse.Namespace) -> int:
             # A monitoring plugin's contract: one line on stdout, UNKNOWN (Nagios reads 2 as CRITICAL).
             from cuadra_top.state.alerts import Level
 
-            print(f"CUADRA UNKNOWN - config error: {exc}")
+            say(f"CUADRA UNKNOWN - config error: {exc}")
             return int(Level.UNKNOWN)
         return fail(str(exc))
     except SetupError as exc:  # CA or proxy settings that cannot work, found building the fleet
@@ -171,19 +182,19 @@ def config_command(args: argparse.Namespace) -> int:
 
     if args.action == "path":
         path, _ = resolve_path(args.config, os.environ)
-        print(path)
+        say(path)
         return exit_codes.OK
     loaded = load_config(args.config, os.environ)
     for warning in loaded.warnings:
-        print(warning, file=sys.stderr)
+        say(warning, sys.stderr)
     check_credentials(loaded, os.environ)  # every org's: this is the command that checks them all
     if args.action == "show":
-        sys.stdout.write(render_masked(loaded))
+        sys.stdout.write(render_masked(loaded, encoding=sys.stdout.encoding))
         return exit_codes.OK
     if not loaded.orgs:
         return fail(NO_ORGS.format(path=loaded.path or resolve_path(args.config, os.environ)[0]))
     where = loaded.path or "the environment"
-    print(f"ok: {where}: {len(loaded.orgs)} org(s): {', '.join(o.name for o in loaded.orgs)}")
+    say(f"ok: {where}: {len(loaded.orgs)} org(s): {', '.join(o.name for o in loaded.orgs)}")
     return exit_codes.OK
 
 
@@ -192,7 +203,7 @@ def run_configured(args: argparse.Namespace) -> int:
 
     loaded = load_config(args.config, os.environ)
     for warning in loaded.warnings:
-        print(warning, file=sys.stderr)
+        say(warning, sys.stderr)
     if not loaded.orgs:
         return fail(NO_ORGS.format(path=resolve_path(args.config, os.environ)[0]))
     return run_loaded(args, loaded)
@@ -256,7 +267,7 @@ def make_trends(args: argparse.Namespace, loaded, demo_sim=None, *, open_later: 
     use_history = loaded.source != "demo" and not args.no_history and loaded.settings.history
     trends = open_trends(use_history, utc_now, open_later=open_later)
     for warning in trends.warnings:
-        print(f"cuadra-top: warning: {warning}", file=sys.stderr)
+        say(f"cuadra-top: warning: {warning}", sys.stderr)
     if demo_sim is not None:
         from cuadra_top.demo import backfill
 
@@ -276,7 +287,7 @@ def once(args: argparse.Namespace, loaded, names: list[str], trends) -> int:
     async def go() -> tuple[str, int]:
         async with Fleet.from_settings(loaded.settings, os.environ, names=names) as fleet:
             return await run_once(fleet, names, as_json=args.json, settings=loaded.settings, trends=trends,
-                                  check_mode=args.check)
+                                  check_mode=args.check, encoding=sys.stdout.encoding)
 
     try:
         text, code = asyncio.run(go())
@@ -284,7 +295,7 @@ def once(args: argparse.Namespace, loaded, names: list[str], trends) -> int:
         if trends is not None:
             trends.close()
             for warning in trends.warnings[warned:]:  # what the run itself ran into (a sample not stored)
-                print(f"cuadra-top: warning: {warning}", file=sys.stderr)
+                say(f"cuadra-top: warning: {warning}", sys.stderr)
     sys.stdout.write(text)
     return code
 

@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cuadra_top.api.auth import (
     DEFAULT_TOKEN_URL,
@@ -36,6 +45,8 @@ from cuadra_top.api.auth import (
 from cuadra_top.api.client import DEFAULT_API_URL
 from cuadra_top.api.errors import InsecureURL, TLSConfigError
 from cuadra_top.api.http import CA_FILE_FIX, Timeouts, ca_file_problem, check_tls_environment, check_url
+from cuadra_top import glyphs
+from cuadra_top.format import printable
 from cuadra_top.redaction import MASK, remember_secret
 from cuadra_top.thresholds import AlertPolicy, Thresholds
 
@@ -78,11 +89,11 @@ class OrgConfig(_Strict):
 
     @field_validator("api_url", "token_url")
     @classmethod
-    def _secure_url(cls, value: str | None) -> str | None:
+    def _secure_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
         try:
-            return check_url(value)
+            return check_url(value, info.field_name or "api_url")
         except InsecureURL as exc:
             raise ValueError(exc.message) from None
 
@@ -455,7 +466,30 @@ def permission_warning(path: Path, settings: Settings) -> str | None:
     return None
 
 
-def _toml_value(value: Any) -> str:
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\"}
+
+
+def toml_string(text: str, *, encoding: str | None = None) -> str:
+    """``text`` as a TOML basic string that reads back as ``text``: quotes and backslashes
+    escaped, and every character a terminal would act on (see :func:`printable`: C0, DEL, C1,
+    line separators, bidi overrides) as a ``\\u`` escape, so printing it moves no cursor and
+    retitles no window. ``encoding``: the output's; a character it cannot carry is escaped
+    too. A lone surrogate (an undecodable byte in the environment) cannot be TOML: U+FFFD."""
+    out = []
+    for char in text:
+        if char in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[char])
+        elif 0xD800 <= ord(char) <= 0xDFFF:
+            out.append("\\ufffd")
+        elif printable(char) != char or (encoding is not None and glyphs.fit_text(char, encoding) != char):
+            code = ord(char)
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value: Any, encoding: str | None) -> str:
     if isinstance(value, SecretStr):
         return f'"{MASK}"'
     if isinstance(value, bool):
@@ -463,21 +497,22 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, BaseModel):
-        inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in value)
+        inner = ", ".join(f"{k} = {_toml_value(v, encoding)}" for k, v in value)
         return "{ " + inner + " }"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+    return toml_string(str(value), encoding=encoding)
 
 
-def render_masked(loaded: LoadedConfig) -> str:
-    """The effective configuration as TOML with every secret masked (`config show`)."""
+def render_masked(loaded: LoadedConfig, *, encoding: str | None = None) -> str:
+    """The effective configuration as TOML with every secret masked (`config show`).
+    ``encoding``: the output's; what it cannot carry is escaped (still the same values)."""
     where = str(loaded.path) if loaded.path else {"env": "the environment", "none": "nothing"}.get(
         loaded.source, loaded.source)
-    lines = [f"# effective configuration, from {where}"]
+    where = printable(where.encode("utf-8", "replace").decode("utf-8"))  # a TOML comment holds no controls
+    lines = [f"# effective configuration, from {glyphs.fit_text(where, encoding)}"]
     for key, value in loaded.settings:
         if key == "org" or value is None:
             continue
-        lines.append(f"{key} = {_toml_value(value)}")
+        lines.append(f"{key} = {_toml_value(value, encoding)}")
     for org in loaded.settings.org:
         lines.append("")
         lines.append("[[org]]")
@@ -486,5 +521,5 @@ def render_masked(loaded: LoadedConfig) -> str:
                 continue
             if key.endswith("_env") and not looks_like_env_name(str(value)):
                 value = SecretStr(str(value))  # a secret put where a variable name belongs
-            lines.append(f"{key} = {_toml_value(value)}")
+            lines.append(f"{key} = {_toml_value(value, encoding)}")
     return "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ from typing import Any
 
 from cuadra_top import exit_codes
 from cuadra_top import format as fmt
+from cuadra_top import glyphs
 from cuadra_top.clock import iso_utc
 from cuadra_top.api.models import Credits, Storage, Usage
 from cuadra_top.config import Settings
@@ -67,10 +68,13 @@ def table_row(result: OrgResult, now: datetime) -> tuple[str, ...]:
     )
 
 
-def render_table(results: Sequence[OrgResult], now: datetime | None = None) -> str:
-    """Aligned columns; an error row spans the rest of its line so its message stays whole."""
+def render_table(results: Sequence[OrgResult], now: datetime | None = None, *, encoding: str | None = None) -> str:
+    """Aligned columns; an error row spans the rest of its line so its message stays whole.
+    Each cell is one line with no control character (an org name from the config may hold a
+    newline or an escape sequence). ``encoding``: the output's, when it may not carry every character: each cell is fitted to
+    it (:func:`cuadra_top.glyphs.fit_text`) before the columns are measured."""
     now = now or datetime.now(timezone.utc)
-    rows = [table_row(r, now) for r in results]
+    rows = [tuple(glyphs.fit_text(fmt.printable(cell), encoding) for cell in table_row(r, now)) for r in results]
     ok_rows = [row for row, r in zip(rows, results) if r.ok]
     widths = [max(len(COLUMNS[i]), *(len(row[i]) for row in ok_rows)) if ok_rows else len(COLUMNS[i])
               for i in range(len(COLUMNS))]
@@ -103,9 +107,15 @@ def json_org(result: OrgResult, trends: Trends | None = None) -> dict[str, Any]:
     }
 
 
-def render_json(results: Sequence[OrgResult], trends: Trends | None = None) -> str:
+def render_json(results: Sequence[OrgResult], trends: Trends | None = None, *, encoding: str | None = None) -> str:
+    """``encoding``: the output's; one that is not a UTF gets every non-ASCII character as a
+    ``\\u`` escape (the same JSON to a parser)."""
     orgs = [json_org(r, trends) for r in results]
-    return json.dumps({"orgs": orgs}, indent=2, ensure_ascii=False) + "\n"
+    ascii_only = encoding is not None and not glyphs.carries_unicode(encoding)
+    text = json.dumps({"orgs": orgs}, indent=2, ensure_ascii=ascii_only)
+    # json.dumps escapes C0 in strings but leaves DEL, C1 and the bidi overrides as they are;
+    # outside the strings there is nothing but ASCII and newlines.
+    return fmt.escape_controls(text, keep_newlines=True) + "\n"
 
 
 def check(results: Sequence[OrgResult], settings: Settings, trends: Trends | None) -> tuple[str, int]:
@@ -118,7 +128,7 @@ def check(results: Sequence[OrgResult], settings: Settings, trends: Trends | Non
         level, messages = assess(result.name, usage, forecast, settings.thresholds_for(result.name), error=error)
         assessments.append((result.name, level, messages))
     code, line = check_summary(assessments)
-    return line + "\n", code
+    return fmt.printable(line) + "\n", code
 
 
 async def run_once(
@@ -129,8 +139,10 @@ async def run_once(
     settings: Settings | None = None,
     trends: Trends | None = None,
     check_mode: bool = False,
+    encoding: str | None = None,
 ) -> tuple[str, int]:
-    """Fetch ``names`` concurrently, record them; return (text to print, exit code)."""
+    """Fetch ``names`` concurrently, record them; return (text to print, exit code).
+    ``encoding``: the output's, for one that may not carry every character."""
     if trends is not None:
         await trends.load(names, fleet.series_keys(names))
     results = await fleet.fetch_all(names)
@@ -141,7 +153,8 @@ async def run_once(
         await trends.thin_history()  # a cron job may be the only writer: keep the file bounded
     if check_mode:
         text, code = check(results, settings or Settings(), trends)
+        text = glyphs.fit_text(text, encoding)
     else:
-        text = render_json(results, trends) if as_json else render_table(results)
+        text = render_json(results, trends, encoding=encoding) if as_json else render_table(results, encoding=encoding)
         code = exit_codes.OK if all(r.ok for r in results) else exit_codes.FAILED
     return redact(text), code
