@@ -1,6 +1,6 @@
 """Outputs that cannot carry Unicode (issue 10, defect 13): ``LC_ALL=C`` without Python's UTF-8
 mode, ``PYTHONIOENCODING=latin-1`` or ``ascii``. Every text the program prints gets ASCII
-stand-ins instead of a crash or ``\\xb7``-style escapes; UTF-8 output stays as it was.
+stand-ins instead of a crash or ``\xb7``-style escapes; UTF-8 output stays as it was.
 
 Real processes against the simulator: the encoding is decided by the interpreter at start-up."""
 
@@ -18,9 +18,15 @@ from pty_session import PtyProcess, child_env, wait_until
 
 from cuadra_top.tui.factory import TuiOptions, make_app
 
+
 NAME = "acme—prod · ü"
+
+
 WIDE = "组织-east"
+
+
 PLAN = "Pro — Plus…"
+
 
 NOT_UNICODE = {
     "LC_ALL=C": ({"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}, "ascii"),
@@ -28,6 +34,8 @@ NOT_UNICODE = {
     "ascii": ({"PYTHONIOENCODING": "ascii"}, "ascii"),
 }
 """(environment, the encoding Python gives stdout and stderr in it)."""
+
+
 SHOWN = {"ascii": ("acme-prod - \\u00fc", "Pro - Plus..."), "latin-1": ("acme-prod · ü", "Pro - Plus...")}
 """How the name and the plan read in each: what the encoding has is kept, the rest stands in."""
 
@@ -115,9 +123,6 @@ def test_utf8_output_is_unchanged(config, tmp_path):
     assert lines[1].startswith(NAME) and f"{PLAN} (pro)" in lines[1] and lines[2].startswith(WIDE)
 
 
-# -- the TUI ------------------------------------------------------------------------------------
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pty is needed")
 def test_tui_on_an_ascii_terminal_draws_ascii(config, tmp_path):
     """What reaches the terminal: ASCII only, cell for cell, no '\\u2588' for a gauge block."""
@@ -141,22 +146,6 @@ def test_tui_on_an_ascii_terminal_draws_ascii(config, tmp_path):
         child.stop()
 
 
-async def test_keys_are_named_in_words_on_a_terminal_without_unicode(monkeypatch, isolated_env):
-    """Textual writes to stderr: an ASCII one makes the key bar say 'enter', not '⏎'."""
-    import io
-
-    from cuadra_top.config import OrgConfig, Settings
-
-    ascii_stderr = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="backslashreplace")
-    monkeypatch.setattr(sys, "__stderr__", ascii_stderr)
-    orgs = [OrgConfig(name=n, api_url="http://127.0.0.1:9", token="t-token") for n in ("a", "b")]
-    app = make_app(TuiOptions(Settings(org=orgs), environ={}, persist_theme=False))
-    async with app.run_test(size=(100, 24)) as pilot:
-        await pilot.pause()
-        bar = app.screen.query_one("KeyBar").shown
-        assert "enter Open" in bar and "\u23ce" not in bar, bar
-
-
 def test_stand_ins_keep_every_cell_in_place():
     from cuadra_top import glyphs
 
@@ -165,3 +154,4 @@ def test_stand_ins_keep_every_cell_in_place():
     assert cells == "+- Credits -+ ####.. 84.2% - acme. _-=* ?? e"
     assert glyphs.ascii_cells("plain \x1b[1mascii\x1b[0m") == "plain \x1b[1mascii\x1b[0m"
     assert glyphs.ascii_text("a — b…\udcff") == "a - b...\\udcff"  # a lone surrogate, too
+

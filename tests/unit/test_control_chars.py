@@ -1,5 +1,5 @@
 """Control characters in what the config and the environment hold (issue 10, defect 20): an
-org name such as "evil\\x1b]0;PWNED\\x07" must not retitle the terminal, a newline must not split
+org name such as "evil\x1b]0;PWNED\x07" must not retitle the terminal, a newline must not split
 a ``--once`` row, and ``config show`` must stay valid TOML that reads back the same values.
 Every surface is checked: the TUI (header, overview, palette, notifications, status line),
 ``--once`` (table and JSON), ``--check``, ``config show|validate|path`` and errors on stderr;
@@ -20,44 +20,14 @@ from pty_session import child_env
 from cuadra_top.config import OrgConfig, Settings
 from cuadra_top.tui.factory import TuiOptions, make_app
 from cuadra_top.tui.screenshots import FROZEN_AT
-
-HOSTILE = [
-    "evil\x1b]0;PWNED\x07",
-    "two\nlines",
-    "c1\x9b31mred\x85next",
-    "bidi\u202eevil\u2066x\u2069",
-    "sep\u2028para\u2029del\x7f",
-    "cr\rtab\tnul\x00",
-]
-CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-"""What must never reach a terminal (a newline only where the output means one)."""
-
-
-def assert_clean(text: str, where: str) -> None:
-    found = CONTROL.search(text)
-    assert found is None, f"{where}: {found.group()!r} at {found.start()} in {text[max(found.start() - 40, 0):][:80]!r}"
-
-
-def toml_string(value: str) -> str:
-    return json.dumps(value)  # a JSON string with \uXXXX escapes is a TOML basic string
-
-
-WRONG = "wrong\x1b[31mtoken"
-"""An org whose token the API rejects: its name on the error row, the no-data line."""
-
-
-@pytest.fixture
-def hostile_config(start_sim, make_org, tmp_path):
-    """One simulated org per hostile name (85% used: a WARNING each), and WRONG."""
-    orgs = [make_org(f"org{i}", credits_used_at_start=8_500, burn_per_hour=0.0) for i in range(len(HOSTILE))]
-    sim = start_sim(orgs)
-    tables = [f"[[org]]\nname = {toml_string(name)}\napi_url = {toml_string(sim.base_url)}\ntoken = \"org{i}-token\"\n"
-              for i, name in enumerate(HOSTILE)]
-    tables.append(f'[[org]]\nname = {toml_string(WRONG)}\napi_url = "{sim.base_url}"\ntoken = "not-a-token"\n')
-    path = tmp_path / "config.toml"
-    path.write_text("\n".join(tables))
-    path.chmod(0o600)
-    return path, sim
+from control_chars_support import (  # what the unit and the TUI tests of this topic share
+    CONTROL,
+    HOSTILE,
+    WRONG,
+    assert_clean,
+    hostile_config,
+    toml_string,
+)
 
 
 def run(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -149,41 +119,3 @@ def test_a_url_with_a_control_character_is_a_config_error(sim, tmp_path, source,
     assert result.stderr.count("\n") == 1 and f"{named} holds the control character '\\x1b'" in result.stderr
     assert_clean(result.stderr, f"{url_key} from the {source}")
 
-
-# -- the TUI ------------------------------------------------------------------------------------
-
-
-def screen_text(app) -> str:
-    return "\n".join("".join(s.text for s in line) for line in app.screen._compositor.render_strips())  # noqa: SLF001
-
-
-async def test_tui_surfaces(hostile_config, isolated_env):
-    _, sim = hostile_config
-    names = [*HOSTILE, WRONG]
-    orgs = [OrgConfig(name=name, api_url=sim.base_url, token=f"org{i}-token") for i, name in enumerate(HOSTILE)]
-    orgs.append(OrgConfig(name=WRONG, api_url=sim.base_url, token="not-a-token"))
-    app = make_app(TuiOptions(Settings(org=orgs), environ={}, now=lambda: FROZEN_AT, rng=random.Random(0),
-                              persist_theme=False))
-    app.animation_level = "none"
-    async with app.run_test(size=(120, 40)) as pilot:
-        await app.monitor.wait_answered()
-        await pilot.pause(0.3)
-        assert_clean(screen_text(app), "overview")
-        assert "evil\ufffd]0;PWNED\ufffd" in screen_text(app)
-        for number, name in enumerate(names, 1):
-            app.main_screen.open_org(name)
-            await pilot.pause(0.1)
-            assert_clean(app.main_screen.header_line, f"header of org {number}")
-            assert_clean(app.main_screen.status_line, f"status line of org {number}")
-            assert_clean(screen_text(app), f"screen of org {number}")
-            await pilot.press("r")  # "refreshing <name>"
-        await pilot.pause(0.2)
-        assert "No data yet for wrong\ufffd[31mtoken: credential rejected" in screen_text(app)
-        await pilot.press("ctrl+p", *"evil")
-        await pilot.pause(0.3)
-        assert "Org: evil" in screen_text(app)
-        assert_clean(screen_text(app), "palette")
-        await pilot.press("escape")
-        assert_clean("\n".join(app.notices), "notifications")
-        assert any("refreshing two\ufffdlines" in notice for notice in app.notices)
-        assert_clean(app.export_screenshot().replace("\n", " "), "screenshot")
