@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cuadra_top import exit_codes
 from cuadra_top import format as fmt
@@ -17,9 +17,12 @@ from cuadra_top.clock import iso_utc
 from cuadra_top.api.models import Credits, Storage, Usage
 from cuadra_top.config import Settings
 from cuadra_top.redaction import redact
-from cuadra_top.state.alerts import assess, check_summary
+from cuadra_top.state.alerts import AlertTracker, Notice, NoticeKind, assess, check_summary
 from cuadra_top.state.fleet import Fleet, OrgResult
 from cuadra_top.state.trends import Trends
+
+if TYPE_CHECKING:
+    from cuadra_top.state.monitor import AlertNotice
 
 COLUMNS = ("ORG", "PLAN", "CREDITS USED / LIMIT", "AVAILABLE", "STORAGE USED / LIMIT", "PERIOD LEFT")
 
@@ -121,6 +124,29 @@ def check(results: Sequence[OrgResult], settings: Settings, trends: Trends | Non
     return line + "\n", code
 
 
+def alert_events(results: Sequence[OrgResult], settings: Settings, trends: Trends | None,
+                 now: datetime | None = None) -> list[AlertNotice]:
+    """The alerts of one run, for ``--once --notify``: every org already past a threshold is a
+    first sighting, claimed by this run.
+
+    Until the alert engine keeps its state in the history, each run claims every alert it
+    sees; the engine is to decide ``claimed`` instead (a crossing sent by an earlier run, the
+    TUI or ``watch`` is not claimed again)."""
+    from cuadra_top.state.monitor import AlertNotice  # only --notify needs it (the pollers with it)
+
+    now = now or datetime.now(timezone.utc)
+    events = []
+    for result in results:
+        if result.fetched is None:
+            continue
+        forecast = trends.forecast_for(result.name) if trends is not None else None
+        for alert in AlertTracker().update(result.name, result.fetched.usage, forecast,
+                                           settings.thresholds_for(result.name), now=now):
+            notice = Notice(alert.org, "threshold", alert.level, NoticeKind.RAISED, alert.message, now)
+            events.append(AlertNotice(notice, first_sighting=True, claimed=True))
+    return events
+
+
 async def run_once(
     fleet: Fleet,
     names: Sequence[str],
@@ -129,8 +155,10 @@ async def run_once(
     settings: Settings | None = None,
     trends: Trends | None = None,
     check_mode: bool = False,
+    alerts: list[AlertNotice] | None = None,
 ) -> tuple[str, int]:
-    """Fetch ``names`` concurrently, record them; return (text to print, exit code)."""
+    """Fetch ``names`` concurrently, record them; return (text to print, exit code). With
+    ``alerts``, the run's alert events are appended to it (``--once --notify``)."""
     if trends is not None:
         await trends.load(names, fleet.series_keys(names))
     results = await fleet.fetch_all(names)
@@ -139,6 +167,8 @@ async def run_once(
             await trends.record(result)
         await trends.flush()
         await trends.thin_history()  # a cron job may be the only writer: keep the file bounded
+    if alerts is not None:
+        alerts.extend(alert_events(results, settings or Settings(), trends))
     if check_mode:
         text, code = check(results, settings or Settings(), trends)
     else:
