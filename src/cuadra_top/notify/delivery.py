@@ -232,7 +232,7 @@ class Dispatcher:
             lane.failing = True
             self._report(Report(target, False, (
                 f"notify: {target.label} failing: {error}; alerts to it are lost until it works "
-                "again (said once; see --log)")))
+                "again (not repeated for each alert)")))
 
     def _report(self, report: Report) -> None:
         report = Report(report.target, report.ok, redact(report.message))

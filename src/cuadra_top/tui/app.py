@@ -116,11 +116,11 @@ class CuadraTopApp(App[int]):
         self.delivery.on_report = self._delivery_report
         for problem in await self.delivery.start():
             self.notify(f"notify: {problem}; that channel is off (check: cuadra-top config validate)",
-                        severity="error", timeout=30)
+                        severity="error", timeout=30, markup=False)
 
     def _delivery_report(self, report: Report) -> None:
         """A channel started failing (said once) or works again: a toast, and the log."""
-        self.notify(report.message, severity="information" if report.ok else "error", timeout=30)
+        self.notify(report.message, severity="information" if report.ok else "error", timeout=30, markup=False)
 
     async def _start_monitor(self) -> None:
         await self.monitor.start()
