@@ -183,3 +183,20 @@ def test_watch_config_errors_exit_2_with_one_line(tmp_path, sim, receiver, isola
     out, err = process.communicate(timeout=30)
     assert process.returncode == 2
     assert err.count("\n") == 1 and "use jsons://" in err and "hooks.example.com/x" not in err
+
+
+def test_watch_org_polls_only_that_org(tmp_path, over_sim, receiver, isolated_env):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    process = subprocess.Popen([sys.executable, "-m", "cuadra_top", "--config", str(write_config(tmp_path, over_sim, receiver)),
+                                "--no-history", "--org", "beta", "watch"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = wait_for_line(process, "beta: ok")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+        text = "".join(lines) + process.stderr.read()
+        assert "watching 1 org(s)" in text and "alpha" not in text
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="with --once: print JSON instead of a table")
     parser.add_argument("--check", action="store_true",
                         help="with --once: one status line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
-    parser.add_argument("--org", metavar="NAME", help="only this org (--once), or start on it (TUI)")
+    parser.add_argument("--org", metavar="NAME", help="only this org (--once, watch), or start on it (TUI)")
     parser.add_argument("--interval", metavar="SECONDS", type=positive_seconds,
                         help="refresh interval for this run (overrides refresh_interval)")
     parser.add_argument("--theme", metavar="NAME", help="theme for this run (overrides the config)")
@@ -273,7 +273,7 @@ def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     names = [org.name for org in loaded.orgs]
     if args.org and args.org not in names:
         return fail(f"no org named {args.org!r}; configured: {', '.join(names)}")
-    chosen = [args.org] if args.org and args.once else names
+    chosen = [args.org] if args.org and (args.once or args.command == "watch") else names
     check_credentials(loaded, os.environ, chosen)  # only the orgs this run polls need theirs
     if args.command == "watch":
         return watch(args, loaded, demo_sim)
@@ -386,7 +386,7 @@ def watch(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     resume_gc()  # start-up is over
     where = loaded.path or "the environment"
     return asyncio.run(run_watch(loaded.settings, os.environ, where, trends=trends, interval=args.interval,
-                                 as_json=args.watch_json))
+                                 names=[args.org] if args.org else None, as_json=args.watch_json))
 
 
 def simulate(port: int, seed: int | None) -> int:

@@ -104,18 +104,19 @@ async def run_watch(
     where: Path | str,
     *,
     trends: Trends | None,
+    names: list[str] | None = None,
     interval: float | None = None,
     as_json: bool = False,
     out: TextIO | None = None,
     stop: asyncio.Event | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> int:
-    """Watch until SIGTERM/SIGINT (or ``stop`` is set); exit code 0. Raises ConfigError
+    """Watch every org (or ``names``) until SIGTERM/SIGINT (or ``stop`` is set); exit code 0. Raises ConfigError
     (a channel that cannot work) and SetupError (CA or proxy settings) before polling."""
     lines = EventLines(out if out is not None else sys.stderr, as_json, clock)
     targets = await resolve_strictly(settings, environ, where) if settings.notify else []
-    fleet = await asyncio.to_thread(Fleet.from_settings, settings, environ)
-    monitor = Monitor(settings, fleet, trends, clock, environ=environ, interval=interval)
+    fleet = await asyncio.to_thread(Fleet.from_settings, settings, environ, names=names)
+    monitor = Monitor(settings, fleet, trends, clock, names=names, environ=environ, interval=interval)
     delivery = NotifyService(settings, environ, where, on_report=lines.report)
     monitor.subscribe(lines)
     monitor.subscribe(delivery)
