@@ -190,12 +190,10 @@ CROSSING = r"alpha: credits at 8\d\.\d% \(warn at 80%\)"
     ("auto", {"TERM_PROGRAM": "WezTerm"}, rf"\x1b\]777;notify;cuadra-top: alpha WARNING;{CROSSING}\x07"),
     ("auto", {"TERM_PROGRAM": "WezTerm", "TMUX": "/tmp/tmux-0/default,1,0"},
      rf"\x1bPtmux;\x1b\x1b\]777;notify;cuadra-top: alpha WARNING;{CROSSING}\x07\x1b\\"),
-    ("osc9", {}, rf"\x1b\]9;cuadra-top: alpha WARNING: {CROSSING}\x07"),
     ("auto", {"KITTY_WINDOW_ID": "1"}, r"\x1b\]99;i=cuadra-top-\d+:d=0:e=1;[A-Za-z0-9+/=]+\x1b\\"
                                        r"\x1b\]99;i=cuadra-top-\d+:d=1:e=1:p=body;[A-Za-z0-9+/=]+\x1b\\"),
     ("off", {"TERM_PROGRAM": "WezTerm", "KITTY_WINDOW_ID": "1"}, None),
-    ("auto", {}, None),  # xterm advertises none of them
-], ids=["wezterm-777", "tmux-wrapped", "forced-osc9", "kitty-99", "off", "xterm-none"])
+], ids=["wezterm-777", "tmux-wrapped", "kitty-99", "off"])
 def test_the_osc_sequence_reaches_the_terminal_of_the_real_tui(tmp_path, start_sim, make_org, clock, setting, env,
                                                                expected):
     """An org crosses its threshold while the TUI runs (not a first sighting): the escape
