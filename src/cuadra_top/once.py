@@ -6,10 +6,11 @@ the API sent it. A failed org still gets its line; the others are not held back.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cuadra_top import exit_codes
 from cuadra_top import format as fmt
@@ -21,6 +22,9 @@ from cuadra_top.redaction import redact
 from cuadra_top.state.alerts import assess, check_summary
 from cuadra_top.state.fleet import Fleet, OrgResult
 from cuadra_top.state.trends import Trends
+
+if TYPE_CHECKING:
+    from cuadra_top.state.monitor import AlertNotice
 
 COLUMNS = ("ORG", "PLAN", "CREDITS USED / LIMIT", "AVAILABLE", "STORAGE USED / LIMIT", "PERIOD LEFT")
 
@@ -131,6 +135,39 @@ def check(results: Sequence[OrgResult], settings: Settings, trends: Trends | Non
     return fmt.printable(line) + "\n", code
 
 
+def alert_events(results: Sequence[OrgResult], settings: Settings, trends: Trends | None, fleet: Fleet,
+                 now: datetime | None = None) -> list[AlertNotice]:
+    """The alerts of one run, for ``--once --notify``, judged by the same engine as the TUI and
+    ``watch`` against the alert state in the history: a crossing an earlier run, the TUI or the
+    watcher already told is not told again (without a history every run tells what it sees).
+    Reads and writes SQLite: call it off the event loop."""
+    from cuadra_top.state.alert_engine import AlertEngine, HistoryAlertStore, series_for
+    from cuadra_top.state.alerts import STOPPING_KINDS, Health, data_findings, health_findings
+    from cuadra_top.state.monitor import AlertNotice  # only --notify needs it
+
+    now = now or datetime.now(timezone.utc)
+    engine = AlertEngine(HistoryAlertStore(lambda: trends.history if trends is not None else None))
+    policy = settings.alert_policy
+    events = []
+    for result in results:
+        name = result.name
+        if result.fetched is not None:
+            usage = result.fetched.usage
+            forecast = trends.forecast_for(name) if trends is not None else None
+            findings = data_findings(name, usage, forecast, settings.thresholds_for(name), now, policy)
+            findings += health_findings(name, Health(), now, policy)  # it answered: both recover
+            end = usage.credits.period_end
+        elif result.error is not None and result.error.kind in STOPPING_KINDS:
+            stopped = Health(failures=1, stopped=True, error=result.error.message, error_kind=result.error.kind)
+            findings = [f for f in health_findings(name, stopped, now, policy) if f.rule == "stopped"]
+            end = None
+        else:  # one failed run says nothing about how long fetches have been failing
+            continue
+        for notice in engine.judge(name, series_for(name, trends, fleet), findings, now, end):
+            events.append(AlertNotice(notice, first_sighting=True, claimed=True))
+    return events
+
+
 async def run_once(
     fleet: Fleet,
     names: Sequence[str],
@@ -140,9 +177,11 @@ async def run_once(
     trends: Trends | None = None,
     check_mode: bool = False,
     encoding: str | None = None,
+    alerts: list[AlertNotice] | None = None,
 ) -> tuple[str, int]:
     """Fetch ``names`` concurrently, record them; return (text to print, exit code).
-    ``encoding``: the output's, for one that may not carry every character."""
+    ``encoding``: the output's, for one that may not carry every character. With ``alerts``,
+    the run's alert events are appended to it (``--once --notify``)."""
     if trends is not None:
         await trends.load(names, fleet.series_keys(names))
     results = await fleet.fetch_all(names)
@@ -151,6 +190,8 @@ async def run_once(
             await trends.record(result)
         await trends.flush()
         await trends.thin_history()  # a cron job may be the only writer: keep the file bounded
+    if alerts is not None:
+        alerts.extend(await asyncio.to_thread(alert_events, results, settings or Settings(), trends, fleet))
     if check_mode:
         text, code = check(results, settings or Settings(), trends)
         text = glyphs.fit_text(text, encoding)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -25,6 +25,9 @@ from cuadra_top.clock import utc_now
 from cuadra_top.debuglog import logger
 from cuadra_top.format import printable
 from cuadra_top.redaction import redact
+from cuadra_top.notify.delivery import Report
+from cuadra_top.notify.service import NotifyService
+from cuadra_top.notify.terminal import TerminalNotifier
 from cuadra_top.startup import resume_gc
 from cuadra_top.state.monitor import Monitor
 from cuadra_top.tui.help import HelpScreen
@@ -64,6 +67,8 @@ class CuadraTopApp(App[int]):
         theme: str | None = None,
         persist_theme: bool = True,
         now: Callable[[], datetime] = utc_now,
+        environ: Mapping[str, str] | None = None,
+        delivery: NotifyService | None = None,
     ) -> None:
         # NO_COLOR means no colour at all (no-color.org): Textual's default under NO_COLOR turns
         # colours grey (still 256-colour codes); with ANSI colours on it strips them instead.
@@ -73,6 +78,9 @@ class CuadraTopApp(App[int]):
         self.config_path = config_path
         self.persist_theme = persist_theme and config_path is not None
         self.requested_theme = theme or monitor.settings.theme or DEFAULT_THEME
+        self.environ = os.environ if environ is None else environ
+        self.delivery = delivery
+        """The ``[[notify]]`` channels, built after start-up (apprise costs 0.3 s to import)."""
         self._warned: set[str] = set()
         self.notices: deque[str] = deque(maxlen=NOTICES_KEPT)
         """The latest notifications' texts, newest last (what the toasts said)."""
@@ -116,6 +124,31 @@ class CuadraTopApp(App[int]):
         self.set_timer(STARTUP_GRACE, partial(resume_gc, freeze=True))
         self.set_interval(HISTORY_THINNING, self.monitor.trends.thin_history)
         self.set_interval(WARNINGS_EVERY, self.show_warnings)  # a sample the history could not store
+        self.monitor.subscribe(TerminalNotifier(lambda text: self.write_to_terminal(text), lambda: self.bell(),
+                                                lambda: self.monitor.settings, self.environ))
+        if self.delivery is not None:
+            self.monitor.subscribe(self.delivery)  # keeps what is claimed until the channels are built
+            self.set_timer(STARTUP_GRACE, self._start_delivery)
+
+    def write_to_terminal(self, text: str) -> None:
+        """Write an escape sequence straight to the terminal (a desktop notification), as
+        Textual writes its own OSC 52 for the clipboard; nothing when headless."""
+        if not self.is_headless and self._driver is not None:
+            self._driver.write(text)
+
+    def _start_delivery(self) -> None:
+        self.run_worker(self._build_channels(), name="delivery", exit_on_error=False)
+
+    async def _build_channels(self) -> None:
+        assert self.delivery is not None
+        self.delivery.on_report = self._delivery_report
+        for problem in await self.delivery.start():
+            self.notify(f"notify: {problem}; that channel is off (check: cuadra-top config validate)",
+                        severity="error", timeout=30, markup=False)
+
+    def _delivery_report(self, report: Report) -> None:
+        """A channel started failing (said once) or works again: a toast, and the log."""
+        self.notify(report.message, severity="information" if report.ok else "error", timeout=30, markup=False)
 
     async def _start_monitor(self) -> None:
         await self.monitor.start()
@@ -136,6 +169,8 @@ class CuadraTopApp(App[int]):
 
     async def on_unmount(self) -> None:
         await self.monitor.stop()
+        if self.delivery is not None:
+            await self.delivery.stop()  # what is queued gets a few seconds to go out
 
     # -- themes -------------------------------------------------------------------------------
     def _load_themes(self) -> list[str]:
