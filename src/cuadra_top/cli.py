@@ -40,6 +40,7 @@ environment:
   CUADRA_API_URL      API base URL for the "default" org
   CUADRA_AUTH_URL     OAuth token URL
   NO_COLOR            no colours in the TUI
+  TZ                  the time zone times are shown in (unless --timezone or timezone)
 
 exit codes: 0 all orgs fetched, 1 one or more orgs failed, 2 usage or config error.
 See the README for the config file format.
@@ -92,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
     parser.add_argument("--log", metavar="FILE", help="write a debug log (secrets redacted) to FILE")
     parser.add_argument("--no-history", action="store_true", help="do not record or read the local usage history")
+    parser.add_argument("--timezone", metavar="ZONE",
+                        help="show times in this zone (Europe/Berlin, UTC, local); default: the config's, else TZ")
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     config = commands.add_parser("config", help="config path | show | validate")
@@ -139,6 +142,7 @@ def _main(argv: Sequence[str] | None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     from cuadra_top.api.errors import SetupError
     from cuadra_top.config import ConfigError
+    from cuadra_top.display_time import UnknownZone
 
     if args.check:
         args.once = True
@@ -154,7 +158,7 @@ def dispatch(args: argparse.Namespace) -> int:
         if args.demo:
             return run_demo(args)
         return run_configured(args)
-    except ConfigError as exc:
+    except (ConfigError, UnknownZone) as exc:  # UnknownZone: --timezone (the key is checked with the file)
         if args.check:
             # A monitoring plugin's contract: one line on stdout, UNKNOWN (Nagios reads 2 as CRITICAL).
             from cuadra_top.state.alerts import Level
@@ -211,6 +215,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     from cuadra_top.config import check_credentials
 
+    use_display_zone(args, loaded.settings)
     names = [org.name for org in loaded.orgs]
     if args.org and args.org not in names:
         return fail(f"no org named {args.org!r}; configured: {', '.join(names)}")
@@ -234,6 +239,16 @@ def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
         reload_org=org_reloader(loaded),
         mouse=not args.no_mouse,
     ))
+
+
+def use_display_zone(args: argparse.Namespace, settings):
+    """Times for people in ``--timezone``, else the config's ``timezone``, else ``TZ``, else
+    the system's zone: set once, for the whole run (the TUI, --once, history)."""
+    from cuadra_top.display_time import resolve_zone, set_display_zone
+
+    zone = resolve_zone(args.timezone, settings.timezone, os.environ)
+    set_display_zone(zone)
+    return zone
 
 
 def org_reloader(loaded):

@@ -36,6 +36,7 @@ from cuadra_top.api.auth import (
 from cuadra_top.api.client import DEFAULT_API_URL
 from cuadra_top.api.errors import InsecureURL, TLSConfigError
 from cuadra_top.api.http import CA_FILE_FIX, Timeouts, ca_file_problem, check_tls_environment, check_url
+from cuadra_top.display_time import zone_named
 from cuadra_top.redaction import MASK, remember_secret
 from cuadra_top.thresholds import AlertPolicy, Thresholds
 
@@ -141,6 +142,8 @@ class Settings(_Strict):
     """Refresh intervals of failed fetches before the org's failing alert."""
     bell: bool = False
     history: bool = True
+    timezone: str | None = None
+    """Show times in this zone (an IANA name, UTC or local); None: ``TZ``, else the system's."""
     timeout: float | TimeoutTable = Field(15.0)
     ca_bundle: str | None = None
     org: list[OrgConfig] = Field(default_factory=list)
@@ -150,6 +153,13 @@ class Settings(_Strict):
     def _positive_timeout(cls, value: float | TimeoutTable) -> float | TimeoutTable:
         if isinstance(value, (int, float)) and not 0 < value <= 300:
             raise ValueError("timeout must be between 0 and 300 seconds")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone_named(value)  # an UnknownZone is a ValueError: one line naming the key
         return value
 
     @field_validator("ca_bundle")
