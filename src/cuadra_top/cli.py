@@ -26,6 +26,8 @@ commands:
   config path|show|validate  where the config file is, the effective config
                              (secrets masked), or check it
   simulate [--port P]        run the built-in API simulator in the foreground
+  history [--org NAME] [--since DATE] [--until DATE] [--daily] [--format table|csv|json]
+                             the local history (samples, or per-day figures), no API calls
 
 examples:
   cuadra-top --demo                    try it on simulated organizations
@@ -102,6 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="run the API simulator in the foreground")
     simulate.add_argument("--port", type=port_number, default=8787, help="port on 127.0.0.1 (default 8787, 0 = any)")
     simulate.add_argument("--seed", type=int, default=None, help="random seed for repeatable usage")
+    history = commands.add_parser(
+        "history", help="the local history as a table, CSV or JSON (no API calls)",
+        description="The stored samples, or per-day figures (--daily), from the local history, without "
+                    "calling the API. Dates are days in the display zone; CSV and JSON times are UTC.")
+    # SUPPRESS: after `history` these two do not reset what was given before it
+    history.add_argument("--org", metavar="NAME", default=argparse.SUPPRESS, help="only this org (by name)")
+    history.add_argument("--timezone", metavar="ZONE", default=argparse.SUPPRESS, help="as above")
+    history.add_argument("--since", metavar="DATE", help="from this day (YYYY-MM-DD) or ISO 8601 time")
+    history.add_argument("--until", metavar="DATE", help="through this day (YYYY-MM-DD) or ISO 8601 time")
+    history.add_argument("--daily", action="store_true",
+                         help="per-day figures: credits used that day, credits and storage at its end, its period")
+    history.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                         help="table (default), csv or json")
     return parser
 
 
@@ -155,6 +170,8 @@ def dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "config":
             return config_command(args)
+        if args.command == "history":
+            return history_command(args)
         if args.demo:
             return run_demo(args)
         return run_configured(args)
@@ -249,6 +266,28 @@ def use_display_zone(args: argparse.Namespace, settings):
     zone = resolve_zone(args.timezone, settings.timezone, os.environ)
     set_display_zone(zone)
     return zone
+
+
+def history_command(args: argparse.Namespace) -> int:
+    """``cuadra-top history``: reads the local history only (no credentials, no network)."""
+    from cuadra_top.clock import utc_now
+    from cuadra_top.config import load_settings
+    from cuadra_top.history_cmd import HistoryError, HistoryRequest, run_history
+    from cuadra_top.state.history import default_history_path
+
+    if args.demo:
+        return fail("the demo keeps no history; drop --demo to read the one the monitor records")
+    settings = load_settings(args.config, os.environ)
+    zone = use_display_zone(args, settings)
+    request = HistoryRequest(
+        path=default_history_path(), zone=zone, now=utc_now(), org=args.org, since=args.since, until=args.until,
+        daily=args.daily, format=args.format, recording_off=not settings.history,
+    )
+    try:
+        return run_history(request, sys.stdout, lambda warning: print(f"cuadra-top: warning: {warning}",
+                                                                      file=sys.stderr))
+    except HistoryError as exc:
+        return fail(exc.message, exc.code)
 
 
 def org_reloader(loaded):

@@ -242,12 +242,26 @@ def load_config(cli_path: str | None = None, environ: Mapping[str, str] | None =
     if path.is_file():
         loaded = load_file(path, environ)
     elif explicit:
-        raise ConfigError(f"{path}: no such config file; create it (see the README's Configuration) or drop --config")
+        raise ConfigError(NO_SUCH_FILE.format(path=path))
     else:
         settings = settings_from_env(environ)
         loaded = LoadedConfig(settings, None, "env" if settings.org else "none")
     check_tls(loaded.settings, environ)
     return loaded
+
+
+NO_SUCH_FILE = "{path}: no such config file; create it (see the README's Configuration) or drop --config"
+
+
+def load_settings(cli_path: str | None, environ: Mapping[str, str]) -> Settings:
+    """The config file's settings alone (defaults without one), for commands that never reach
+    the API (``history``): no credential from the environment, no TLS check can stop them."""
+    path, explicit = resolve_path(cli_path, environ)
+    if path.is_file():
+        return load_file(path, environ).settings
+    if explicit:
+        raise ConfigError(NO_SUCH_FILE.format(path=path))
+    return Settings()
 
 
 def check_tls(settings: Settings, environ: Mapping[str, str]) -> None:
