@@ -135,6 +135,17 @@ def _no_user_files(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
 
 
+@pytest.fixture(autouse=True)
+def _display_zone_utc():
+    """Every test starts with times shown in UTC (the default when nothing sets a zone); a CLI
+    run, which sets the process-wide display zone, must not leak into the next test."""
+    from cuadra_top.display_time import UTC, set_display_zone
+
+    set_display_zone(UTC)
+    yield
+    set_display_zone(UTC)
+
+
 @pytest.fixture
 def isolated_env(monkeypatch, tmp_path) -> Path:
     for name in list(os.environ):

@@ -29,6 +29,8 @@ commands:
   notify test [--channel N]  send a test notice to each [[notify]] channel
   watch [--json]             no screen: poll, record and deliver alerts until
                              SIGTERM (for systemd or a container)
+  history [--org NAME] [--since DATE] [--until DATE] [--daily] [--format table|csv|json]
+                             the local history (samples, or per-day figures), no API calls
 
 examples:
   cuadra-top --demo                    try it on simulated organizations
@@ -44,6 +46,7 @@ environment:
   CUADRA_API_URL      API base URL for the "default" org
   CUADRA_AUTH_URL     OAuth token URL
   NO_COLOR            no colours in the TUI
+  TZ                  the time zone times are shown in (unless --timezone or timezone)
 
 exit codes: 0 all orgs fetched, 1 one or more orgs failed, 2 usage or config error.
 See the README for the config file format.
@@ -98,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-history", action="store_true", help="do not record or read the local usage history")
     parser.add_argument("--notify", action="store_true",
                         help="with --once: deliver this run's alerts to the [[notify]] channels")
+    parser.add_argument("--timezone", metavar="ZONE",
+                        help="show times in this zone (Europe/Berlin, UTC, local); default: the config's, else TZ")
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     config = commands.add_parser("config", help="config path | show | validate")
@@ -110,6 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("--channel", type=channel_number, metavar="N", help="only the Nth [[notify]] table")
     watch = commands.add_parser("watch", help="no screen: poll, record and deliver alerts until SIGTERM")
     watch.add_argument("--json", dest="watch_json", action="store_true", help="JSON lines instead of text")
+    history = commands.add_parser(
+        "history", help="the local history as a table, CSV or JSON (no API calls)",
+        description="The stored samples, or per-day figures (--daily), from the local history, without "
+                    "calling the API. Dates are days in the display zone; CSV and JSON times are UTC.")
+    # SUPPRESS: after `history` these two do not reset what was given before it
+    history.add_argument("--org", metavar="NAME", default=argparse.SUPPRESS, help="only this org (by name)")
+    history.add_argument("--timezone", metavar="ZONE", default=argparse.SUPPRESS, help="as above")
+    history.add_argument("--since", metavar="DATE", help="from this day (YYYY-MM-DD) or ISO 8601 time")
+    history.add_argument("--until", metavar="DATE", help="through this day (YYYY-MM-DD) or ISO 8601 time")
+    history.add_argument("--daily", action="store_true",
+                         help="per-day figures: credits used that day, credits and storage at its end, its period")
+    history.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                         help="table (default), csv or json")
     return parser
 
 
@@ -171,6 +189,7 @@ def _main(argv: Sequence[str] | None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     from cuadra_top.api.errors import SetupError
     from cuadra_top.config import ConfigError
+    from cuadra_top.display_time import UnknownZone
 
     if args.check:
         args.once = True
@@ -190,10 +209,12 @@ def dispatch(args: argparse.Namespace) -> int:
             return config_command(args)
         if args.command == "notify":
             return notify_command(args)
+        if args.command == "history":
+            return history_command(args)
         if args.demo:
             return run_demo(args)
         return run_configured(args)
-    except ConfigError as exc:
+    except (ConfigError, UnknownZone) as exc:  # UnknownZone: --timezone (the key is checked with the file)
         if args.check:
             # A monitoring plugin's contract: one line on stdout, UNKNOWN (Nagios reads 2 as CRITICAL).
             from cuadra_top.state.alerts import Level
@@ -281,6 +302,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     from cuadra_top.config import check_credentials
 
+    use_display_zone(args, loaded.settings)
     names = [org.name for org in loaded.orgs]
     if args.org and args.org not in names:
         return fail(f"no org named {args.org!r}; configured: {', '.join(names)}")
@@ -306,6 +328,38 @@ def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
         reload_org=org_reloader(loaded),
         mouse=not args.no_mouse,
     ))
+
+
+def use_display_zone(args: argparse.Namespace, settings):
+    """Times for people in ``--timezone``, else the config's ``timezone``, else ``TZ``, else
+    the system's zone: set once, for the whole run (the TUI, --once, history)."""
+    from cuadra_top.display_time import resolve_zone, set_display_zone
+
+    zone = resolve_zone(args.timezone, settings.timezone, os.environ)
+    set_display_zone(zone)
+    return zone
+
+
+def history_command(args: argparse.Namespace) -> int:
+    """``cuadra-top history``: reads the local history only (no credentials, no network)."""
+    from cuadra_top.clock import utc_now
+    from cuadra_top.config import load_settings
+    from cuadra_top.history_cmd import HistoryError, HistoryRequest, run_history
+    from cuadra_top.state.history import default_history_path
+
+    if args.demo:
+        return fail("the demo keeps no history; drop --demo to read the one the monitor records")
+    settings = load_settings(args.config, os.environ)
+    zone = use_display_zone(args, settings)
+    request = HistoryRequest(
+        path=default_history_path(), zone=zone, now=utc_now(), org=args.org, since=args.since, until=args.until,
+        daily=args.daily, format=args.format, recording_off=not settings.history,
+    )
+    try:
+        return run_history(request, sys.stdout, lambda warning: print(f"cuadra-top: warning: {warning}",
+                                                                      file=sys.stderr))
+    except HistoryError as exc:
+        return fail(exc.message, exc.code)
 
 
 def org_reloader(loaded):

@@ -47,6 +47,7 @@ from cuadra_top.api.errors import InsecureURL, TLSConfigError
 from cuadra_top.api.http import CA_FILE_FIX, Timeouts, ca_file_problem, check_tls_environment, check_url
 from cuadra_top import glyphs
 from cuadra_top.format import printable
+from cuadra_top.display_time import zone_named
 from cuadra_top.redaction import MASK, remember_secret
 from cuadra_top.thresholds import AlertPolicy, Thresholds
 
@@ -224,6 +225,8 @@ class Settings(_Strict):
     """A desktop notification by escape sequence on an alert (the TUI); auto: as the terminal
     advertises (see ``cuadra_top.notify.terminal``)."""
     history: bool = True
+    timezone: str | None = None
+    """Show times in this zone (an IANA name, UTC or local); None: ``TZ``, else the system's."""
     timeout: float | TimeoutTable = Field(15.0)
     ca_bundle: str | None = None
     org: list[OrgConfig] = Field(default_factory=list)
@@ -234,6 +237,13 @@ class Settings(_Strict):
     def _positive_timeout(cls, value: float | TimeoutTable) -> float | TimeoutTable:
         if isinstance(value, (int, float)) and not 0 < value <= 300:
             raise ValueError("timeout must be between 0 and 300 seconds")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone_named(value)  # an UnknownZone is a ValueError: one line naming the key
         return value
 
     @field_validator("ca_bundle")
@@ -322,12 +332,26 @@ def load_config(cli_path: str | None = None, environ: Mapping[str, str] | None =
     if path.is_file():
         loaded = load_file(path, environ)
     elif explicit:
-        raise ConfigError(f"{path}: no such config file; create it (see the README's Configuration) or drop --config")
+        raise ConfigError(NO_SUCH_FILE.format(path=path))
     else:
         settings = settings_from_env(environ)
         loaded = LoadedConfig(settings, None, "env" if settings.org else "none")
     check_tls(loaded.settings, environ)
     return loaded
+
+
+NO_SUCH_FILE = "{path}: no such config file; create it (see the README's Configuration) or drop --config"
+
+
+def load_settings(cli_path: str | None, environ: Mapping[str, str]) -> Settings:
+    """The config file's settings alone (defaults without one), for commands that never reach
+    the API (``history``): no credential from the environment, no TLS check can stop them."""
+    path, explicit = resolve_path(cli_path, environ)
+    if path.is_file():
+        return load_file(path, environ).settings
+    if explicit:
+        raise ConfigError(NO_SUCH_FILE.format(path=path))
+    return Settings()
 
 
 def check_tls(settings: Settings, environ: Mapping[str, str]) -> None:

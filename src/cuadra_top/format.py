@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import datetime
+
+from cuadra_top import display_time
 
 UNLIMITED = "unlimited"
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -118,25 +120,16 @@ def period_fraction(start: datetime | None, end: datetime | None, now: datetime)
 
 
 def short_date(value: datetime | None) -> str:
-    """'2026-11-30 18:30 UTC': converted to UTC first (the API may send any offset)."""
+    """'2026-11-30 19:30 CET': in the display zone (:mod:`cuadra_top.display_time`; UTC until
+    the CLI sets one), whatever offset the API sent."""
     if value is None:
         return "—"
-    if value.tzinfo is not None:
-        try:
-            value = value.astimezone(timezone.utc)
-        except OverflowError:
-            pass
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+    return display_time.moment(value)
 
 
 def day_time(value: datetime) -> str:
-    """'Tue 14:20 UTC': a moment within the next days, to the minute."""
-    if value.tzinfo is not None:
-        try:
-            value = value.astimezone(timezone.utc)
-        except OverflowError:
-            pass
-    return value.strftime("%a %H:%M UTC")
+    """'Tue 14:20 CET': a moment within the next days, to the minute, in the display zone."""
+    return display_time.weekday_moment(value)
 
 
 def interval(seconds: float) -> str:

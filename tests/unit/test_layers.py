@@ -11,6 +11,7 @@ the simulator.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,26 @@ def test_the_tui_loads_apprise_only_after_start_up(sim, receiver, tmp_path, isol
     result = subprocess.run([sys.executable, "-c", TUI_PROBE, str(config)], capture_output=True, text=True,
                             timeout=60, cwd=tmp_path)
     assert json.loads(result.stderr.strip().splitlines()[-1]) == {"at_start": False, "later": True}, result.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["history"], ["history", "--daily"], ["history", "--format", "csv"], ["history", "--daily", "--format", "json"],
+], ids=lambda argv: " ".join(argv))
+def test_the_history_command_never_imports_textual_or_rich(argv, tmp_path, isolated_env):
+    from datetime import datetime, timedelta, timezone
+
+    from cuadra_top.api.models import parse_usage
+    from cuadra_top.state.history import History
+
+    data = tmp_path / "data"
+    usage = parse_usage({"storage": {"used": 1, "limit": 10}, "credits": {"used": 5, "limit": 50},
+                         "plan": {"tier": "pro"}})
+    at = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    with History(data / "cuadra-top" / "history.sqlite3") as history:
+        history.record_many([("k", "alpha", at + timedelta(hours=hour), usage) for hour in range(3)])
+    env = {**os.environ, "XDG_DATA_HOME": str(data), "TZ": "Europe/Berlin", "PYTHONPATH": str(ROOT / "src")}
+    result = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path, env=env)
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0 and "alpha" in result.stdout, result
+    assert report["heavy"] == [], f"{' '.join(argv)} imported {report['heavy'][:5]}"

@@ -152,6 +152,28 @@ class Sample:
     """Credits spent beyond the limit and the purchased balance (None: not sent)."""
 
 
+@dataclass(frozen=True)
+class SeriesInfo:
+    """One series of the file, as ``History.series_index`` lists it."""
+
+    key: str
+    names: tuple[str, ...]
+    """The org names its samples were recorded under, the most recently used last."""
+    samples: int
+    first: datetime
+    last: datetime
+
+    @property
+    def name(self) -> str:
+        """The name it has now (its newest sample's)."""
+        return self.names[-1]
+
+    @property
+    def legacy(self) -> bool:
+        """Rows from schema 1, keyed by the org's name alone."""
+        return self.key.startswith(LEGACY_SERIES)
+
+
 def default_history_path() -> Path:
     return platformdirs.user_data_path("cuadra-top") / "history.sqlite3"
 
@@ -420,6 +442,29 @@ class History:
                 (key, LEGACY_SERIES + (key if name is None else name), lower),
             ).fetchall()
             return [_sample(row) for row in rows]
+
+        return self._run("read", select, [])
+
+    def series_index(self) -> list[SeriesInfo]:
+        """Every series in the file with the names it was recorded under, its count of
+        samples and their time span, ordered by its current name, then key (for an export
+        that picks orgs by name; one scan of the table)."""
+
+        def select(conn: sqlite3.Connection) -> list[SeriesInfo]:
+            rows = conn.execute(
+                "SELECT series, org, COUNT(*), MIN(at), MAX(at) FROM samples GROUP BY series, org"
+                " ORDER BY series, MAX(at)"
+            ).fetchall()
+            found: dict[str, list[tuple[Any, ...]]] = {}
+            for row in rows:
+                found.setdefault(row[0], []).append(row)
+            index = [
+                SeriesInfo(key, tuple(row[1] for row in named), sum(row[2] for row in named),
+                           _from_epoch(min(row[3] for row in named)),  # type: ignore[arg-type]
+                           _from_epoch(max(row[4] for row in named)))  # type: ignore[arg-type]
+                for key, named in found.items()
+            ]
+            return sorted(index, key=lambda info: (info.name, info.key))
 
         return self._run("read", select, [])
 
