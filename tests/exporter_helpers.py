@@ -76,6 +76,7 @@ def openssl(*args: str, cwd: Path) -> None:
 def make_certificates(where: Path) -> Path:
     """ca.pem/ca.key, server.pem/server.key (localhost, 127.0.0.1), client.pem/client.key
     (SAN DNS:prometheus.example), other.pem/other.key (SAN DNS:intruder.example), all from the CA."""
+    where.mkdir(parents=True, exist_ok=True)
     openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
             "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=cuadra test CA", cwd=where)
     for name, san in (("server", "DNS:localhost,IP:127.0.0.1"), ("client", "DNS:prometheus.example"),

@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="config file (as before the command)")
     exporter.add_argument("--web.config.file", dest="web_config_file", metavar="PATH", default=None,
                           help="TLS and basic auth, in the web configuration format of the Prometheus exporters")
+    exporter.add_argument("--interval", metavar="SECONDS", type=positive_seconds, default=argparse.SUPPRESS,
+                          help="seconds between polls of each org (as before the command)")
+    exporter.add_argument("--no-history", action="store_true", default=argparse.SUPPRESS,
+                          help="no local history, so no forecast (as before the command)")
     return parser
 
 

@@ -158,8 +158,8 @@ class ExporterService:
             monitor = self.options.monitor_for(loaded)
             self.options.loaded = loaded
             self.exporter.follow(monitor)
-            await monitor.start()
             print(f"cuadra-top exporter: config reloaded: {len(monitor.names)} org(s)", file=sys.stderr, flush=True)
+            await monitor.start()
             return True
 
     async def _retry_stopped(self) -> None:
