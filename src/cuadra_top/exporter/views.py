@@ -39,7 +39,9 @@ def view_of(state: OrgState, forecast: Forecast | None, previous: OrgView | None
     reload) keeps the ``previous`` view's last values, so a reload leaves no gap in them."""
     fetched = state.fetched
     if fetched is None and previous is not None and previous.usage is not None:
-        return replace(previous, up=False, errors=tuple(sorted(state.fetch_errors.items())))
+        # nothing known yet: all as before; an error: down, with the last values
+        return replace(previous, up=previous.up and state.error is None,
+                       errors=tuple(sorted(state.fetch_errors.items())))
     usage = fetched.usage if fetched is not None else None
     labels = None
     if usage is not None:
