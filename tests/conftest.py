@@ -17,6 +17,10 @@ Fixtures (a test module may override any of them by defining its own, as
 - ``closed_port``: a loopback port nothing listens on.
 - ``isolated_env``: no ``CUADRA_*`` variables, ``XDG_CONFIG_HOME`` in a temp dir, so no real
   user config is read; returns that temp dir.
+- ``receiver``: a :class:`WebhookReceiver`, a loopback HTTP server that records the notices
+  apprise delivers (``receiver.url("hook")`` -> ``json://127.0.0.1:PORT/hook``,
+  ``receiver.url("topic", "ntfy")``; ``receiver.behaviour["hook"] = 500 or "hang"``;
+  ``receiver.wait_for(n)``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -207,3 +212,98 @@ def full_accept_queue() -> Iterator[int]:
         finally:
             for filler in fillers:
                 filler.close()
+
+
+@dataclass
+class Received:
+    """One request the webhook receiver got."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+
+class WebhookReceiver:
+    """A loopback HTTP server standing in for Slack, ntfy or any webhook: it records what
+    apprise sends (``json://``, ``ntfy://``, ``xml://``... to 127.0.0.1) and answers as
+    told per path: ``"ok"`` (200), a status code (500), ``"hang"`` (reads the request, never
+    answers until the test ends)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        receiver = self
+        self.received: list[Received] = []
+        self.behaviour: dict[str, object] = {}
+        self.release = threading.Event()
+        self._arrived = threading.Condition()
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with receiver._arrived:
+                    receiver.received.append(Received(self.command, self.path, dict(self.headers), body))
+                    receiver._arrived.notify_all()
+                how = receiver.answer_for(self.path)
+                if how == "hang":
+                    receiver.release.wait(120)
+                    return
+                status = 200 if how == "ok" else int(how)  # type: ignore[call-overload]
+                payload = b'{"ok": true}' if status < 400 else b'{"error": "nope"}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_POST = do_PUT = do_GET = _serve
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, name="webhook-receiver", daemon=True)
+        self._thread.start()
+
+    def answer_for(self, path: str) -> object:
+        route = path.lstrip("/").split("?")[0].split("/")[0]
+        return self.behaviour.get(route, "ok")
+
+    def url(self, route: str = "hook", scheme: str = "json") -> str:
+        """An apprise URL to this receiver: ``json://127.0.0.1:PORT/hook``; for ntfy the
+        route is the topic (ntfy posts to the server's root)."""
+        return f"{scheme}://127.0.0.1:{self.port}/{route}"
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+        """The first ``count`` requests, waiting for them; fails the test if they do not come."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.received) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"the receiver got {len(self.received)} request(s), not {count}")
+                self._arrived.wait(left)
+            return list(self.received[:count])
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """A :class:`WebhookReceiver` on a free loopback port, stopped after the test."""
+    hook = WebhookReceiver()
+    yield hook
+    hook.stop()

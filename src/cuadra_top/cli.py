@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from cuadra_top import __version__, exit_codes
+from cuadra_top import __version__, exit_codes, glyphs
 from cuadra_top.startup import pause_gc, resume_gc
 
 DESCRIPTION = """\
@@ -26,6 +26,9 @@ commands:
   config path|show|validate  where the config file is, the effective config
                              (secrets masked), or check it
   simulate [--port P]        run the built-in API simulator in the foreground
+  notify test [--channel N]  send a test notice to each [[notify]] channel
+  watch [--json]             no screen: poll, record and deliver alerts until
+                             SIGTERM (for systemd or a container)
   exporter [--listen HOST:PORT] [--web.config.file PATH]
                              serve every org's figures to Prometheus at /metrics
 
@@ -33,6 +36,7 @@ examples:
   cuadra-top --demo                    try it on simulated organizations
   cuadra-top --once                    one line per org, for scripts
   cuadra-top --once --json --org acme  the raw usage of one org as JSON
+  cuadra-top --once --notify           for cron: deliver this run's alerts
 
 environment:
   CUADRA_TOP_CONFIG   config file path (like --config)
@@ -87,13 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="with --once: print JSON instead of a table")
     parser.add_argument("--check", action="store_true",
                         help="with --once: one status line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
-    parser.add_argument("--org", metavar="NAME", help="only this org (--once), or start on it (TUI)")
+    parser.add_argument("--org", metavar="NAME", help="only this org (--once, watch), or start on it (TUI)")
     parser.add_argument("--interval", metavar="SECONDS", type=positive_seconds,
                         help="refresh interval for this run (overrides refresh_interval)")
     parser.add_argument("--theme", metavar="NAME", help="theme for this run (overrides the config)")
     parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
     parser.add_argument("--log", metavar="FILE", help="write a debug log (secrets redacted) to FILE")
     parser.add_argument("--no-history", action="store_true", help="do not record or read the local usage history")
+    parser.add_argument("--notify", action="store_true",
+                        help="with --once: deliver this run's alerts to the [[notify]] channels")
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     config = commands.add_parser("config", help="config path | show | validate")
@@ -112,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="seconds between polls of each org (as before the command)")
     exporter.add_argument("--no-history", action="store_true", default=argparse.SUPPRESS,
                           help="no local history, so no forecast (as before the command)")
+    notify = commands.add_parser("notify", help="notify test [--channel N]: a test notice to each channel")
+    notify.add_argument("action", choices=("test",))
+    notify.add_argument("--channel", type=channel_number, metavar="N", help="only the Nth [[notify]] table")
+    watch = commands.add_parser("watch", help="no screen: poll, record and deliver alerts until SIGTERM")
+    watch.add_argument("--json", dest="watch_json", action="store_true", help="JSON lines instead of text")
     return parser
 
 
@@ -124,13 +135,34 @@ def listen_address(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def say(text: object, file=None) -> None:
+    """Print one line of ours: whatever it quotes (an org name, a path, a URL from the config or
+    the environment) with its control characters neutralised, so it stays one line and moves
+    no cursor (:func:`cuadra_top.format.printable`)."""
+    from cuadra_top.format import printable
+
+    print(printable(str(text)), file=file or sys.stdout)
+
+
+def channel_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a channel number (1 for the first [[notify]] table)")
+    return value
+
+
 def fail(message: str, code: int = exit_codes.USAGE) -> int:
-    print(f"cuadra-top: {message}", file=sys.stderr)
+    say(f"cuadra-top: {message}", sys.stderr)
     return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     pause_gc()
+    glyphs.guard(sys.stdout)  # an output that cannot carry a symbol gets an ASCII stand-in, not a crash
+    glyphs.guard(sys.stderr)
     try:
         return _main(argv)
     finally:
@@ -164,8 +196,13 @@ def dispatch(args: argparse.Namespace) -> int:
 
     if args.check:
         args.once = True
+    watching = args.command == "watch"
+    if watching and (args.once or args.json):
+        return fail("watch runs until stopped; drop --once/--check (and put --json after watch)")
     if args.json and not args.once:
         return fail("--json goes with --once")
+    if args.notify and not args.once:
+        return fail("--notify goes with --once (the TUI and `watch` always deliver)")
     if args.json and args.check:
         return fail("--check prints one status line; drop --json")
     if args.command == "simulate":
@@ -175,6 +212,8 @@ def dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "config":
             return config_command(args)
+        if args.command == "notify":
+            return notify_command(args)
         if args.demo:
             return run_demo(args)
         return run_configured(args)
@@ -183,7 +222,7 @@ def dispatch(args: argparse.Namespace) -> int:
             # A monitoring plugin's contract: one line on stdout, UNKNOWN (Nagios reads 2 as CRITICAL).
             from cuadra_top.state.alerts import Level
 
-            print(f"CUADRA UNKNOWN - config error: {exc}")
+            say(f"CUADRA UNKNOWN - config error: {exc}")
             return int(Level.UNKNOWN)
         return fail(str(exc))
     except SetupError as exc:  # CA or proxy settings that cannot work, found building the fleet
@@ -195,20 +234,51 @@ def config_command(args: argparse.Namespace) -> int:
 
     if args.action == "path":
         path, _ = resolve_path(args.config, os.environ)
-        print(path)
+        say(path)
         return exit_codes.OK
     loaded = load_config(args.config, os.environ)
     for warning in loaded.warnings:
-        print(warning, file=sys.stderr)
+        say(warning, sys.stderr)
     check_credentials(loaded, os.environ)  # every org's: this is the command that checks them all
     if args.action == "show":
-        sys.stdout.write(render_masked(loaded))
+        sys.stdout.write(render_masked(loaded, encoding=sys.stdout.encoding))
         return exit_codes.OK
     if not loaded.orgs:
         return fail(NO_ORGS.format(path=loaded.path or resolve_path(args.config, os.environ)[0]))
     where = loaded.path or "the environment"
-    print(f"ok: {where}: {len(loaded.orgs)} org(s): {', '.join(o.name for o in loaded.orgs)}")
+    channels = ""
+    if loaded.settings.notify:  # apprise checks every URL: the one command that loads it to check
+        from cuadra_top.notify.channels import resolve_strictly
+
+        targets = asyncio.run(resolve_strictly(loaded.settings, os.environ, where))
+        channels = f"; {len(loaded.settings.notify)} notify channel(s), {len(targets)} URL(s)"
+    say(f"ok: {where}: {len(loaded.orgs)} org(s): {', '.join(o.name for o in loaded.orgs)}{channels}")
     return exit_codes.OK
+
+
+def notify_command(args: argparse.Namespace) -> int:
+    """``notify test``: a test notice to each channel, and what each one answered."""
+    from cuadra_top.config import load_config, resolve_path
+    from cuadra_top.notify.service import send_trials
+    from cuadra_top.redaction import redact
+
+    loaded = load_config(args.config, os.environ)
+    for warning in loaded.warnings:
+        print(warning, file=sys.stderr)
+    where = loaded.path or resolve_path(args.config, os.environ)[0]
+    channels = loaded.settings.notify
+    if not channels:
+        return fail(f"{where}: no [[notify]] channels; add one (see the README, section Notifications)")
+    if args.channel is not None and args.channel > len(channels):
+        return fail(f"{where}: no [[notify]] #{args.channel}; there are {len(channels)} channel(s)")
+    numbers = [args.channel] if args.channel is not None else None
+    outcomes = asyncio.run(send_trials(loaded.settings, os.environ, where, numbers=numbers))
+    for outcome in outcomes:
+        print(redact(f"{outcome.target.label}: {'sent' if outcome.ok else f'FAILED: {outcome.error}'}"))
+    failed = sum(not outcome.ok for outcome in outcomes)
+    if failed:
+        print(f"cuadra-top: {failed} of {len(outcomes)} failed", file=sys.stderr)
+    return exit_codes.FAILED if failed else exit_codes.OK
 
 
 def run_configured(args: argparse.Namespace) -> int:
@@ -216,7 +286,7 @@ def run_configured(args: argparse.Namespace) -> int:
 
     loaded = load_config(args.config, os.environ)
     for warning in loaded.warnings:
-        print(warning, file=sys.stderr)
+        say(warning, sys.stderr)
     if not loaded.orgs:
         return fail(NO_ORGS.format(path=resolve_path(args.config, os.environ)[0]))
     return run_loaded(args, loaded)
@@ -240,8 +310,10 @@ def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     names = [org.name for org in loaded.orgs]
     if args.org and args.org not in names:
         return fail(f"no org named {args.org!r}; configured: {', '.join(names)}")
-    chosen = [args.org] if args.org and args.once else names
+    chosen = [args.org] if args.org and (args.once or args.command == "watch") else names
     check_credentials(loaded, os.environ, chosen)  # only the orgs this run polls need theirs
+    if args.command == "watch":
+        return watch(args, loaded, demo_sim)
     trends = make_trends(args, loaded, demo_sim, open_later=not args.once)
     if args.once:
         return once(args, loaded, chosen, trends)
@@ -282,7 +354,7 @@ def make_trends(args: argparse.Namespace, loaded, demo_sim=None, *, open_later: 
     use_history = loaded.source != "demo" and not args.no_history and loaded.settings.history
     trends = open_trends(use_history, utc_now, open_later=open_later)
     for warning in trends.warnings:
-        print(f"cuadra-top: warning: {warning}", file=sys.stderr)
+        say(f"cuadra-top: warning: {warning}", sys.stderr)
     if demo_sim is not None:
         from cuadra_top.demo import backfill
 
@@ -300,9 +372,21 @@ def once(args: argparse.Namespace, loaded, names: list[str], trends) -> int:
     resume_gc()  # start-up is over: the fetches are the work
 
     async def go() -> tuple[str, int]:
+        targets = await notify_targets(loaded) if args.notify else None  # a bad channel: exit 2 first
+        alerts: list | None = [] if targets is not None else None
         async with Fleet.from_settings(loaded.settings, os.environ, names=names) as fleet:
-            return await run_once(fleet, names, as_json=args.json, settings=loaded.settings, trends=trends,
-                                  check_mode=args.check)
+            text, code = await run_once(fleet, names, as_json=args.json, settings=loaded.settings, trends=trends,
+                                        check_mode=args.check, alerts=alerts,
+                                        encoding=sys.stdout.encoding)
+        if targets is not None and alerts is not None:
+            from cuadra_top.notify.service import deliver_once
+
+            summary = await deliver_once(alerts, targets, on_report=print_report)
+            if summary.undelivered:
+                print(f"cuadra-top: {summary.undelivered} notice(s) not delivered in time", file=sys.stderr)
+            if not summary.ok and code == exit_codes.OK and not args.check:
+                code = exit_codes.FAILED
+        return text, code
 
     try:
         text, code = asyncio.run(go())
@@ -310,7 +394,7 @@ def once(args: argparse.Namespace, loaded, names: list[str], trends) -> int:
         if trends is not None:
             trends.close()
             for warning in trends.warnings[warned:]:  # what the run itself ran into (a sample not stored)
-                print(f"cuadra-top: warning: {warning}", file=sys.stderr)
+                say(f"cuadra-top: warning: {warning}", sys.stderr)
     sys.stdout.write(text)
     return code
 
@@ -359,6 +443,34 @@ def exporter(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     except ListenError as exc:
         return fail(str(exc))
     return exit_codes.OK
+
+
+async def notify_targets(loaded) -> list:
+    """The run's delivery targets, every URL checked; a ConfigError when there are none."""
+    from cuadra_top.config import ConfigError
+    from cuadra_top.notify.channels import resolve_strictly
+
+    where = loaded.path or "the environment"
+    if not loaded.settings.notify:
+        raise ConfigError(f"{where}: --notify, but no [[notify]] channels; add one (see the README, "
+                          "section Notifications) or drop --notify")
+    return await resolve_strictly(loaded.settings, os.environ, where)
+
+
+def print_report(report) -> None:
+    """A channel that fails (once) or works again, on stderr."""
+    print(f"cuadra-top: {report.message}", file=sys.stderr, flush=True)
+
+
+def watch(args: argparse.Namespace, loaded, demo_sim=None) -> int:
+    """``watch``: the monitor without a screen, until SIGTERM or SIGINT."""
+    from cuadra_top.watch import run_watch
+
+    trends = make_trends(args, loaded, demo_sim, open_later=True)
+    resume_gc()  # start-up is over
+    where = loaded.path or "the environment"
+    return asyncio.run(run_watch(loaded.settings, os.environ, where, trends=trends, interval=args.interval,
+                                 names=[args.org] if args.org else None, as_json=args.watch_json))
 
 
 def simulate(port: int, seed: int | None) -> int:

@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cuadra_top.api.auth import (
     DEFAULT_TOKEN_URL,
@@ -36,6 +45,8 @@ from cuadra_top.api.auth import (
 from cuadra_top.api.client import DEFAULT_API_URL
 from cuadra_top.api.errors import InsecureURL, TLSConfigError
 from cuadra_top.api.http import CA_FILE_FIX, Timeouts, ca_file_problem, check_tls_environment, check_url
+from cuadra_top import glyphs
+from cuadra_top.format import printable
 from cuadra_top.redaction import MASK, remember_secret
 from cuadra_top.thresholds import AlertPolicy, Thresholds
 
@@ -78,11 +89,11 @@ class OrgConfig(_Strict):
 
     @field_validator("api_url", "token_url")
     @classmethod
-    def _secure_url(cls, value: str | None) -> str | None:
+    def _secure_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
         try:
-            return check_url(value)
+            return check_url(value, info.field_name or "api_url")
         except InsecureURL as exc:
             raise ValueError(exc.message) from None
 
@@ -125,6 +136,74 @@ class OrgConfig(_Strict):
         return bool(self.token or self.client_secret)
 
 
+URL_SHAPE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://\S*")
+"""What an apprise URL looks like (``slack://...``, ``ntfys://...``); whether apprise knows
+it is checked where apprise is loaded (``cuadra_top.notify.channels``), not here: ``--once``
+and the TUI's start must not pay for importing it."""
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s'\"]*")
+
+
+def masked_url(url: str) -> str:
+    """``slack://********``: the scheme says which service, the rest may be a secret."""
+    match = re.match(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://", url)
+    return f"{match.group(0)}{MASK}" if match else MASK
+
+
+def mask_urls_in(text: str) -> str:
+    """``text`` (a command line) with every URL in it masked, as by :func:`masked_url`."""
+    return _URL_IN_TEXT.sub(lambda m: masked_url(m.group(0)), text)
+
+
+class NotifyConfig(_Strict):
+    """One ``[[notify]]`` channel: apprise URLs (each one a secret), from the file, an
+    environment variable or a command, and which alerts go there."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    urls: list[SecretStr] | None = None
+    urls_env: str | None = None
+    urls_command: str | None = None
+    min_level: Literal["warning", "critical"] = "warning"
+    orgs: list[str] | None = None
+    recovered: bool = True
+    """Also send the "recovered" notice when an alert resolves."""
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _one_url_is_a_list(cls, value: Any) -> Any:
+        """``urls = "ntfys://..."`` is taken as a list of one."""
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("urls")
+    @classmethod
+    def _url_shaped(cls, value: list[SecretStr] | None) -> list[SecretStr] | None:
+        """Each URL is registered as a secret first, so no error or log line can show it."""
+        if value is None:
+            return None
+        urls = [url.get_secret_value().strip() for url in value]
+        for url in urls:
+            remember_secret(url)
+        if not urls:
+            raise ValueError('is empty; give one or more apprise URLs, like ["ntfys://ntfy.sh/my-topic"]')
+        for number, url in enumerate(urls, 1):
+            if not URL_SHAPE.fullmatch(url):
+                raise ValueError(f"entry {number} is not an apprise URL (like slack://... or ntfys://...; "
+                                 "its value is not shown); see the README's Notifications")
+        return [SecretStr(url) for url in urls]
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NotifyConfig:
+        chosen = [key for key in ("urls", "urls_env", "urls_command") if getattr(self, key) is not None]
+        if len(chosen) > 1:
+            raise ValueError(f"give one of urls, urls_env or urls_command, not {' and '.join(chosen)}")
+        if not chosen:
+            raise ValueError('no URL; add urls = ["..."] (apprise URLs), urls_env or urls_command')
+        return self
+
+    def label(self, number: int) -> str:
+        """``[[notify]] #2 ('ops')``: how messages name the channel (its number from 1)."""
+        return f"[[notify]] #{number}" + (f" ({self.name!r})" if self.name else "")
+
+
 class Settings(_Strict):
     """The whole file."""
 
@@ -139,11 +218,16 @@ class Settings(_Strict):
     """Hours: 402 errors (hard cap) projected within this many are critical."""
     alert_failing_intervals: int = Field(5, ge=1, le=10_000)
     """Refresh intervals of failed fetches before the org's failing alert."""
-    bell: bool = False
+    bell: bool = True
+    """Ring the terminal bell on an alert (the TUI)."""
+    terminal_notify: Literal["auto", "osc9", "osc777", "osc99", "off"] = "auto"
+    """A desktop notification by escape sequence on an alert (the TUI); auto: as the terminal
+    advertises (see ``cuadra_top.notify.terminal``)."""
     history: bool = True
     timeout: float | TimeoutTable = Field(15.0)
     ca_bundle: str | None = None
     org: list[OrgConfig] = Field(default_factory=list)
+    notify: list[NotifyConfig] = Field(default_factory=list)
 
     @field_validator("timeout")
     @classmethod
@@ -173,6 +257,12 @@ class Settings(_Strict):
             if org.name in seen:
                 raise ValueError(f"two orgs are named {org.name!r}; names must be unique")
             seen.add(org.name)
+        for number, channel in enumerate(self.notify, 1):
+            unknown = [name for name in channel.orgs or () if name not in seen]
+            if unknown:
+                known = ", ".join(sorted(seen)) or "none"
+                raise ValueError(f"{channel.label(number)} key orgs: no org named {unknown[0]!r}; "
+                                 f"configured: {known}")
         return self
 
     @property
@@ -314,6 +404,8 @@ def validate_settings(data: dict[str, Any], path: Path | str) -> Settings:
 
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     model: type[BaseModel] = OrgConfig if loc and loc[0] == "org" else Settings
+    if loc and loc[0] == "notify":
+        model = NotifyConfig
     if loc and loc[0] == "timeout":
         model = TimeoutTable
     return list(model.model_fields)
@@ -321,11 +413,14 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
 
 def _where(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:
     """`org #2 ("acme") key token_url` from a pydantic location."""
-    if len(loc) >= 2 and loc[0] == "org" and isinstance(loc[1], int):
-        orgs = data.get("org") or []
-        name = orgs[loc[1]].get("name") if loc[1] < len(orgs) and isinstance(orgs[loc[1]], dict) else None
-        label = f"[[org]] #{loc[1] + 1}" + (f" ({name!r})" if isinstance(name, str) else "")
+    if len(loc) >= 2 and loc[0] in ("org", "notify") and isinstance(loc[1], int):
+        tables = data.get(loc[0]) or []
+        table = tables[loc[1]] if isinstance(tables, list) and loc[1] < len(tables) else None
+        name = table.get("name") if isinstance(table, dict) else None
+        label = f"[[{loc[0]}]] #{loc[1] + 1}" + (f" ({name!r})" if isinstance(name, str) else "")
         rest = [str(p) for p in loc[2:] if not str(p).startswith(("function-", "TimeoutTable", "float"))]
+        if len(rest) == 2 and isinstance(loc[-1], int):  # an entry of a list: urls[2]
+            rest = [f"{rest[0]}[{loc[-1] + 1}]"]
         return f"{label} key {'.'.join(rest)}" if rest else label
     parts = [str(p) for p in loc if not str(p).startswith(("function-", "TimeoutTable", "float"))]
     return f"key {'.'.join(parts)}" if parts else "top level"
@@ -345,6 +440,8 @@ def describe_config_error(exc: ValidationError, data: Mapping[str, Any]) -> str:
     if kind == "missing":
         return f"{where}: required key is missing; add it"
     message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc and message.startswith("[["):
+        return message  # it names its table itself
     return f"{where}: {message}"
 
 
@@ -441,7 +538,7 @@ def looks_like_env_name(name: str) -> bool:
 
 def permission_warning(path: Path, settings: Settings) -> str | None:
     """Like ssh: a file holding a secret must not be readable by group or others."""
-    if not any(org.holds_secret for org in settings.org):
+    if not any(org.holds_secret for org in settings.org) and not any(n.urls for n in settings.notify):
         return None
     try:
         mode = path.stat().st_mode
@@ -455,7 +552,30 @@ def permission_warning(path: Path, settings: Settings) -> str | None:
     return None
 
 
-def _toml_value(value: Any) -> str:
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\"}
+
+
+def toml_string(text: str, *, encoding: str | None = None) -> str:
+    """``text`` as a TOML basic string that reads back as ``text``: quotes and backslashes
+    escaped, and every character a terminal would act on (see :func:`printable`: C0, DEL, C1,
+    line separators, bidi overrides) as a ``\\u`` escape, so printing it moves no cursor and
+    retitles no window. ``encoding``: the output's; a character it cannot carry is escaped
+    too. A lone surrogate (an undecodable byte in the environment) cannot be TOML: U+FFFD."""
+    out = []
+    for char in text:
+        if char in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[char])
+        elif 0xD800 <= ord(char) <= 0xDFFF:
+            out.append("\\ufffd")
+        elif printable(char) != char or (encoding is not None and glyphs.fit_text(char, encoding) != char):
+            code = ord(char)
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value: Any, encoding: str | None) -> str:
     if isinstance(value, SecretStr):
         return f'"{MASK}"'
     if isinstance(value, bool):
@@ -463,21 +583,22 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, BaseModel):
-        inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in value)
+        inner = ", ".join(f"{k} = {_toml_value(v, encoding)}" for k, v in value)
         return "{ " + inner + " }"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+    return toml_string(str(value), encoding=encoding)
 
 
-def render_masked(loaded: LoadedConfig) -> str:
-    """The effective configuration as TOML with every secret masked (`config show`)."""
+def render_masked(loaded: LoadedConfig, *, encoding: str | None = None) -> str:
+    """The effective configuration as TOML with every secret masked (`config show`).
+    ``encoding``: the output's; what it cannot carry is escaped (still the same values)."""
     where = str(loaded.path) if loaded.path else {"env": "the environment", "none": "nothing"}.get(
         loaded.source, loaded.source)
-    lines = [f"# effective configuration, from {where}"]
+    where = printable(where.encode("utf-8", "replace").decode("utf-8"))  # a TOML comment holds no controls
+    lines = [f"# effective configuration, from {glyphs.fit_text(where, encoding)}"]
     for key, value in loaded.settings:
-        if key == "org" or value is None:
+        if key in ("org", "notify") or value is None:
             continue
-        lines.append(f"{key} = {_toml_value(value)}")
+        lines.append(f"{key} = {_toml_value(value, encoding)}")
     for org in loaded.settings.org:
         lines.append("")
         lines.append("[[org]]")
@@ -486,5 +607,23 @@ def render_masked(loaded: LoadedConfig) -> str:
                 continue
             if key.endswith("_env") and not looks_like_env_name(str(value)):
                 value = SecretStr(str(value))  # a secret put where a variable name belongs
-            lines.append(f"{key} = {_toml_value(value)}")
+            lines.append(f"{key} = {_toml_value(value, encoding)}")
+    for channel in loaded.settings.notify:
+        lines.append("")
+        lines.append("[[notify]]")
+        for key, value in channel:
+            if value is None:
+                continue
+            if key == "urls":
+                shown = ", ".join(_toml_value(masked_url(url.get_secret_value()), encoding) for url in value)
+                lines.append(f"urls = [{shown}]")
+                continue
+            if key == "orgs":
+                lines.append(f"orgs = [{', '.join(_toml_value(name, encoding) for name in value)}]")
+                continue
+            if key == "urls_env" and not looks_like_env_name(str(value)):
+                value = SecretStr(str(value))  # a URL put where a variable name belongs
+            if key == "urls_command":
+                value = mask_urls_in(str(value))
+            lines.append(f"{key} = {_toml_value(value, encoding)}")
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ import os
 import stat
 from pathlib import Path
 
+from cuadra_top.format import printable
 from cuadra_top.redaction import redact
 
 LOGGER_NAME = "cuadra_top"
@@ -25,13 +26,15 @@ def logger(name: str) -> logging.Logger:
 
 
 class RedactingFilter(logging.Filter):
-    """Formats the record itself and redacts the result (tracebacks included)."""
+    """Formats the record itself, redacts the result (tracebacks included) and neutralises its
+    control characters (an org name holding a newline would forge a log line)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        record.msg = printable(redact(record.getMessage()))  # one line, whatever names it quotes
         record.args = ()
         if record.exc_info:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = printable(redact(logging.Formatter().formatException(record.exc_info)),
+                                        keep_newlines=True)
             record.exc_info = None
         return True
 

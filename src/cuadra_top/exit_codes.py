@@ -6,3 +6,6 @@ FAILED = 1
 USAGE = 2
 """A usage or config error: one line on stderr says what to fix."""
 INTERRUPTED = 130
+SIGNALLED = 128
+"""The TUI ended by a signal exits 128 + its number, as a shell reports a process it killed:
+129 SIGHUP (or a terminal that went away), 130 SIGINT, 143 SIGTERM."""

@@ -11,8 +11,10 @@ import re
 from datetime import datetime, timezone
 
 UNLIMITED = "unlimited"
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""C0, DEL, C1, the line and paragraph separators, and the bidi embeddings, overrides and
+isolates (which reorder the text after them: a name could make a row read backwards)."""
 _IEC = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 
@@ -147,7 +149,14 @@ def interval(seconds: float) -> str:
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:
-    """``text`` safe to put on a terminal: control characters (ESC and the rest of C0, DEL, C1)
-    and the Unicode line and paragraph separators become U+FFFD, so nothing an API sends can move the cursor, clear the screen or break a
-    one-line-per-org table."""
+    """``text`` safe to put on a terminal: control characters (ESC and the rest of C0, DEL, C1),
+    the Unicode line and paragraph separators and the bidi overrides become U+FFFD, so nothing
+    an API, a config file or the environment holds can move the cursor, retitle the window,
+    reorder a line or break a one-line-per-org table."""
     return (_CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL).sub("\ufffd", text)
+
+
+def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
+    """The characters :func:`printable` replaces, as ``\\uXXXX`` escapes instead: in a JSON or
+    TOML string they read back as the same characters, and on a terminal they do nothing."""
+    return (_CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL).sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -93,7 +93,8 @@ class ProtocolError(ApiError):
 
 
 class InsecureURL(ApiError):
-    """A plain ``http://`` URL for a host that is not loopback."""
+    """A URL refused before any request: plain ``http://`` for a host that is not loopback, a
+    user name or password in it, a control character."""
 
     kind = "config"
 

@@ -187,7 +187,13 @@ def make_http_client(
 
 
 def check_url(url: str, what: str = "api_url") -> str:
-    """Refuse anything but https://, except plain http:// to a loopback host (the simulator)."""
+    """Refuse anything but https://, except plain http:// to a loopback host (the simulator);
+    and a URL holding a control character (no request could use it, and every message naming
+    the URL would send it to the terminal)."""
+    control = next((i for i, char in enumerate(url) if printable(char) != char), None)
+    if control is not None:
+        raise InsecureURL(f"{what} holds the control character {url[control]!r} at position {control + 1}; "
+                          "remove it")
     parts = urlsplit(url)
     if "@" in parts.netloc:
         # user:password@host would be echoed by every error message and log line naming the URL.

@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from cuadra_top.format import printable
+from cuadra_top.redaction import redact
 
 _NOTES = "notes"
 """Key of the validation context's list of notes (see :func:`parse_usage`)."""
@@ -54,8 +55,13 @@ def _whole(value: Any, info: ValidationInfo) -> Any:
 Count = Annotated[StrictInt, Field(ge=0), BeforeValidator(_whole)]
 """A credit count or a byte size: an integer, never negative, never a bool or a string; a
 float that spells an integer is taken, a fractional one rounded with a note."""
-Shown = Annotated[str, AfterValidator(printable)]
-"""A string the screens and the table show: control characters replaced (``raw`` keeps them)."""
+def _shown(text: str) -> str:
+    return redact(printable(text))
+
+
+Shown = Annotated[str, AfterValidator(_shown)]
+"""A string the screens and the table show: control characters replaced and every known
+secret masked (an API that echoes the token in ``plan.name``); ``raw`` keeps them as sent."""
 
 
 class _Open(BaseModel):

@@ -56,6 +56,9 @@ class DemoOrg:
     rate_limit_per_minute: int = 300
     flaky: bool = False
     extra_fields: dict = field(default_factory=dict)
+    echo_token: bool = False
+    """A leaky API, for tests: the usage answer carries the request's bearer token in
+    ``plan.name``, ``plan.tier`` and unknown fields."""
 
 
 def demo_orgs() -> list[DemoOrg]:

@@ -142,6 +142,14 @@ def _parse_body_params(content_type: str, body: bytes) -> dict[str, str] | None:
     return {k: v[0] for k, v in form.items()}
 
 
+def _echo_token(body: dict, token: str) -> None:
+    """What a leaky API might do: the caller's own token in named and unknown fields."""
+    body["plan"]["name"] = f"{body['plan']['name']} for {token}"
+    body["plan"]["tier"] = token
+    body["plan"]["issuedTo"] = token
+    body["debug"] = {"token": token, "header": f"Bearer {token}", "note": f"served to {token}"}
+
+
 def _parse_token_request(headers, body: bytes | None) -> dict[str, str] | None:
     """Token request parameters from a JSON or form body (None if unreadable).
 
@@ -277,6 +285,11 @@ class Simulator:
 
     # -- observation -------------------------------------------------------
 
+    def issued_tokens(self, org_name: str) -> list[str]:
+        """The OAuth access tokens issued to ``org_name`` that are still valid."""
+        with self._lock:
+            return [token for token, grant in self._grants.items() if grant.org == org_name]
+
     def requests(self, org_name: str | None = None, path: str | None = None) -> list[RequestRecord]:
         """Requests answered so far, oldest first, optionally filtered by org and path."""
         with self._lock:
@@ -366,7 +379,10 @@ class Simulator:
             rate_headers = [("X-RateLimit-Limit", str(limit)), ("X-RateLimit-Remaining", str(limit - len(window)))]
 
         def normal() -> _Reply:
-            return _json_reply(200, self._models[org.name].body(org, now), rate_headers)
+            body = self._models[org.name].body(org, now)
+            if org.echo_token:
+                _echo_token(body, (headers.get("Authorization") or "").partition(" ")[2].strip())
+            return _json_reply(200, body, rate_headers)
 
         def schema_violation() -> dict:
             body = self._models[org.name].body(org, now)

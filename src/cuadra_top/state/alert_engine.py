@@ -73,6 +73,15 @@ class HistoryAlertStore:
         return moved
 
 
+def series_for(name: str, trends: object | None, fleet: object | None) -> str:
+    """The account an org's alert state belongs to, as its history (never the secret): the
+    trends' key, else the credential's, else the org's name. The TUI, --once and watch agree."""
+    key = getattr(trends, "keys", {}).get(name) if trends is not None else None
+    if key is None and fleet is not None:
+        key = fleet.series_key(name)  # type: ignore[attr-defined]
+    return key or f"name:{name}"
+
+
 def next_level(old: int, finding: Finding) -> int:
     """Where an alert at ``old`` goes with ``finding``: up at once; down only as far as the
     hysteresis lets go (a figure still within the margin holds its level)."""

@@ -20,7 +20,7 @@ from cuadra_top.api.errors import ConfigProblem, SetupError
 from cuadra_top.clock import utc_now
 from cuadra_top.config import ConfigError, OrgConfig, Settings
 from cuadra_top.debuglog import logger
-from cuadra_top.state.alert_engine import AlertEngine, HistoryAlertStore
+from cuadra_top.state.alert_engine import AlertEngine, HistoryAlertStore, series_for
 from cuadra_top.state.alerts import Finding, Health, Notice, NoticeKind, data_findings, health_findings
 from cuadra_top.thresholds import AlertPolicy, Thresholds
 from cuadra_top.state.fleet import Fleet, OrgResult
@@ -332,8 +332,7 @@ class Monitor:
 
     def series_of(self, name: str) -> str:
         """The account the org's alert state belongs to (as its history): never the secret."""
-        key = self.trends.keys.get(name) or (self.fleet.series_key(name) if self.fleet is not None else None)
-        return key or f"name:{name}"
+        return series_for(name, self.trends, self.fleet)
 
     async def _judge_pending(self) -> None:
         """Judge the orgs that changed, one at a time, off the event loop when the store (the

@@ -8,8 +8,9 @@ stops it (closing connections, writing the history) when it ends.
 from __future__ import annotations
 
 import os
+import sys
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -19,8 +20,14 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from cuadra_top import glyphs
 from cuadra_top.clock import utc_now
 from cuadra_top.debuglog import logger
+from cuadra_top.format import printable
+from cuadra_top.redaction import redact
+from cuadra_top.notify.delivery import Report
+from cuadra_top.notify.service import NotifyService
+from cuadra_top.notify.terminal import TerminalNotifier
 from cuadra_top.startup import resume_gc
 from cuadra_top.state.monitor import Monitor
 from cuadra_top.tui.help import HelpScreen
@@ -46,6 +53,9 @@ class CuadraTopApp(App[int]):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="help"),
+        # Textual's: the terminal is restored, the process stopped; `fg` brings it back.
+        Binding("ctrl+z", "suspend_process", "Suspend (fg resumes)", key_display="ctrl+z", show=False,
+                priority=True, id="suspend"),
     ]
 
     def __init__(
@@ -57,6 +67,8 @@ class CuadraTopApp(App[int]):
         theme: str | None = None,
         persist_theme: bool = True,
         now: Callable[[], datetime] = utc_now,
+        environ: Mapping[str, str] | None = None,
+        delivery: NotifyService | None = None,
     ) -> None:
         # NO_COLOR means no colour at all (no-color.org): Textual's default under NO_COLOR turns
         # colours grey (still 256-colour codes); with ANSI colours on it strips them instead.
@@ -66,15 +78,38 @@ class CuadraTopApp(App[int]):
         self.config_path = config_path
         self.persist_theme = persist_theme and config_path is not None
         self.requested_theme = theme or monitor.settings.theme or DEFAULT_THEME
+        self.environ = os.environ if environ is None else environ
+        self.delivery = delivery
+        """The ``[[notify]]`` channels, built after start-up (apprise costs 0.3 s to import)."""
         self._warned: set[str] = set()
         self.notices: deque[str] = deque(maxlen=NOTICES_KEPT)
         """The latest notifications' texts, newest last (what the toasts said)."""
+        self.terminal_encoding: str | None = getattr(sys.__stderr__, "encoding", None)
+        """The encoding of the terminal as Textual writes to it (stderr). Not a UTF: the driver
+        writes ASCII stand-ins for what it lacks, and keys are named in words."""
         self._theme_problems = self._load_themes()
         self.main_screen = MonitorScreen(monitor, start_org=start_org, now=now)
 
     def notify(self, message: str, **kw: Any) -> None:  # type: ignore[override]
-        self.notices.append(str(message))
+        """Every toast, whatever it quotes (an org name, an API's words), with any known
+        secret masked and no control character."""
+        message = printable(redact(str(message)))
+        self.notices.append(message)
         super().notify(message, **kw)
+
+    def get_driver_class(self):
+        """Textual's Linux driver, made to let go of the terminal on a signal or a hang-up
+        (see :mod:`cuadra_top.tui.terminal`); any other driver (Windows, ``TEXTUAL_DRIVER``) as is."""
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver" and driver.__module__ == "textual.drivers.linux_driver":
+            from cuadra_top.tui.terminal import TerminalDriver
+
+            return TerminalDriver
+        return driver
+
+    def get_key_display(self, binding: Binding) -> str:
+        shown = super().get_key_display(binding)
+        return glyphs.fit_text(shown, self.terminal_encoding)  # '⏎' is 'enter' where it cannot be shown
 
     def get_default_screen(self) -> Screen:
         return self.main_screen
@@ -83,11 +118,37 @@ class CuadraTopApp(App[int]):
         for problem in self._theme_problems:
             self.notify(problem, severity="warning", timeout=10)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.app_resume_signal.subscribe(self, self._resumed)
         self.run_worker(self._start_monitor(), name="monitor", exit_on_error=False)
         # With no data on screen yet (the overview, an error), start-up is over after a grace:
         self.set_timer(STARTUP_GRACE, partial(resume_gc, freeze=True))
         self.set_interval(HISTORY_THINNING, self.monitor.trends.thin_history)
         self.set_interval(WARNINGS_EVERY, self.show_warnings)  # a sample the history could not store
+        self.monitor.subscribe(TerminalNotifier(lambda text: self.write_to_terminal(text), lambda: self.bell(),
+                                                lambda: self.monitor.settings, self.environ))
+        if self.delivery is not None:
+            self.monitor.subscribe(self.delivery)  # keeps what is claimed until the channels are built
+            self.set_timer(STARTUP_GRACE, self._start_delivery)
+
+    def write_to_terminal(self, text: str) -> None:
+        """Write an escape sequence straight to the terminal (a desktop notification), as
+        Textual writes its own OSC 52 for the clipboard; nothing when headless."""
+        if not self.is_headless and self._driver is not None:
+            self._driver.write(text)
+
+    def _start_delivery(self) -> None:
+        self.run_worker(self._build_channels(), name="delivery", exit_on_error=False)
+
+    async def _build_channels(self) -> None:
+        assert self.delivery is not None
+        self.delivery.on_report = self._delivery_report
+        for problem in await self.delivery.start():
+            self.notify(f"notify: {problem}; that channel is off (check: cuadra-top config validate)",
+                        severity="error", timeout=30, markup=False)
+
+    def _delivery_report(self, report: Report) -> None:
+        """A channel started failing (said once) or works again: a toast, and the log."""
+        self.notify(report.message, severity="information" if report.ok else "error", timeout=30, markup=False)
 
     async def _start_monitor(self) -> None:
         await self.monitor.start()
@@ -101,8 +162,15 @@ class CuadraTopApp(App[int]):
                 self._warned.add(warning)
                 self.notify(warning, severity="warning", timeout=10)
 
+    def _resumed(self, _app: App) -> None:
+        """Back from Ctrl+Z: the terminal was the shell's meanwhile, so everything is redrawn."""
+        self.refresh(repaint=True, layout=True)
+        self.screen.refresh(repaint=True, layout=True)
+
     async def on_unmount(self) -> None:
         await self.monitor.stop()
+        if self.delivery is not None:
+            await self.delivery.stop()  # what is queued gets a few seconds to go out
 
     # -- themes -------------------------------------------------------------------------------
     def _load_themes(self) -> list[str]:
@@ -138,7 +206,8 @@ class CuadraTopApp(App[int]):
         yield from super().get_system_commands(screen)
         main = self.main_screen
         for name in self.monitor.names:
-            yield SystemCommand(f"Org: {name}", f"Show the organization {name}", partial(main.open_org, name))
+            shown = printable(name)
+            yield SystemCommand(f"Org: {shown}", f"Show the organization {shown}", partial(main.open_org, name))
         yield SystemCommand("Overview", "All organizations in one table", main.action_overview)
         yield SystemCommand("Refresh now", "Fetch the shown org (all orgs in the overview) now", main.action_refresh)
         yield SystemCommand("Pause / resume", "Stop or restart polling of every org", main.action_pause)

@@ -14,7 +14,12 @@ def make_app(options: TuiOptions) -> CuadraTopApp:
         options.settings, options.fleet, options.trends, options.now,
         environ=options.environ, interval=options.interval, rng=options.rng, reload_org=options.reload_org,
     )
+    delivery = None
+    if options.deliver and options.settings.notify:
+        from cuadra_top.notify.service import NotifyService
+
+        delivery = NotifyService(options.settings, options.environ, options.config_path or "config")
     return CuadraTopApp(
         monitor, config_path=options.config_path, start_org=options.start_org, theme=options.theme,
-        persist_theme=options.persist_theme, now=options.now,
+        persist_theme=options.persist_theme, now=options.now, environ=options.environ, delivery=delivery,
     )

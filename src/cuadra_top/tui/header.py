@@ -49,7 +49,7 @@ def header_text(state: OrgState, now: datetime, interval: float, position: tuple
     if marker and status is Status.STALE:
         marker = f"STALE {fmt.duration(state.age(now), precision=2)}"
     tail = f"  {marker} " if marker else ""
-    name = state.name
+    name = fmt.printable(state.name)  # measured as it will be shown
     if width is not None:
         budget = max(width - 2, 1)  # the header's padding
 

@@ -33,3 +33,5 @@ class TuiOptions:
     fleet: FleetSource = None
     reload_org: OrgReloader | None = None
     mouse: bool = True
+    deliver: bool = True
+    """Send alerts to the ``[[notify]]`` channels (off for screenshots and the demo's tests)."""

@@ -121,7 +121,7 @@ class OverviewTable(DataTable):
         """Fit the columns to the width: a new layout rebuilds the table from the rows kept."""
         names = self._names or list(self._rows)
         width, height = self.size.width or self.app.size.width, self.size.height or self.app.size.height - 4
-        layout = plan_layout(width, len(names), max((cell_len(name) for name in names), default=8), height)
+        layout = plan_layout(width, len(names), max((cell_len(fmt.printable(name)) for name in names), default=8), height)
         if layout == self._layout:
             return
         cursor = self._cursor_key()
@@ -156,16 +156,16 @@ class OverviewTable(DataTable):
         status_label = status.value.upper() if status is not Status.OK else "ok"
         if status is Status.STALE:
             status_label = f"STALE {fmt.duration(state.age(now), precision=1)}"
+        name = Text(fmt.printable(state.name), no_wrap=True, overflow="ellipsis")  # a config's name: no controls
         if state.fetched is None:
-            return ((Text(str(number)), Text(state.name, no_wrap=True, overflow="ellipsis"), "—", "—", "—", "—",
-                     status_label),
+            return ((Text(str(number)), name, "—", "—", "—", "—", status_label),
                     (number, state.name, -1.0, -1.0, float("inf"), float("inf"), _STATUS_ORDER[status]))
         usage = state.fetched.usage
         credits, storage = usage.credits.fraction, usage.storage.fraction
         left = (usage.credits.period_end - now).total_seconds() if usage.credits.period_end else None
         cells = (
             Text(str(number)),
-            Text(state.name, no_wrap=True, overflow="ellipsis"),
+            name,
             _percent_cell(credits, thresholds),
             _percent_cell(storage, thresholds),
             Text(fmt.duration(left, precision=2)),

@@ -18,13 +18,15 @@ from textual.widgets import Sparkline, Static
 
 from cuadra_top import format as fmt
 from cuadra_top.api.models import Usage, ratio
+from cuadra_top.redaction import redact
 from cuadra_top.state.forecast import Forecast
 from cuadra_top.thresholds import NEVER, Thresholds
 from cuadra_top.tui.gauge import Gauge
 
 
 class Line(Static):
-    """A Static that skips the redraw when its text did not change."""
+    """A Static that skips the redraw when its text did not change. What it shows has no
+    control characters, whatever it quotes (an org name, an error naming a URL)."""
 
     DEFAULT_CSS = "Line { height: auto; width: 1fr; }"
 
@@ -33,7 +35,19 @@ class Line(Static):
     def show(self, content: str | Text) -> None:
         if content != self._shown:
             self._shown = content
-            self.update(content)
+            self.update(_printable(content))
+
+
+def _printable(content: str | Text) -> str | Text:
+    """:func:`fmt.printable`, for a Text too: each character is replaced by one, so its
+    styles stay where they were."""
+    if isinstance(content, str):
+        return fmt.printable(content)
+    plain = fmt.printable(content.plain)
+    if plain != content.plain:
+        content = content.copy()
+        content.plain = plain
+    return content
 
 
 Item = tuple[str, str]
@@ -266,6 +280,8 @@ class RawView(VerticalScroll):
         note = ("fields cuadra-top does not know: " + ", ".join(unknown)) if unknown else "all fields known"
         for rounded in usage.notes:  # "credits.used 500.5 rounded to 501"
             note += f"\n{rounded}"
-        self.query_one("#raw-unknown", Line).show(Text(fmt.printable(note, keep_newlines=True), style="dim italic"))
+        self.query_one("#raw-unknown", Line).show(Text(redact(fmt.printable(note, keep_newlines=True)),
+                                                       style="dim italic"))
         text = json.dumps(raw, indent=2, ensure_ascii=False)  # escapes C0 controls, not C1 ones
-        self.query_one("#raw-json", Static).update(Text(fmt.printable(text, keep_newlines=True)))
+        # As sent, but for any secret in it: an API may echo the token in any field.
+        self.query_one("#raw-json", Static).update(Text(redact(fmt.printable(text, keep_newlines=True))))

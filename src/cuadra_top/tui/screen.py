@@ -146,8 +146,7 @@ class MonitorScreen(Screen):
             severity = "information" if notice.kind is NoticeKind.RECOVERED else (
                 "error" if notice.level is Level.CRITICAL else "warning")
             self.notify(notice.message, severity=severity, timeout=15)
-            if self.monitor.settings.bell and notice.kind is NoticeKind.RAISED:
-                self.app.bell()
+            # The bell and the desktop notification: the app's TerminalNotifier.
 
     def _apply_changes(self, changed: set[str]) -> None:
         if not self.live:

@@ -7,8 +7,7 @@ every surface is searched for them: the TUI's screens and SVG screenshots, ``--o
 through ``cuadra_top.cli.main``, and the ``--log`` debug log.
 
 The redaction registry (``cuadra_top.redaction``) is global, so every test starts with it empty:
-a test passes only if its own run registered the secrets it needs hidden.
-"""
+a test passes only if its own run registered the secrets it needs hidden."""
 
 from __future__ import annotations
 
@@ -36,175 +35,31 @@ from cuadra_top.tui.app import CuadraTopApp
 from cuadra_top.tui.factory import TuiOptions
 from cuadra_top.tui.factory import make_app as build_app
 from cuadra_top.tui.help import HelpScreen
-
-
-def _secret(label: str) -> str:
-    return f"{label}-{secrets.token_urlsafe(24)}"
-
-
-LITERAL_TOKEN = _secret("literal-token")
-ENV_TOKEN = _secret("env-token")
-CUADRA_TOKEN = _secret("cuadra-env-token")
-COMMAND_TOKEN = _secret("command-token")
-CLIENT_SECRET = _secret("client-secret")
-ENV_CLIENT_SECRET = _secret("env-client-secret")
-BAD_TOKEN = _secret("bad-token")
-KNOWN = [LITERAL_TOKEN, ENV_TOKEN, CUADRA_TOKEN, COMMAND_TOKEN, CLIENT_SECRET, ENV_CLIENT_SECRET, BAD_TOKEN]
-ORG_NAMES = ["literal", "env", "default-env", "command", "oauth", "oauth-env", "bad"]
-WINDOW = 12
-"""A run of this many characters of a secret counts as a leak (a truncated secret is still one)."""
-
-
-# -- the world: a simulator, a config using every kind of credential, the environment -------------
-
-
-@dataclass
-class World:
-    sim: Simulator
-    config: Path
-    token_file: Path
-
-    def secrets(self) -> list[str]:
-        """Every secret known so far, including the access tokens the simulator issued."""
-        issued = list(self.sim._grants)  # noqa: SLF001 - the simulator keeps no public list of them
-        return KNOWN + issued
-
-
-def demo_org(name: str, **kw) -> DemoOrg:
-    base = dict(name=name, token=f"{name}-unused-{secrets.token_hex(8)}", tier="pro", plan_name="Pro",
-                credit_limit=10_000, storage_limit=10 * 1024**3, credits_used_at_start=4_000,
-                storage_used_at_start=1024**3, burn_per_hour=100.0, storage_growth_per_hour=1024**2)
-    base.update(kw)
-    return DemoOrg(**base)
-
-
-def sim_for_secrets() -> Simulator:
-    return Simulator([
-        demo_org("literal", token=LITERAL_TOKEN),
-        demo_org("env", token=ENV_TOKEN),
-        demo_org("default-env", token=CUADRA_TOKEN),
-        demo_org("command", token=COMMAND_TOKEN),
-        demo_org("oauth", client_id="oauth-client", client_secret=CLIENT_SECRET, admin=True, seats=4,
-                 credits_per_seat=2_500, purchased_balance=1_000),
-        demo_org("oauth-env", client_id="oauth-env-client", client_secret=ENV_CLIENT_SECRET),
-    ], seed=3, clock=lambda: 1_776_254_400.0).start()
-
-
-def config_text(sim: Simulator, token_file: Path, *, url: str | None = None, token_url: str | None = None,
-                extra: str = "") -> str:
-    url = url or sim.base_url
-    token_url = token_url or sim.auth_url
-    return f"""
-timeout = {{ connect = 5, read = 0.5 }}
-{extra}
-[[org]]
-name = "literal"
-api_url = "{url}"
-token = "{LITERAL_TOKEN}"
-
-[[org]]
-name = "env"
-api_url = "{url}"
-token_env = "SECRETS_TEST_TOKEN"
-
-[[org]]
-name = "default-env"
-api_url = "{url}"
-
-[[org]]
-name = "command"
-api_url = "{url}"
-token_command = "cat {token_file}"
-
-[[org]]
-name = "oauth"
-api_url = "{url}"
-token_url = "{token_url}"
-client_id = "oauth-client"
-client_secret = "{CLIENT_SECRET}"
-
-[[org]]
-name = "oauth-env"
-api_url = "{url}"
-token_url = "{token_url}"
-client_id = "oauth-env-client"
-client_secret_env = "SECRETS_TEST_CLIENT_SECRET"
-
-[[org]]
-name = "bad"
-api_url = "{url}"
-token = "{BAD_TOKEN}"
-"""
-
-
-@pytest.fixture(autouse=True)
-def empty_registry(monkeypatch):
-    """Each test starts with no secret remembered, so none relies on an earlier test's."""
-    monkeypatch.setattr(redaction, "_SECRETS", set())
-
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """``--log`` and ``setup_debug_log`` add a handler to the app's logger: remove it after."""
-    root = logging.getLogger(LOGGER_NAME)
-    saved = (list(root.handlers), root.level, root.propagate)
-    yield
-    for handler in root.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    root.propagate = saved[2]
-
-
-@pytest.fixture
-def world(isolated_env, tmp_path, monkeypatch) -> Iterator[World]:
-    monkeypatch.setenv("SECRETS_TEST_TOKEN", ENV_TOKEN)
-    monkeypatch.setenv("SECRETS_TEST_CLIENT_SECRET", ENV_CLIENT_SECRET)
-    monkeypatch.setenv("CUADRA_TOKEN", CUADRA_TOKEN)
-    token_file = tmp_path / "token.txt"
-    token_file.write_text(COMMAND_TOKEN + "\n")
-    sim = sim_for_secrets()
-    config = tmp_path / "config.toml"
-    config.write_text(config_text(sim, token_file))
-    config.chmod(0o600)
-    try:
-        yield World(sim, config, token_file)
-    finally:
-        sim.stop()
-    assert sim.errors == []
-
-
-def leaks(text: str, known: list[str]) -> list[str]:
-    """The secrets (or runs of WINDOW characters of one) found in ``text``."""
-    found = []
-    for secret in known:
-        if any(secret[i:i + WINDOW] in text for i in range(len(secret) - WINDOW + 1)):
-            found.append(secret)
-    return found
-
-
-BEARER_VALUE = re.compile(r"(?i)(bearer|authorization)[\"']?\s*[:=]?\s*[\"']?(?!\*{8})[A-Za-z0-9_\-.~+/]{8,}")
-
-
-def assert_clean(text: str, known: list[str], where: str) -> None:
-    found = leaks(text, known)
-    assert not found, f"{where}: secret(s) shown: {[s.split('-')[0] for s in found]}"
-    match = BEARER_VALUE.search(text)
-    assert match is None, f"{where}: an Authorization value is shown: {match.group(0)[:30]}..."
-    assert "Traceback" not in text, f"{where}: a traceback is shown"
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 2
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-# -- the CLI -------------------------------------------------------------------------------------
+from secrets_support import (  # what the unit and the TUI tests of this topic share
+    BAD_TOKEN,
+    BEARER_VALUE,
+    CLIENT_SECRET,
+    COMMAND_TOKEN,
+    CUADRA_TOKEN,
+    ENV_CLIENT_SECRET,
+    ENV_TOKEN,
+    KNOWN,
+    LITERAL_TOKEN,
+    ORG_NAMES,
+    WINDOW,
+    World,
+    _secret,
+    assert_clean,
+    config_text,
+    demo_org,
+    empty_registry,
+    explode,
+    leaks,
+    restore_logging,
+    run_cli,
+    sim_for_secrets,
+    world,
+)
 
 
 def test_once_table_and_json(world, capsys):
@@ -327,9 +182,6 @@ def test_network_errors(world, capsys, closed_port, where):
     assert_clean(out + err, world.secrets(), where)
 
 
-# -- a server that echoes the credential back in its errors ------------------------------------
-
-
 class EchoServer(ThreadingHTTPServer):
     """Answers every request with ``mode``'s error, quoting the request's Authorization header
     and body in it: the worst an API (or a proxy in front of it) could do."""
@@ -417,13 +269,6 @@ def test_a_server_echoing_the_credential_gets_it_masked(world, echo, capsys, tmp
     assert_clean(out + err, world.secrets() + echo.issued, f"echo {mode} (table)")
 
 
-# -- internal errors -------------------------------------------------------------------------------
-
-
-def explode(*args, **kwargs):
-    raise RuntimeError(f"internal failure while holding {LITERAL_TOKEN} and {CLIENT_SECRET}")
-
-
 @pytest.mark.parametrize(
     ("target", "argv"),
     [
@@ -458,39 +303,6 @@ def test_an_internal_error_inside_a_fetch(world, capsys, tmp_path, monkeypatch):
     assert_clean(out + err + log.read_text(), world.secrets(), "fetch bug")
 
 
-def test_an_internal_error_in_the_tui_shows_no_traceback_and_no_secret(world, capsys, tmp_path, monkeypatch):
-    import cuadra_top.tui.app as app_module
-
-    async def give_up(pilot) -> None:  # had it not crashed, the test must fail, not hang
-        for _ in range(150):
-            if pilot.app.crashed is not None:  # it crashed: let it end
-                return
-            await asyncio.sleep(0.1)
-        pilot.app.exit()
-
-    run = app_module.CuadraTopApp.run
-    monkeypatch.setattr(app_module.CuadraTopApp, "run",
-                        lambda self, **kw: run(self, headless=True, size=(80, 24), auto_pilot=give_up))
-    on_mount = app_module.CuadraTopApp.on_mount
-
-    def crashing_mount(self) -> None:
-        on_mount(self)
-        explode()
-
-    monkeypatch.setattr(app_module.CuadraTopApp, "on_mount", crashing_mount)
-    log = tmp_path / "debug.log"
-    code, out, err = run_cli(capsys, "--config", str(world.config), "--log", str(log), "--no-history")
-    assert code == 1, (out, err)
-    assert_clean(out + err, world.secrets(), "TUI crash")
-    assert "internal error" in err and "RuntimeError" in err
-    text = log.read_text()
-    assert "internal error" in text and "internal failure while holding ********" in text
-    assert_clean(text.replace("Traceback", "traceback"), world.secrets(), "log of a TUI crash")
-
-
-# -- the debug log ---------------------------------------------------------------------------------
-
-
 def test_once_debug_log(world, capsys, tmp_path):
     log = tmp_path / "debug.log"
     code, _, _ = run_cli(capsys, "--once", "--config", str(world.config), "--log", str(log))
@@ -504,126 +316,7 @@ def test_once_debug_log(world, capsys, tmp_path):
     assert (log.stat().st_mode & 0o777) == 0o600
 
 
-# -- the TUI ---------------------------------------------------------------------------------------
-
-
-def screen_text(app: CuadraTopApp) -> str:
-    return "\n".join("".join(s.text for s in line) for line in app.screen._compositor.render_strips())  # noqa: SLF001
-
-
-def make_app(world: World, **kw) -> CuadraTopApp:
-    loaded = load_config(str(world.config))
-    app = build_app(TuiOptions(loaded.settings, environ=dict(os.environ), persist_theme=False, **kw))
-    app.animation_level = "none"  # Pilot's pauses wait for an idle CPU; tab animations only slow them
-    return app
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
-def all_answered(app: CuadraTopApp) -> bool:
-    states = app.monitor.states()
-    return len(states) == len(app.monitor.names) and all((s.fetched or s.error) and not s.in_flight for s in states)
-
-
-class Surfaces:
-    """Collects the screen text and an SVG screenshot of every screen visited."""
-
-    def __init__(self, app: CuadraTopApp) -> None:
-        self.app = app
-        self.seen: dict[str, str] = {}
-
-    def grab(self, label: str) -> None:
-        self.seen[f"{label} (screen)"] = screen_text(self.app)
-        self.seen[f"{label} (svg)"] = self.app.export_screenshot(title=label)
-
-
-async def visit_everything(app: CuadraTopApp, pilot, surfaces: Surfaces, prefix: str,
-                           tabs: tuple[str, ...] = ("admin", "raw"), screens: bool = True) -> None:
-    """Every org's every tab (through the actions the keys 1-9, a, v, u call: pressing each key
-    costs a tenth of a second under Pilot), the help screen and the command palette."""
-    await pilot.pause()
-    surfaces.grab(f"{prefix} overview")
-    for number, name in enumerate(app.monitor.names, 1):
-        app.main_screen.action_jump(number)
-        await pilot.pause()
-        assert app.main_screen.current == name
-        surfaces.grab(f"{prefix} {name} usage")
-        for tab in tabs:
-            app.main_screen.action_tab(tab)
-            await pilot.pause()
-            surfaces.grab(f"{prefix} {name} {tab}")
-        app.main_screen.action_tab("usage")
-    if not screens:
-        return
-    await pilot.press("question_mark")
-    await pilot.pause()
-    assert isinstance(app.screen, HelpScreen)
-    surfaces.grab(f"{prefix} help")
-    await pilot.press("escape", "ctrl+p")
-    await pilot.pause(0.1)
-    surfaces.grab(f"{prefix} command palette")
-    await pilot.press(*"org")
-    await pilot.pause(0.2)
-    surfaces.grab(f"{prefix} command palette, typed")
-    assert "Org: literal" in surfaces.seen[f"{prefix} command palette, typed (screen)"]
-    await pilot.press("escape")
-    await pilot.pause()
-
-
-async def test_tui_every_screen_and_the_debug_log(world, tmp_path):
-    log = tmp_path / "tui.log"
-    setup_debug_log(log)
-    app = make_app(world)
-    async with app.run_test(size=(120, 40), notifications=True) as pilot:
-        surfaces = Surfaces(app)
-        await wait_for(lambda: all_answered(app))
-        assert app.monitor.state_of("literal").fetched is not None and app.monitor.state_of("oauth").fetched is not None
-        assert app.monitor.state_of("bad").error.kind == "auth"
-        await visit_everything(app, pilot, surfaces, "healthy")
-        assert "seats" in surfaces.seen["healthy oauth admin (screen)"]  # the admin tab really was shown
-
-        # Every org fails at once; refresh all from the overview, and look again.
-        for name in ORG_NAMES[:-1]:
-            world.sim.set_fault(name, Fault(status=401))
-        world.sim.revoke_tokens("oauth")
-        await pilot.press("o")
-        requests = {s.name: s.requests for s in app.monitor.states()}
-        await pilot.press("r", "p", "p", "plus", "minus")  # notifications on screen too
-        await wait_for(lambda: all(s.requests > requests[s.name] for s in app.monitor.states()))
-        await wait_for(lambda: all_answered(app))
-        assert all(s.error is not None for s in app.monitor.states())
-        # The other tabs and screens show the same data as before; the usage tab has the errors.
-        await visit_everything(app, pilot, surfaces, "failing", tabs=(), screens=False)
-        assert "credential rejected (401" in surfaces.seen["failing literal usage (screen)"]
-
-    known = world.secrets()
-    assert len(known) > len(KNOWN)  # the issued access tokens are among them
-    for label, text in surfaces.seen.items():
-        assert_clean(text, known, label)
-    text = log.read_text()
-    assert re.search(r"GET http://127\.0\.0\.1:\d+/v1/usage -> 200", text)
-    assert re.search(r"POST http://127\.0\.0\.1:\d+/v1/oauth2/token -> 200", text)
-    assert "polling stopped until a manual refresh" in text
-    assert_clean(text, known, "TUI debug log")
-
-
-async def test_tui_saved_screenshot_file(world, tmp_path):
-    app = make_app(world, start_org="oauth")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(lambda: all_answered(app))
-        await pilot.press("a")
-        await pilot.pause()
-        path = app.save_screenshot(filename="shot.svg", path=str(tmp_path))
-    text = Path(path).read_text()
-    assert "oauth" in text
-    assert_clean(text, world.secrets(), "saved screenshot")
-
-
 def test_redaction_registry_is_empty_at_the_start_of_each_test():
     assert redaction._SECRETS == set()  # noqa: SLF001
     assert redaction.redact(f"x {LITERAL_TOKEN} y") == f"x {LITERAL_TOKEN} y"  # nothing registered yet
+

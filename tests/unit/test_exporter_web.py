@@ -21,7 +21,7 @@ import pytest
 from conftest import small_org
 from cuadra_top.exporter.listen import Listen, parse_listen
 from cuadra_top.exporter.webconfig import WebConfigError, load_web_config
-from exporter_helpers import make_certificates, orgs_in, parse, service_for
+from exporter_support import make_certificates, orgs_in, parse, service_for
 
 HASH = bcrypt.hashpw(b"s3cret-pass", bcrypt.gensalt(4)).decode()
 
@@ -191,7 +191,7 @@ class Running:
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "cuadra_top", *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                     env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"),
+                                     env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src"),
                                           **(env or {})})
         self.first_lines = ""
 
@@ -251,7 +251,7 @@ def test_a_busy_port_is_one_line_and_exit_2(wsim, tmp_path, isolated_env):
         port = busy.getsockname()[1]
         result = subprocess.run([sys.executable, "-m", "cuadra_top", "exporter", "--config", str(config),
                                  "--listen", f"127.0.0.1:{port}", "--no-history"], capture_output=True, text=True,
-                                timeout=60, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+                                timeout=60, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")})
     assert result.returncode == 2
     assert result.stderr.strip() == (f"cuadra-top: cannot listen on 127.0.0.1:{port} (Address already in use); "
                                      "choose another address with --listen")
@@ -266,7 +266,7 @@ def test_usage_errors_are_one_line(argv, says, wsim, tmp_path, isolated_env):
     config = config_file(tmp_path, wsim, ["plain"])
     result = subprocess.run([sys.executable, "-m", "cuadra_top", "--config", str(config), *argv],
                             capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")})
     assert result.returncode == 2
     assert says in result.stderr.strip().splitlines()[-1] and "Traceback" not in result.stderr
 

@@ -36,9 +36,9 @@ from cuadra_top.simulator import Fault, Simulator
 from cuadra_top.simulator.orgs import TIB, month_start
 from cuadra_top.state.history import History
 from cuadra_top.state.identity import series_key
-from exporter_helpers import org_config
+from exporter_support import org_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "contrib" / "prometheus" / "cuadra.rules.yml"
 DASHBOARD = ROOT / "contrib" / "grafana" / "cuadra-top.json"
 FAMILIES = (

@@ -16,7 +16,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from conftest import small_org
 from cuadra_top import __version__
 from cuadra_top.simulator import Fault
-from exporter_helpers import loaded_for, orgs_in, parse, samples_of, scrape, service_for, value
+from exporter_support import loaded_for, orgs_in, parse, samples_of, scrape, service_for, value
 
 
 def exporter_orgs():
@@ -216,7 +216,7 @@ async def test_org_names_are_escaped_and_secrets_never_exported(start_sim, clock
     from cuadra_top.config import LoadedConfig, OrgConfig, Settings
     from cuadra_top.exporter.listen import Listen
     from cuadra_top.exporter.run import ExporterOptions, ExporterService
-    from exporter_helpers import monitors
+    from exporter_support import monitors
 
     orgs = [OrgConfig(name=weird, api_url=sim.base_url, token=SecretStr("weird-token")),
             OrgConfig(name="echo", api_url=sim.base_url, token=SecretStr("echo-token"))]
@@ -276,7 +276,7 @@ def test_fetch_errors_are_counted_per_kind_in_the_state(start_sim, clock):
     async def go():
         sim = start_sim([small_org("x")], clock=clock)
         from cuadra_top.state.fleet import Fleet
-        from exporter_helpers import org_config
+        from exporter_support import org_config
 
         async with Fleet([org_config(sim, "x")], {}) as fleet:
             poller = OrgPoller("x", fleet.fetch, 3600)

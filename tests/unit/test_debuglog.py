@@ -85,3 +85,18 @@ def test_a_device_is_not_chmodded(tmp_path):
     setup_debug_log("/dev/null")
     logger("test").info("a line")
     assert mode("/dev/null") == before
+
+
+def test_a_name_with_control_characters_stays_on_its_line(tmp_path):
+    """Issue 10, defect 20: an org name from the config holding a newline or an escape sequence
+    must not forge a log line or reach a terminal that shows the log (``tail -f``)."""
+    log = tmp_path / "debug.log"
+    setup_debug_log(log)
+    names = ["evil\x1b]0;PWNED\x07", "two\nlines", "c1\x9b31m", "bidi\u202eevil", "sep\u2028x\x7f"]
+    for name in names:
+        logger("poller").info("%s: ok; next poll in %.1f s", name, 30.0)
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(names)
+    assert "two\ufffdlines: ok" in lines[1]
+    for line in lines:
+        assert line.isprintable(), repr(line)

@@ -8,14 +8,9 @@ import pytest
 
 from cuadra_top import startup
 from cuadra_top.cli import main
-
-
-@pytest.fixture(autouse=True)
-def _collector_on():
-    assert gc.isenabled()
-    yield
-    startup._paused = False  # noqa: SLF001
-    gc.enable()
+from startup_support import (  # what the unit and the TUI tests of this topic share
+    _collector_on,
+)
 
 
 def test_pause_and_resume_turn_the_collector_off_and_on():
@@ -44,17 +39,3 @@ def test_main_gives_the_collector_back_after_an_error(capsys, isolated_env):
     assert main(["config", "validate"]) != 0  # no orgs configured
     assert gc.isenabled()
 
-
-async def test_the_tui_resumes_the_collector_once_data_is_on_screen(frozen_sim):
-    from cuadra_top.tui.screenshots import frozen_app, wait_for_data
-
-    try:
-        app = frozen_app(frozen_sim, start_org="nimbus-pro")
-        startup.pause_gc()  # as main() does
-        async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for_data(app, pilot.pause)
-            await pilot.pause()
-            assert gc.isenabled()
-            assert gc.get_freeze_count() > 0  # what start-up built is left out of later collections
-    finally:
-        gc.unfreeze()

@@ -14,8 +14,7 @@ a slow or hung org holds back no other org, and data older than two intervals re
 
 Faults the simulator cannot produce (a closed port, a DNS failure, TLS to a plain-HTTP port) are
 injected after a success by pointing the org's client at the broken endpoint, as a network
-change would. Timing bounds are generous lower bounds; nothing asserts how fast things are.
-"""
+change would. Timing bounds are generous lower bounds; nothing asserts how fast things are."""
 
 from __future__ import annotations
 
@@ -46,16 +45,25 @@ from cuadra_top.tui.factory import TuiOptions, make_app
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import Line
 from conftest import full_accept_queue  # a loopback port whose connect hangs
+from faults_support import (  # what the unit and the TUI tests of this topic share
+    BAD_TOKEN,
+    CASES,
+    Case,
+    DNS_URL,
+    _isolated,
+    decided,
+    inject,
+    status,
+    wait_until,
+)
+
 
 TOKEN_PATH = "/v1/oauth2/token"
-BAD_TOKEN = "faults-bad-token-0c6f1e9a7d"
-DNS_URL = "https://api.cuadra-top-faults.invalid"
+
+
 SHORT = Timeouts(connect=5.0, read=0.5)
 """Client timeouts for the hang cases: a hung answer becomes a read timeout after 0.5 s. The
 connect timeout stays roomy, so a slow resolver still yields "DNS lookup failed"."""
-
-
-# -- helpers ---------------------------------------------------------------------------------------
 
 
 @contextlib.asynccontextmanager
@@ -74,69 +82,10 @@ async def running(*pollers: OrgPoller):
         assert not crashed, f"a poll loop died: {crashed!r}"
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
-def decided(poller: OrgPoller) -> bool:
-    """The poller has finished its latest fetch and chosen what to do next."""
-    return not poller.state.in_flight and len(poller.delays) == poller.state.requests
-
-
 def assert_one_line(message: str) -> None:
     assert message and "\n" not in message and len(message) < 400 and "Traceback" not in message
 
 
-# -- the matrix ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Case:
-    """One fault, set up on the org named ``faulty`` (the simulator's ``beta``) next to a good org."""
-
-    id: str
-    kind: str
-    words: tuple[str, ...]
-    status: int | None = None
-    stops: bool = False
-    fault: Fault | None = None
-    url: Callable[[Simulator, int], str] | None = None
-    """api_url for the faulty org (sim, closed port) -> url; the simulator's URL when None."""
-    token: str = "beta-token"
-    revoke_scope: bool = False
-    """403 after a success: the admin takes ``usage:read`` away from the credential."""
-
-
-CASES = [
-    Case("refused", "network", ("connection refused", "127.0.0.1:"),
-         url=lambda sim, port: f"http://127.0.0.1:{port}"),
-    Case("dns", "network", ("DNS lookup failed", "api.cuadra-top-faults.invalid"), url=lambda sim, port: DNS_URL),
-    Case("read-timeout", "network", ("read timeout", "did not answer in time"), fault=Fault(hang=True)),
-    Case("tls", "network", ("TLS",), url=lambda sim, port: sim.base_url.replace("http://", "https://")),
-    Case("401-static", "auth", ("credential rejected (401", "fix this org's token"), status=401, stops=True,
-         token=BAD_TOKEN),
-    Case("403", "permission", ("permission denied (403", "usage:read"), status=403, stops=True,
-         token="noscope-token", revoke_scope=True),
-    Case("404", "not_found", ("not found (404)", "api_url is probably wrong"), status=404, stops=True,
-         url=lambda sim, port: sim.base_url + "/wrong-prefix"),
-    Case("429", "rate_limited", ("rate limited (429", "retry after 30 s"), status=429,
-         fault=Fault(status=429, retry_after=30)),
-    Case("402", "client", ("request refused (402",), status=402, stops=True, fault=Fault(status=402)),
-    Case("500", "server", ("server error 500", "Injected fault"), status=500, fault=Fault(status=500)),
-    Case("503", "server", ("server error 503",), status=503, fault=Fault(status=503)),
-    Case("html-502", "server", ("server error 502", "HTML error page"), status=502, fault=Fault(body="html")),
-    Case("not-json", "protocol", ("not valid JSON",), status=200, fault=Fault(body="malformed")),
-    Case("html-200", "protocol", ("HTML page instead of JSON",), status=200, fault=Fault(body="html", status=200)),
-    Case("truncated", "protocol", ("truncated",), fault=Fault(body="truncated")),
-    Case("oversize", "protocol", ("too large", str(MAX_BODY_BYTES)), status=200, fault=Fault(body="oversize")),
-    Case("empty", "protocol", ("empty response body",), status=200, fault=Fault(body="empty")),
-    Case("schema", "protocol", ("usage schema", "storage: required field is missing"), status=200,
-         fault=Fault(body="schema")),
-]
 CASE_IDS = [case.id for case in CASES]
 
 
@@ -185,16 +134,6 @@ def assert_cli_outcome(code: int, orgs: dict[str, dict], kind: str, words: tuple
         assert word in error["message"], error["message"]
     assert_one_line(error["message"])
     return error
-
-
-@pytest.fixture(autouse=True)
-def _isolated(isolated_env, tmp_path, monkeypatch):
-    """No real user config, data (the usage history) or CUADRA_* variables."""
-    for name in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
-        monkeypatch.setenv(name, str(tmp_path / name.lower()))
-
-
-# -- CLI outcome -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
@@ -269,28 +208,12 @@ def test_cli_token_endpoint_refuses_the_client(capsys, tmp_path, sim):
     assert sim.request_count("m2m") == 0  # no usage call without a token
 
 
-# -- poller outcome: the fault comes after a success -------------------------------------------------
-
-
 def fleet_for(sim: Simulator, *, token: str = "beta-token", url: str | None = None,
               timeouts: Timeouts = SHORT) -> Fleet:
     return Fleet([
         OrgConfig(name="good", api_url=sim.base_url, token=SecretStr("alpha-token")),
         OrgConfig(name="faulty", api_url=url or sim.base_url, token=SecretStr(token)),
     ], {}, timeouts=timeouts)
-
-
-def inject(case: Case, sim: Simulator, fleet: Fleet, closed_port: int) -> None:
-    """Make the next fetch of ``faulty`` meet the case's fault."""
-    if case.fault:
-        sim.set_fault("beta", case.fault)
-    if case.url:
-        client = fleet.clients["faulty"]
-        client.url = case.url(sim, closed_port) + "/v1/usage"
-    if case.revoke_scope:
-        sim.orgs["beta"].scopes = ()
-    elif case.token == BAD_TOKEN:
-        sim.orgs["beta"].token = "beta-token-rotated"  # the configured token is revoked
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
@@ -387,9 +310,6 @@ async def test_poller_401_client_credentials_one_new_token_then_retry(sim):
             await asyncio.sleep(0.3)
             assert sim.request_count(path=None) == 8  # nothing more
     assert poller.state.fetched is not None  # the last good data survived
-
-
-# -- bounds on requests ----------------------------------------------------------------------------
 
 
 async def test_retry_after_30_means_no_request_for_30_seconds(sim):
@@ -501,187 +421,7 @@ async def test_the_record_of_delays_stays_bounded(sim, monkeypatch):
             assert 3 <= len(poller.delays) <= 6 and poller.delays[-1] == 0.01
 
 
-# -- the TUI: header and status line ---------------------------------------------------------------
-
-
-def tui_app(sim: Simulator, *, faulty_url: str | None = None, faulty_token: str = "beta-token",
-            now: Callable[[], datetime] | None = None, interval: float = 30.0) -> CuadraTopApp:
-    settings = Settings(refresh_interval=interval, timeout={"connect": 1.0, "read": 0.5}, org=[
-        OrgConfig(name="good", api_url=sim.base_url, token=SecretStr("alpha-token")),
-        OrgConfig(name="faulty", api_url=faulty_url or sim.base_url, token=SecretStr(faulty_token)),
-    ])
-    kw = {"now": now} if now else {}
-    return make_app(TuiOptions(settings, environ={}, start_org="faulty", rng=random.Random(0), persist_theme=False, **kw))
-
-
-def header(app: CuadraTopApp) -> str:
-    return str(app.query_one("#header", Line).render())
-
-
-def status(app: CuadraTopApp) -> str:
-    line = app.query_one("#status", Line)
-    return str(line.render()) if line.display else ""
-
-
-def screen_text(app: CuadraTopApp) -> str:
-    return "\n".join("".join(s.text for s in line) for line in app.screen._compositor.render_strips())  # noqa: SLF001
-
-
-async def settle(app: CuadraTopApp, pilot, requests: int) -> None:
-    """Wait until the faulty org has made ``requests`` requests and decided, then redraw.
-    (The pollers start once the connection pools are built, just after the first frame.)"""
-    await wait_until(lambda: app.monitor.poller("faulty") is not None)
-    poller = app.monitor.poller("faulty")
-    await wait_until(lambda: poller.state.requests >= requests and decided(poller))
-    await pilot.pause()
-
-
-TUI_CASES = [
-    ("401-static", "STOPPED", ("credential rejected (401", "polling stopped: r retries")),
-    ("429", "ERROR", ("rate limited (429", "retry after 30 s", "retry in 2", "last data kept")),
-    ("schema", "ERROR", ("storage: required field is missing", "last data kept")),
-    ("refused", "ERROR", ("connection refused", "last data kept")),
-]
-
-
-def undo(case: Case, sim: Simulator, fleet: Fleet) -> None:
-    sim.set_fault("beta", None)
-    sim.orgs["beta"].token = "beta-token"
-    sim.orgs["beta"].scopes = ("usage:read",)
-    fleet.clients["faulty"].url = sim.base_url + "/v1/usage"
-
-
-async def test_tui_header_and_status_line_per_fault(sim, closed_port):
-    """One session through several faults: each shows its marker in the header and its cause on
-    the status line with the last data still on screen; ``r`` after the fix brings it back."""
-    app = tui_app(sim)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(app, pilot, 1)
-        poller = app.monitor.poller("faulty")
-        assert "faulty" in header(app) and status(app) == ""
-        for case_id, marker, words in TUI_CASES:
-            case = next(c for c in CASES if c.id == case_id)
-            inject(case, sim, app.monitor.fleet, closed_port)
-            requests = poller.state.requests
-            await pilot.press("r")
-            await settle(app, pilot, requests + 1)
-            assert poller.state.error is not None, case_id
-            assert f" {marker} " in header(app), (case_id, header(app))
-            line = status(app)
-            for word in words:
-                assert word in line, (case_id, line)
-            text = screen_text(app)
-            assert "Credits" in text and "limit 1,000" in text, (case_id, text)  # the last data is still shown
-            await pilot.press("o")  # the overview names the state too
-            await pilot.pause()
-            assert marker in screen_text(app), case_id
-            await pilot.press("2")  # back to the faulty org, fix the fault, refresh
-            undo(case, sim, app.monitor.fleet)
-            await pilot.press("r")
-            await wait_until(lambda: poller.state.error is None and decided(poller))
-            await pilot.pause()
-            assert status(app) == "" and "ERROR" not in header(app) and "STOPPED" not in header(app), case_id
-
-
-async def test_tui_fault_before_any_data(sim, closed_port):
-    app = tui_app(sim, faulty_url=f"http://127.0.0.1:{closed_port}")
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(app, pilot, 1)
-        assert " ERROR " in header(app)
-        text = screen_text(app)
-        assert "No data yet for faulty: connection refused by 127.0.0.1:" in text
-        assert "connection refused" in status(app) and "last data kept" not in status(app)
-        await pilot.press("1")
-        await pilot.pause()
-        assert "ERROR" not in header(app) and "good" in header(app)  # the other org is fine
-
-
-# -- stale marking ---------------------------------------------------------------------------------
-
-
-T0 = datetime(2026, 4, 15, 12, 0, 0, tzinfo=timezone.utc)
-
-
-@dataclass
-class Now:
-    """A controllable wall clock for the app (``now.at = ...``)."""
-
-    at: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
-async def test_stale_after_two_intervals_without_fresh_data(sim):
-    now = Now()
-    app = tui_app(sim, now=now, interval=30.0)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(app, pilot, 1)
-        assert "0 s ago" in header(app) and "STALE" not in header(app)
-        sim.set_fault("beta", Fault(status=503))
-        await pilot.press("r")
-        await settle(app, pilot, 2)
-        assert " ERROR " in header(app)
-
-        now.at = T0 + timedelta(seconds=59)  # under two intervals: an error, not stale yet
-        app.main_screen.tick()  # the clock tick, without waiting for it
-        assert "59 s ago" in header(app) and "STALE" not in header(app) and " ERROR " in header(app)
-
-        now.at = T0 + timedelta(seconds=61)
-        app.main_screen.tick()
-        assert " STALE 1m " in header(app), header(app)
-        assert "server error 503" in status(app)  # the cause stays on the status line
-
-        now.at = T0 + timedelta(minutes=12, seconds=5)
-        app.main_screen.tick()
-        assert " STALE 12m " in header(app) and "12 min ago" in header(app)
-
-        now.at = T0 + timedelta(minutes=5, seconds=5)
-        await pilot.press("o")
-        await pilot.pause()
-        table = app.query_one(OverviewTable)
-        assert table.get_row("faulty")[-1] == "STALE 5m"
-        assert table.get_row("good")[-1] == "STALE 5m"  # the good org's data is 5 min old too
-        assert "STALE 5m" in screen_text(app)
-
-        # Fresh data clears it.
-        sim.set_fault("beta", None)
-        await pilot.press("r")  # in the overview: refresh all
-        poller = app.monitor.poller("faulty")
-        await wait_until(lambda: poller.state.error is None and decided(poller))
-        await pilot.pause()
-        assert app.query_one(OverviewTable).get_row("faulty")[-1] == "ok"
-
-
-async def test_overview_shows_a_two_digit_stale_age_whole(sim):
-    now = Now()
-    app = tui_app(sim, now=now, interval=30.0)
-    async with app.run_test(size=(120, 30)) as pilot:
-        await settle(app, pilot, 1)
-        now.at = T0 + timedelta(minutes=12, seconds=5)
-        await pilot.press("o")
-        await pilot.pause()
-        assert app.query_one(OverviewTable).get_row("faulty")[-1] == "STALE 12m"
-        assert "STALE 12m" in screen_text(app)
-
-
-def test_stale_boundary_scales_with_the_interval(sim):
-    from cuadra_top.api.client import Fetched
-    from cuadra_top.api.models import parse_usage
-    from cuadra_top.state.poller import OrgState
-    from cuadra_top.tui.header import header_text
-
-    body = sim.usage_for("alpha")
-    state = OrgState("x", fetched=Fetched(parse_usage(body), body, T0, 0.01))
-    for interval in (1.0, 30.0, 300.0):
-        fresh = T0 + timedelta(seconds=2 * interval - 0.5)
-        old = T0 + timedelta(seconds=2 * interval + 0.5)
-        assert state.status(fresh, interval) is Status.OK
-        assert state.status(old, interval) is Status.STALE
-        assert "STALE" not in header_text(state, fresh, interval, (1, 1)).plain
-        assert "STALE" in header_text(state, old, interval, (1, 1)).plain
-
-
 def test_the_matrix_covers_every_error_kind_of_the_readme():
     kinds = {case.kind for case in CASES}
     assert kinds == {"auth", "permission", "not_found", "rate_limited", "server", "client", "network", "protocol"}
+

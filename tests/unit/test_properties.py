@@ -6,8 +6,7 @@
 - Every ``Usage`` that parses renders through the formatters, the ``--once`` table and JSON,
   the gauges, the label/value layout, the overview row and the header and status lines.
 - The HTTP layer: any bytes as a body decode or raise ``ProtocolError``; any status and body
-  become a typed error without raising.
-"""
+  become a typed error without raising."""
 
 from __future__ import annotations
 
@@ -35,27 +34,38 @@ from cuadra_top.tui.gauge import gauge_line
 from cuadra_top.tui.header import header_text, status_text
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import layout_pairs
+from properties_support import (  # what the unit and the TUI tests of this topic share
+    NOW,
+    PROPERTY,
+    _doc,
+    any_float,
+    texts,
+)
 
-NOW = datetime(2026, 4, 15, 12, 0, 0, tzinfo=timezone.utc)
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-# -- strategies ------------------------------------------------------------------------------------
-
-# Strings as json.loads can return them: any code point, lone surrogates included (as the HTTP
-# layer hands them over after turning those into U+FFFD, the parser must also cope unaided).
-texts = st.text(st.characters(codec=None, exclude_categories=()), max_size=30)
 big_ints = st.one_of(st.integers(), st.integers(min_value=2**53, max_value=10**40),
                      st.integers(min_value=-(10**40), max_value=-1), st.sampled_from([10**400, -(10**400), 2**64]))
+
+
 numbers = st.one_of(big_ints, st.floats(allow_nan=False, allow_infinity=False))
+
+
 scalars = st.one_of(st.none(), st.booleans(), numbers, texts)
+
+
 json_values = st.recursive(
     scalars,
     lambda children: st.one_of(st.lists(children, max_size=5), st.dictionaries(texts, children, max_size=5)),
     max_leaves=25,
 )
 
+
 counts = st.one_of(st.integers(min_value=0, max_value=10**15), st.integers(min_value=0, max_value=10**30))
+
+
 limits = st.one_of(st.none(), st.just(0), counts)
+
+
 iso_times = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
                          timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=-12)),
                                                     timezone(timedelta(hours=14))])).map(lambda d: d.isoformat())
@@ -136,9 +146,6 @@ def mutated_documents(draw) -> Any:
     return doc
 
 
-# -- the renderers every parsed Usage must get through -------------------------------------------
-
-
 def fetched(usage: Usage, raw: Any, at: datetime = NOW) -> Fetched:
     return Fetched(usage=usage, raw=raw, fetched_at=at, elapsed=0.01)
 
@@ -194,9 +201,6 @@ def render_everything(usage: Usage, raw: Any) -> None:
         OverviewTable().row_for(1, state, NOW, 30.0)
 
 
-# -- properties ------------------------------------------------------------------------------------
-
-
 def parse_or_explain(data: Any) -> Usage | None:
     try:
         return parse_usage(data)
@@ -212,15 +216,6 @@ def test_any_json_value_parses_or_is_explained(value):
     usage = parse_or_explain(value)
     if usage is not None:
         render_everything(usage, value)
-
-
-def _doc(**changes: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {"storage": {"used": 5, "limit": 10}, "credits": {"used": 5, "limit": 10},
-                           "plan": {"tier": "pro"}}
-    for path, value in changes.items():
-        section, key = path.split("__")
-        doc[section][key] = value
-    return doc
 
 
 @PROPERTY
@@ -259,9 +254,6 @@ def test_a_document_survives_the_wire(doc):
         render_everything(usage, data)
 
 
-# -- formatters and widgets on their own ---------------------------------------------------------
-
-any_float = st.floats(allow_nan=True, allow_infinity=True)
 any_number = st.one_of(st.none(), any_float, big_ints)
 
 
@@ -276,48 +268,6 @@ def test_formatters_never_raise(value):
         assert isinstance(fmt.duration(value, precision=1), str) and isinstance(fmt.age(value), str)
 
 
-@PROPERTY
-@given(st.one_of(st.none(), any_float), st.integers(min_value=-50, max_value=500),
-       st.floats(min_value=0.001, max_value=1000), st.floats(min_value=0.001, max_value=1000), texts)
-def test_gauge_line_never_raises(fraction, width, warn, critical, suffix):
-    thresholds = Thresholds(warn, critical)
-    line = gauge_line(fraction, width, thresholds, suffix=suffix)
-    assert len(line.bar) <= max(width, 0)
-    assert isinstance(line.label, str) and isinstance(line.band, Band)
-    assert thresholds.band(fraction) is line.band
-    if fraction is not None and fraction > 1:
-        assert line.band is Band.OVER and "OVER" in line.label
-
-
-shown_texts = st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=30)
-"""What the panes give layout_pairs: formatted numbers and API strings after ``printable``."""
-
-
-@PROPERTY
-@given(st.lists(st.tuples(shown_texts, shown_texts), max_size=8), st.integers(min_value=-5, max_value=200))
-def test_layout_pairs_never_splits_a_pair(items, width):
-    lines = layout_pairs(items, width)
-    assert lines
-    joined = "\n".join(line.plain for line in lines)
-    for label, value in items:
-        assert f"{label} {value}" in joined
-
-
-@PROPERTY
-@given(st.floats(min_value=-1e7, max_value=1e7), st.floats(min_value=0.1, max_value=86400),
-       st.one_of(st.none(), st.floats(min_value=-1e6, max_value=1e6)), st.integers(min_value=0, max_value=10**6),
-       st.booleans(), st.booleans())
-def test_header_and_status_of_any_state(age, interval, retry, failures, paused, stopped):
-    state = OrgState("org-名前-🚀", error=NetworkError("connection refused by x") if failures else None,
-                     failures=failures, paused=paused, stopped=stopped,
-                     next_poll_at=None if retry is None else NOW + timedelta(seconds=retry))
-    header_text(state, NOW + timedelta(seconds=age), interval, (1, 1))
-    status_text(state, NOW)
-    assert isinstance(state.status(NOW, interval), Status)
-
-
-# -- the HTTP layer --------------------------------------------------------------------------------
-
 headers = st.one_of(
     st.just(httpx.Headers({"content-type": "application/json"})),
     st.just(httpx.Headers({"content-type": "text/html"})),
@@ -326,6 +276,8 @@ headers = st.one_of(
                                                                       max_size=40)),
     st.just(httpx.Headers({})),
 )
+
+
 bodies = st.one_of(
     st.binary(max_size=300),
     json_values.map(lambda v: json.dumps(v).encode()),
@@ -388,15 +340,6 @@ def test_deep_nesting_is_a_protocol_error_not_a_crash():
     assert isinstance(error_for(Answer(503, httpx.Headers({}), deep), "https://x/v1/usage"), ServerError)
 
 
-def test_counts_too_big_for_a_float_do_not_overflow():
-    usage = parse_usage(_doc(storage__used=10**400, storage__limit=1, credits__used=2**63 - 1, credits__limit=1))
-    # Over the limit by more than a float can say: still OVER, with the digits capped (defect 22).
-    assert usage.storage.fraction == math.inf and fmt.percent(usage.storage.fraction) == ">9999%"
-    assert gauge_line(usage.storage.fraction, 40).band is Band.OVER
-    assert usage.credits.fraction == pytest.approx(2.0**63)
-    assert "EiB" in storage_cell(usage)
-
-
 def test_control_characters_never_reach_the_screen_but_raw_keeps_them():
     doc = _doc(plan__tier="pro\x1b[2J", plan__name="Pro\nplan\x9b")
     usage = parse_usage(doc)
@@ -412,3 +355,4 @@ def test_control_characters_never_reach_the_screen_but_raw_keeps_them():
 def test_huge_byte_counts_format_without_overflow():
     assert fmt.iec_bytes(10**400).endswith(" EiB") and fmt.iec_bytes(-(10**400)).endswith(" EiB")
     assert fmt.iec_bytes(5 * 1024**6) == "5.0 EiB" and fmt.iec_bytes(1023) == "1023 B"
+

@@ -1,0 +1,212 @@
+"""No secret ever shows: known secrets go in through every door a credential has (a literal in
+the config, an environment variable, ``CUADRA_TOKEN``, a ``token_command``, client secrets
+literal and from the environment, and the access tokens the OAuth endpoint hands out), and
+every surface is searched for them: the TUI's screens and SVG screenshots, ``--once`` and
+``--once --json``, ``config show`` and ``config validate``, the error message of every fault
+(including a server that echoes the credential back in its errors), internal errors forced
+through ``cuadra_top.cli.main``, and the ``--log`` debug log.
+
+The redaction registry (``cuadra_top.redaction``) is global, so every test starts with it empty:
+a test passes only if its own run registered the secrets it needs hidden.
+
+The TUI half (the rest is in tests/unit/test_secrets.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from cuadra_top import redaction
+from cuadra_top.cli import main
+from cuadra_top.config import load_config
+from cuadra_top.debuglog import LOGGER_NAME, setup_debug_log
+from cuadra_top.simulator import DemoOrg, Fault, Simulator
+from cuadra_top.tui.app import CuadraTopApp
+from cuadra_top.tui.factory import TuiOptions
+from cuadra_top.tui.factory import make_app as build_app
+from cuadra_top.tui.help import HelpScreen
+from secrets_support import (  # what the unit and the TUI tests of this topic share
+    BAD_TOKEN,
+    BEARER_VALUE,
+    CLIENT_SECRET,
+    COMMAND_TOKEN,
+    CUADRA_TOKEN,
+    ENV_CLIENT_SECRET,
+    ENV_TOKEN,
+    KNOWN,
+    LITERAL_TOKEN,
+    ORG_NAMES,
+    WINDOW,
+    World,
+    _secret,
+    assert_clean,
+    config_text,
+    demo_org,
+    empty_registry,
+    explode,
+    leaks,
+    restore_logging,
+    run_cli,
+    sim_for_secrets,
+    world,
+)
+
+
+def test_an_internal_error_in_the_tui_shows_no_traceback_and_no_secret(world, capsys, tmp_path, monkeypatch):
+    import cuadra_top.tui.app as app_module
+
+    async def give_up(pilot) -> None:  # had it not crashed, the test must fail, not hang
+        for _ in range(150):
+            if pilot.app.crashed is not None:  # it crashed: let it end
+                return
+            await asyncio.sleep(0.1)
+        pilot.app.exit()
+
+    run = app_module.CuadraTopApp.run
+    monkeypatch.setattr(app_module.CuadraTopApp, "run",
+                        lambda self, **kw: run(self, headless=True, size=(80, 24), auto_pilot=give_up))
+    on_mount = app_module.CuadraTopApp.on_mount
+
+    def crashing_mount(self) -> None:
+        on_mount(self)
+        explode()
+
+    monkeypatch.setattr(app_module.CuadraTopApp, "on_mount", crashing_mount)
+    log = tmp_path / "debug.log"
+    code, out, err = run_cli(capsys, "--config", str(world.config), "--log", str(log), "--no-history")
+    assert code == 1, (out, err)
+    assert_clean(out + err, world.secrets(), "TUI crash")
+    assert "internal error" in err and "RuntimeError" in err
+    text = log.read_text()
+    assert "internal error" in text and "internal failure while holding ********" in text
+    assert_clean(text.replace("Traceback", "traceback"), world.secrets(), "log of a TUI crash")
+
+
+def screen_text(app: CuadraTopApp) -> str:
+    return "\n".join("".join(s.text for s in line) for line in app.screen._compositor.render_strips())  # noqa: SLF001
+
+
+def make_app(world: World, **kw) -> CuadraTopApp:
+    loaded = load_config(str(world.config))
+    app = build_app(TuiOptions(loaded.settings, environ=dict(os.environ), persist_theme=False, **kw))
+    app.animation_level = "none"  # Pilot's pauses wait for an idle CPU; tab animations only slow them
+    return app
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+def all_answered(app: CuadraTopApp) -> bool:
+    states = app.monitor.states()
+    return len(states) == len(app.monitor.names) and all((s.fetched or s.error) and not s.in_flight for s in states)
+
+
+class Surfaces:
+    """Collects the screen text and an SVG screenshot of every screen visited."""
+
+    def __init__(self, app: CuadraTopApp) -> None:
+        self.app = app
+        self.seen: dict[str, str] = {}
+
+    def grab(self, label: str) -> None:
+        self.seen[f"{label} (screen)"] = screen_text(self.app)
+        self.seen[f"{label} (svg)"] = self.app.export_screenshot(title=label)
+
+
+async def visit_everything(app: CuadraTopApp, pilot, surfaces: Surfaces, prefix: str,
+                           tabs: tuple[str, ...] = ("admin", "raw"), screens: bool = True) -> None:
+    """Every org's every tab (through the actions the keys 1-9, a, v, u call: pressing each key
+    costs a tenth of a second under Pilot), the help screen and the command palette."""
+    await pilot.pause()
+    surfaces.grab(f"{prefix} overview")
+    for number, name in enumerate(app.monitor.names, 1):
+        app.main_screen.action_jump(number)
+        await pilot.pause()
+        assert app.main_screen.current == name
+        surfaces.grab(f"{prefix} {name} usage")
+        for tab in tabs:
+            app.main_screen.action_tab(tab)
+            await pilot.pause()
+            surfaces.grab(f"{prefix} {name} {tab}")
+        app.main_screen.action_tab("usage")
+    if not screens:
+        return
+    await pilot.press("question_mark")
+    await pilot.pause()
+    assert isinstance(app.screen, HelpScreen)
+    surfaces.grab(f"{prefix} help")
+    await pilot.press("escape", "ctrl+p")
+    await pilot.pause(0.1)
+    surfaces.grab(f"{prefix} command palette")
+    await pilot.press(*"org")
+    await pilot.pause(0.2)
+    surfaces.grab(f"{prefix} command palette, typed")
+    assert "Org: literal" in surfaces.seen[f"{prefix} command palette, typed (screen)"]
+    await pilot.press("escape")
+    await pilot.pause()
+
+
+async def test_tui_every_screen_and_the_debug_log(world, tmp_path):
+    log = tmp_path / "tui.log"
+    setup_debug_log(log)
+    app = make_app(world)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        surfaces = Surfaces(app)
+        await wait_for(lambda: all_answered(app))
+        assert app.monitor.state_of("literal").fetched is not None and app.monitor.state_of("oauth").fetched is not None
+        assert app.monitor.state_of("bad").error.kind == "auth"
+        await visit_everything(app, pilot, surfaces, "healthy")
+        assert "seats" in surfaces.seen["healthy oauth admin (screen)"]  # the admin tab really was shown
+
+        # Every org fails at once; refresh all from the overview, and look again.
+        for name in ORG_NAMES[:-1]:
+            world.sim.set_fault(name, Fault(status=401))
+        world.sim.revoke_tokens("oauth")
+        await pilot.press("o")
+        requests = {s.name: s.requests for s in app.monitor.states()}
+        await pilot.press("r", "p", "p", "plus", "minus")  # notifications on screen too
+        await wait_for(lambda: all(s.requests > requests[s.name] for s in app.monitor.states()))
+        await wait_for(lambda: all_answered(app))
+        assert all(s.error is not None for s in app.monitor.states())
+        # The other tabs and screens show the same data as before; the usage tab has the errors.
+        await visit_everything(app, pilot, surfaces, "failing", tabs=(), screens=False)
+        assert "credential rejected (401" in surfaces.seen["failing literal usage (screen)"]
+
+    known = world.secrets()
+    assert len(known) > len(KNOWN)  # the issued access tokens are among them
+    for label, text in surfaces.seen.items():
+        assert_clean(text, known, label)
+    text = log.read_text()
+    assert re.search(r"GET http://127\.0\.0\.1:\d+/v1/usage -> 200", text)
+    assert re.search(r"POST http://127\.0\.0\.1:\d+/v1/oauth2/token -> 200", text)
+    assert "polling stopped until a manual refresh" in text
+    assert_clean(text, known, "TUI debug log")
+
+
+async def test_tui_saved_screenshot_file(world, tmp_path):
+    app = make_app(world, start_org="oauth")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: all_answered(app))
+        await pilot.press("a")
+        await pilot.pause()
+        path = app.save_screenshot(filename="shot.svg", path=str(tmp_path))
+    text = Path(path).read_text()
+    assert "oauth" in text
+    assert_clean(text, world.secrets(), "saved screenshot")
+

@@ -1,0 +1,31 @@
+"""The collector is paused during start-up and always comes back on.
+
+The TUI half (the rest is in tests/unit/test_startup.py)."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from cuadra_top import startup
+from cuadra_top.cli import main
+from startup_support import (  # what the unit and the TUI tests of this topic share
+    _collector_on,
+)
+
+
+async def test_the_tui_resumes_the_collector_once_data_is_on_screen(frozen_sim):
+    from cuadra_top.tui.screenshots import frozen_app, wait_for_data
+
+    try:
+        app = frozen_app(frozen_sim, start_org="nimbus-pro")
+        startup.pause_gc()  # as main() does
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for_data(app, pilot.pause)
+            await pilot.pause()
+            assert gc.isenabled()
+            assert gc.get_freeze_count() > 0  # what start-up built is left out of later collections
+    finally:
+        gc.unfreeze()
+

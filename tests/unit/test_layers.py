@@ -1,0 +1,116 @@
+"""Import hygiene: the layers of the code, and what the scriptable paths never load.
+
+The layers (front ends > state > config > api > base) are contracts in pyproject.toml, checked
+with import-linter; a cycle or a widget imported into the state layer fails here. ``--once``,
+``--check`` and ``config`` must not pay for Textual or Rich, nor for the exporter's libraries
+(prometheus_client, bcrypt, PyYAML), nor for apprise unless they deliver or check a notification
+channel (``--once --notify``, ``config validate``); the TUI loads apprise only after start-up,
+and ``watch`` never loads Textual. Checked in a fresh interpreter, against the simulator, with
+this checkout's sources whatever PYTHONPATH says (a relative ``src`` means nothing in tmp_path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_the_layer_contracts_hold():
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+PROBE = """
+import json, sys
+from cuadra_top.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:  # argparse's own exit (--version)
+    code = exc.code
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in (
+    "textual", "rich", "tomlkit", "apprise", "prometheus_client", "bcrypt", "yaml"))
+print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
+"""
+
+
+# apprise itself loads PyYAML and bcrypt: where apprise may load, so may they.
+@pytest.mark.parametrize("argv, allowed", [
+    (["--once"], ()), (["--once", "--json"], ()), (["--check"], ()), (["config", "validate"], ("apprise", "yaml", "bcrypt")),
+    (["config", "show"], ()), (["--version"], ()), (["--once", "--notify"], ("apprise", "yaml", "bcrypt")),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else ("+".join(value) or "none"))
+def test_scriptable_paths_never_import_textual_rich_or_the_exporter(argv, allowed, sim, receiver, tmp_path, isolated_env):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[[org]]\nname = "alpha"\napi_url = "{sim.base_url}"\ntoken = "alpha-token"\n'
+                      f'[[notify]]\nurls = ["{receiver.url("hook")}"]\n')
+    config.chmod(0o600)
+    args = ["--config", str(config), *(["--no-history"] if argv[0] in ("--once", "--check") else []), *argv]
+    result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path, env=ENV)
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0, result
+    heavy = [m for m in report["heavy"] if m.split(".")[0] not in allowed]
+    assert heavy == [], f"{' '.join(argv)} imported {heavy[:5]}"
+
+
+WATCH_PROBE = """
+import json, os, signal, sys, threading
+from cuadra_top.cli import main
+threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+code = main(sys.argv[1:])
+textual = sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "rich"))
+print(json.dumps({"code": code, "heavy": textual}), file=sys.stderr)
+"""
+
+
+def test_watch_never_imports_textual_and_ends_cleanly_on_sigterm(sim, receiver, tmp_path, isolated_env):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[[org]]\nname = "alpha"\napi_url = "{sim.base_url}"\ntoken = "alpha-token"\n'
+                      f'[[notify]]\nurls = ["{receiver.url("hook")}"]\n')
+    config.chmod(0o600)
+    result = subprocess.run([sys.executable, "-c", WATCH_PROBE, "--config", str(config), "--no-history", "watch"],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    assert report == {"code": 0, "heavy": []}, result.stderr
+    assert "alpha: ok" in result.stderr and "stopped" in result.stderr
+
+
+TUI_PROBE = """
+import asyncio, json, sys, time
+from cuadra_top.config import load_config
+from cuadra_top.tui.factory import TuiOptions, make_app
+from cuadra_top.tui.screenshots import wait_for_data
+
+async def main():
+    app = make_app(TuiOptions(load_config(sys.argv[1], {}).settings, environ={}))
+    async with app.run_test() as pilot:
+        await wait_for_data(app, pilot.pause)
+        on_screen = "apprise" in sys.modules
+        deadline = time.monotonic() + 15
+        while app.delivery.dispatcher is None and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        print(json.dumps({"at_start": on_screen, "later": "apprise" in sys.modules}), file=sys.stderr)
+
+asyncio.run(main())
+"""
+
+
+def test_the_tui_loads_apprise_only_after_start_up(sim, receiver, tmp_path, isolated_env):
+    """The channels are built after start-up (0.3 s of imports): the first screen never waits on them."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[[org]]\nname = "alpha"\napi_url = "{sim.base_url}"\ntoken = "alpha-token"\n'
+                      f'[[notify]]\nurls = ["{receiver.url("hook")}"]\n')
+    config.chmod(0o600)
+    result = subprocess.run([sys.executable, "-c", TUI_PROBE, str(config)], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == {"at_start": False, "later": True}, result.stderr
