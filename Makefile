@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test screenshots bench soak clean
+.PHONY: demo test screenshots bench soak clean e2e-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,25 @@ bench: $(STAMP)
 # fails on any unhandled exception or memory that keeps growing.
 soak: $(STAMP)
 	$(BIN)/python soak/soak.py --seconds 300
+
+# What the end-to-end tests need (tests/e2e/): Debian's prometheus package, for
+# /usr/bin/prometheus and /usr/bin/promtool. Installed without starting its system service (a
+# policy-rc.d that refuses every start while apt runs, removed after unless it was there before);
+# as root, or through sudo.
+E2E_PACKAGES := prometheus
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+e2e-deps:
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then \
+		echo "e2e-deps: prometheus and promtool are installed"; exit 0; fi; \
+	set -e; ours=; \
+	if [ ! -e /usr/sbin/policy-rc.d ]; then \
+		printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null; \
+		$(SUDO) chmod 755 /usr/sbin/policy-rc.d; ours=1; fi; \
+	trap '[ -z "$$ours" ] || $(SUDO) rm -f /usr/sbin/policy-rc.d' EXIT; \
+	$(SUDO) apt-get update -qq; \
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
+		apt-get install -y -qq --no-install-recommends $(E2E_PACKAGES) >/dev/null; \
+	prometheus --version 2>&1 | head -1; promtool --version 2>&1 | head -1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -23,6 +23,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import exporter as exporter_bench  # noqa: E402
 from bench import report  # noqa: E402
 from bench.harness import (  # noqa: E402
     BENCH_DIR,
@@ -83,6 +84,7 @@ class Bench:
         self.rng = random.Random(20240601)
         self.sim_main = None
         self.sim_scale = None
+        self.exporter_section: str | None = None
         self.home = scratch_dir("run")
         self.env = child_env(self.home)
 
@@ -476,6 +478,17 @@ class Bench:
                                   "(counted as 15 s)")
 
     # -- the run ---------------------------------------------------------------------------------
+    def exporter(self) -> None:
+        """Issue 12's figures (bench/exporter.py): their own section of RESULTS.md."""
+        quick = self.args.quick
+        ns = self.args.exporter_n or ((10, 100) if quick else exporter_bench.NS)
+        scrapes = 20 if quick else exporter_bench.SCRAPES
+        interval = 10.0 if quick else exporter_bench.INTERVAL
+        rows, notes = exporter_bench.measure_all(ns, interval, scrapes)
+        self.exporter_section = exporter_bench.section(rows, machine_info(), interval, notes, scrapes)
+        if notes:
+            raise BenchError("; ".join(notes))
+
     def run(self) -> int:
         started = datetime.now(timezone.utc)
         t0 = time.monotonic()
@@ -523,12 +536,14 @@ class Bench:
         out = Path(self.args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+        previous = (out / "RESULTS.md").read_text() if (out / "RESULTS.md").exists() else ""
         (out / "RESULTS.md").write_text(report.markdown(results))
+        exporter_bench.carry_section(out / "RESULTS.md", self.exporter_section or previous)
         eprint(f"done in {results['duration_s']:.0f} s: {out / 'RESULTS.md'}, {out / 'results.json'}")
         return status
 
 
-SECTIONS = ("startup", "idle", "memory", "scale")
+SECTIONS = ("startup", "idle", "memory", "scale", "exporter")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -544,6 +559,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--presses", type=int, help="key presses per run (default 15; quick 6)")
     parser.add_argument("--scale-n", type=lambda s: [int(x) for x in s.split(",")],
                         help="org counts for the scale figures (default 1,10,100,500; the first is the baseline)")
+    parser.add_argument("--exporter-n", type=lambda s: [int(x) for x in s.split(",")],
+                        help="org counts of the exporter figures (default 10,100,1000,5000; quick 10,100)")
     parser.add_argument("--only", type=lambda s: s.split(","), default=list(SECTIONS),
                         help=f"sections to run, comma-separated: {','.join(SECTIONS)}")
     parser.add_argument("--out", default=str(BENCH_DIR), help="where RESULTS.md and results.json go (default bench/)")

@@ -31,6 +31,8 @@ commands:
                              SIGTERM (for systemd or a container)
   history [--org NAME] [--since DATE] [--until DATE] [--daily] [--format table|csv|json]
                              the local history (samples, or per-day figures), no API calls
+  exporter [--listen HOST:PORT] [--web.config.file PATH]
+                             serve every org's figures to Prometheus at /metrics
 
 examples:
   cuadra-top --demo                    try it on simulated organizations
@@ -110,6 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="run the API simulator in the foreground")
     simulate.add_argument("--port", type=port_number, default=8787, help="port on 127.0.0.1 (default 8787, 0 = any)")
     simulate.add_argument("--seed", type=int, default=None, help="random seed for repeatable usage")
+    exporter = commands.add_parser("exporter", help="serve every org's figures to Prometheus at /metrics")
+    exporter.add_argument("--listen", metavar="HOST:PORT", type=listen_address, default=None,
+                          help="address to serve on (default 127.0.0.1:10870; :PORT = every interface)")
+    exporter.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                          help="config file (as before the command)")
+    exporter.add_argument("--web.config.file", dest="web_config_file", metavar="PATH", default=None,
+                          help="TLS and basic auth, in the web configuration format of the Prometheus exporters")
+    exporter.add_argument("--interval", metavar="SECONDS", type=positive_seconds, default=argparse.SUPPRESS,
+                          help="seconds between polls of each org (as before the command)")
+    exporter.add_argument("--no-history", action="store_true", default=argparse.SUPPRESS,
+                          help="no local history, so no forecast (as before the command)")
     notify = commands.add_parser("notify", help="notify test [--channel N]: a test notice to each channel")
     notify.add_argument("action", choices=("test",))
     notify.add_argument("--channel", type=channel_number, metavar="N", help="only the Nth [[notify]] table")
@@ -129,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--format", choices=("table", "csv", "json"), default="table",
                          help="table (default), csv or json")
     return parser
+
+
+def listen_address(text: str):
+    from cuadra_top.exporter.listen import parse_listen
+
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def say(text: object, file=None) -> None:
@@ -204,6 +226,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return fail("--check prints one status line; drop --json")
     if args.command == "simulate":
         return simulate(args.port, args.seed)
+    if args.command == "exporter" and (args.once or args.json):
+        return fail("the exporter serves until it is stopped; drop --once, --check and --json")
     try:
         if args.command == "config":
             return config_command(args)
@@ -303,6 +327,8 @@ def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     from cuadra_top.config import check_credentials
 
     use_display_zone(args, loaded.settings)
+    if args.command == "exporter":
+        return exporter(args, loaded, demo_sim)
     names = [org.name for org in loaded.orgs]
     if args.org and args.org not in names:
         return fail(f"no org named {args.org!r}; configured: {', '.join(names)}")
@@ -425,6 +451,52 @@ def once(args: argparse.Namespace, loaded, names: list[str], trends) -> int:
                 say(f"cuadra-top: warning: {warning}", sys.stderr)
     sys.stdout.write(text)
     return code
+
+
+def exporter(args: argparse.Namespace, loaded, demo_sim=None) -> int:
+    """``cuadra-top exporter``: poll every org, serve /metrics until SIGTERM (SIGHUP reloads)."""
+    from cuadra_top.config import ConfigError, check_credentials, load_config
+    from cuadra_top.exporter.listen import DEFAULT_HOST, DEFAULT_PORT, Listen
+    from cuadra_top.exporter.run import ExporterOptions, ExporterService, ListenError
+    from cuadra_top.exporter.webconfig import WebConfigError
+    from cuadra_top.state.monitor import Monitor
+
+    if args.org:
+        return fail("the exporter serves every org of its config; drop --org (shard a fleet with one config "
+                    "per exporter)")
+    check_credentials(loaded, os.environ)
+
+    def monitor_for(config) -> Monitor:
+        trends = make_trends(args, config, demo_sim, open_later=True)
+        return Monitor(config.settings, None, trends, environ=os.environ, interval=args.interval,
+                       reload_org=org_reloader(config), judge_alerts=False)
+
+    def reload():
+        fresh = load_config(args.config, os.environ)
+        for warning in fresh.warnings:
+            print(warning, file=sys.stderr)
+        if not fresh.orgs:
+            raise ConfigError("the config now has no organizations; keeping the previous ones")
+        check_credentials(fresh, os.environ)
+        return fresh
+
+    from pathlib import Path
+
+    options = ExporterOptions(
+        loaded, args.listen or Listen(DEFAULT_HOST, DEFAULT_PORT), monitor_for,
+        web_config=Path(args.web_config_file) if args.web_config_file else None,
+        reload=reload if loaded.source == "file" else None,
+    )
+    try:
+        service = ExporterService(options)
+    except WebConfigError as exc:
+        return fail(str(exc))
+    resume_gc()  # a daemon: start-up is over
+    try:
+        asyncio.run(service.run_until_signalled())
+    except ListenError as exc:
+        return fail(str(exc))
+    return exit_codes.OK
 
 
 async def notify_targets(loaded) -> list:

@@ -80,7 +80,11 @@ class Monitor:
         interval: float | None = None,
         rng: random.Random | None = None,
         reload_org: OrgReloader | None = None,
+        judge_alerts: bool = True,
     ) -> None:
+        """``judge_alerts=False``: no alert is judged, so none is claimed in the shared history
+        (an exporter leaves alerting to Prometheus; claiming would keep ``watch`` from
+        delivering the crossings it saw)."""
         self.settings = settings
         self.names = list(names) if names is not None else [org.name for org in settings.org]
         self.trends = trends if trends is not None else Trends(None, clock)
@@ -92,6 +96,7 @@ class Monitor:
         self._fleet_source = fleet
         self._rng = rng or random.Random()
         self._reload_org = reload_org
+        self._judge_alerts = judge_alerts
         self._pollers: dict[str, OrgPoller] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribers: list[Subscriber] = []
@@ -295,6 +300,8 @@ class Monitor:
     def _poller_changed(self, state: OrgState) -> None:
         self._track_failures(state)
         self._emit(OrgChanged(state.name, state))
+        if not self._judge_alerts:
+            return
         seen = (id(state.fetched), id(state.error), state.stopped)
         if self._judged.get(state.name, (None,))[1:] != seen:  # an answer, an error or a stop
             self._to_judge[state.name] = None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
@@ -74,6 +74,9 @@ class OrgState:
     in_flight: bool = False
     next_poll_at: datetime | None = None
     requests: int = 0
+    fetch_errors: dict[str, int] = field(default_factory=dict)
+    """Failed fetches since the start, per ``ApiError.kind`` (a fixed, small set of keys): what
+    an exporter counts as ``cuadra_fetch_errors_total``. Never reset by a success."""
     version: int = 0
     """Bumped on every change, so views can skip redraws when nothing changed."""
 
@@ -225,6 +228,8 @@ class OrgPoller:
             state.error = result.error
             state.error_at = result.attempted_at
             state.failures += 1
+            kind = result.error.kind if result.error is not None else ApiError.kind
+            state.fetch_errors[kind] = state.fetch_errors.get(kind, 0) + 1
         return result
 
     def _changed(self) -> None:

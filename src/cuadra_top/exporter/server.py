@@ -1,0 +1,179 @@
+"""The HTTP side: ``/metrics`` (prometheus_client's WSGI app: text format, or OpenMetrics when
+the scraper asks for it, gzip when accepted), a landing page at ``/``, and the web config's
+TLS, client certificates, basic auth and headers around them.
+
+Standard library only (``wsgiref`` + ``ssl``), a thread per request: a scrape renders from
+snapshots and never waits on a poll or on another scrape. The TLS handshake runs in the
+request's thread under a deadline, so a client that connects and says nothing holds one thread
+for a few seconds, never the accept loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import socket
+import socketserver
+import sys
+import ssl
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+
+from cuadra_top import __version__
+from cuadra_top.debuglog import logger
+from cuadra_top.exporter.webconfig import WebConfig, WebConfigSource
+
+log = logger("exporter.http")
+
+REQUEST_TIMEOUT = 10.0
+"""Seconds a connection may take for its TLS handshake, and then for each read or write."""
+AUTH_CACHE_SIZE = 256
+DUMMY_HASH = b"$2b$10$3euPcmQFCiblsZeEu5s7p.9OVHgeHWFDk9nhMqZ0m/3pd/lhwZgES"
+"""Checked against when the user is unknown, so a wrong name takes as long as a wrong password."""
+
+LANDING = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>cuadra-top exporter</title></head>
+<body><h1>cuadra-top exporter</h1>
+<p>Cuadra AI usage (credits, storage, plan, forecast) of the configured organizations, for Prometheus.</p>
+<p><a href="metrics">Metrics</a></p>
+<p>cuadra-top {__version__}</p>
+</body></html>
+""".encode()
+
+
+class BasicAuth:
+    """bcrypt checks with a small cache of the credentials that passed (bcrypt costs ~100 ms by
+    design; Prometheus sends the same credentials every scrape). Keys are digests, never the
+    password itself."""
+
+    def __init__(self, size: int = AUTH_CACHE_SIZE) -> None:
+        self._passed: OrderedDict[bytes, None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def check(self, header: str | None, users: dict[str, bytes] | Any) -> bool:
+        import bcrypt
+
+        if not header:
+            return False
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        if not sep:
+            return False
+        hashed = users.get(user)
+        key = hashlib.sha256(b"\0".join((user.encode(), hashed or b"", password.encode()))).digest()
+        with self._lock:
+            if hashed is not None and key in self._passed:
+                self._passed.move_to_end(key)
+                return True
+        ok = bcrypt.checkpw(password.encode(), hashed or DUMMY_HASH) and hashed is not None
+        if ok:
+            with self._lock:
+                self._passed[key] = None
+                while len(self._passed) > self._size:
+                    self._passed.popitem(last=False)
+        return ok
+
+
+def make_app(registry: CollectorRegistry, web: WebConfigSource) -> Callable[..., Iterable[bytes]]:
+    """The WSGI application: auth, then ``/metrics``, ``/`` or 404, with the configured headers."""
+    metrics = make_wsgi_app(registry)
+    auth = BasicAuth()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        config: WebConfig = web.current()
+
+        def respond(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            return start_response(status, [*headers, *config.headers], *rest)
+
+        if config.users and not auth.check(environ.get("HTTP_AUTHORIZATION"), config.users):
+            respond("401 Unauthorized", [("Content-Type", "text/plain; charset=utf-8"),
+                                         ("WWW-Authenticate", 'Basic realm="cuadra-top exporter"')])
+            return [b"Unauthorized\n"]
+        path = environ.get("PATH_INFO") or "/"
+        if path == "/metrics":
+            return metrics(environ, respond)
+        if path == "/" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            respond("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+            return [LANDING]
+        respond("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"Not found: the metrics are at /metrics\n"]
+
+    return app
+
+
+class _Handler(WSGIRequestHandler):
+    timeout = REQUEST_TIMEOUT
+
+    def setup(self) -> None:
+        self.request.settimeout(REQUEST_TIMEOUT)
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
+            self._check_sans()
+        super().setup()
+
+    def _check_sans(self) -> None:
+        allowed = getattr(self.request, "allowed_sans", None)
+        if not allowed:
+            return
+        cert = self.request.getpeercert() or {}
+        names = {value for _kind, value in cert.get("subjectAltName", ())}
+        if not names & allowed:
+            raise ssl.SSLError("client certificate SAN not allowed")
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def address_string(self) -> str:
+        return str(self.client_address[0])
+
+
+class MetricsServer(ThreadingMixIn, WSGIServer):
+    """A thread per request; TLS per connection with the web config of the moment."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, host: str, port: int, app: Callable[..., Iterable[bytes]], web: WebConfigSource) -> None:
+        info = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, _, _, _, address = info[0]
+        self.address_family = family
+        self.web = web
+        super().__init__(address[:2], _Handler)
+        self.set_app(app)
+
+    def server_bind(self) -> None:
+        """As WSGIServer's, without its reverse DNS lookup of the address (slow, and useless here)."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+        self.setup_environ()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = self.socket.accept()
+        config = self.web.current()
+        if config.ssl_context is not None:
+            sock = config.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            sock.allowed_sans = config.allowed_sans  # type: ignore[attr-defined]  # for the handler's check
+        return sock, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that failed its handshake, or hung up: a debug line, not a traceback."""
+        log.debug("connection from %s ended: %s", client_address[0], sys.exc_info()[1])
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
