@@ -7,7 +7,6 @@ line and exit 2; fetch failures are per org and exit 1; secrets are never printe
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -25,6 +24,8 @@ EPILOG = """\
 commands:
   config path|show|validate  where the config file is, the effective config
                              (secrets masked), or check it
+  auth login|status|logout   add an org (checked live, secret in the OS keyring),
+                             check every org's credential, or remove an org
   simulate [--port P]        run the built-in API simulator in the foreground
 
 examples:
@@ -96,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     config = commands.add_parser("config", help="config path | show | validate")
     config.add_argument("action", choices=("path", "show", "validate"))
+    from cuadra_top import auth_cli
+
+    auth_cli.add_parser(commands)
     simulate = commands.add_parser("simulate", help="run the API simulator in the foreground")
     simulate.add_argument("--port", type=port_number, default=8787, help="port on 127.0.0.1 (default 8787, 0 = any)")
     simulate.add_argument("--seed", type=int, default=None, help="random seed for repeatable usage")
@@ -151,6 +155,10 @@ def dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "config":
             return config_command(args)
+        if args.command == "auth":
+            from cuadra_top import auth_cli
+
+            return auth_cli.run(args, os.environ)
         if args.demo:
             return run_demo(args)
         return run_configured(args)
@@ -267,6 +275,8 @@ def make_trends(args: argparse.Namespace, loaded, demo_sim=None, *, open_later: 
 
 
 def once(args: argparse.Namespace, loaded, names: list[str], trends) -> int:
+    import asyncio
+
     from cuadra_top.once import run_once
     from cuadra_top.state.fleet import Fleet
 
