@@ -475,6 +475,12 @@ class Bench:
                 self.notes.append(f"{orgs(n)}: {timeouts} key presses got no screen update within 15 s "
                                   "(counted as 15 s)")
 
+    # -- 5. the status line (bench/status.py) ---------------------------------------------------
+    def status(self) -> None:
+        from bench.status import measure
+
+        measure(self)
+
     # -- the run ---------------------------------------------------------------------------------
     def run(self) -> int:
         started = datetime.now(timezone.utc)
@@ -528,7 +534,7 @@ class Bench:
         return status
 
 
-SECTIONS = ("startup", "idle", "memory", "scale")
+SECTIONS = ("startup", "idle", "memory", "scale", "status")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -26,6 +26,9 @@ commands:
                              (secrets masked), or check it
   auth login|status|logout   add an org (checked live, secret in the OS keyring),
                              check every org's credential, or remove an org
+  status [--org N] [--format T]
+                             one short line for a tmux status bar or a prompt,
+                             from the local history
   simulate [--port P]        run the built-in API simulator in the foreground
 
 examples:
@@ -100,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     from cuadra_top import auth_cli
 
     auth_cli.add_parser(commands)
+    status = commands.add_parser("status", help="one short line for a tmux status bar or a shell prompt")
+    status.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (as before the command)")
+    status.add_argument("--org", dest="status_org", metavar="NAME", help="only this org")
+    status.add_argument("--format", dest="status_format", metavar="TEMPLATE",
+                        help="per-org template, e.g. '{name} {percent}{flags}' (see the README)")
     simulate = commands.add_parser("simulate", help="run the API simulator in the foreground")
     simulate.add_argument("--port", type=port_number, default=8787, help="port on 127.0.0.1 (default 8787, 0 = any)")
     simulate.add_argument("--seed", type=int, default=None, help="random seed for repeatable usage")
@@ -141,6 +149,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "status":  # first: its usual path must not import the config's pydantic
+        from cuadra_top import status_line
+
+        return status_line.main(args.config, args.status_org, args.status_format, os.environ)
     from cuadra_top.api.errors import SetupError
     from cuadra_top.config import ConfigError
 
