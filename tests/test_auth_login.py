@@ -11,54 +11,14 @@ import sys
 import tomllib
 from pathlib import Path
 
-import keyring
-import keyring.backend
-import keyring.errors
 import pytest
-from keyring.backends import fail
 
+from conftest import MemoryKeyring
 from cuadra_top import keystore
 from cuadra_top.cli import main
 
 SECRETS = ["alpha-token", "m2m-secret-do-not-leak", "wrong-token-5f3e", "noscope-token", "beta-token",
            "boss-token", "wrong-secret-77aa"]
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A keyring that keeps its entries in a dict: what the tests put in, they can look at."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.entries.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError("no such entry")
-
-
-@pytest.fixture
-def memory_keyring():
-    before = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(before)
-
-
-@pytest.fixture
-def no_keyring():
-    before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(before)
 
 
 @pytest.fixture
@@ -276,7 +236,23 @@ def test_a_broken_config_is_not_touched(sim, config, capsys, monkeypatch, memory
 # -- secrets: never in output, config or log -----------------------------------------------------
 
 
-def test_the_secret_is_in_no_output_config_or_log(sim, config, tmp_path, capsys, monkeypatch, memory_keyring):
+@pytest.fixture
+def debug_log_restored():
+    """``--log`` in-process sets up the app's logger: put it back as it was for later tests."""
+    import logging
+
+    root = logging.getLogger("cuadra_top")
+    saved = (list(root.handlers), root.level, root.propagate)
+    yield
+    for handler in root.handlers:
+        if handler not in saved[0]:
+            handler.close()
+    root.handlers[:] = saved[0]
+    root.level, root.propagate = saved[1], saved[2]
+
+
+def test_the_secret_is_in_no_output_config_or_log(sim, config, tmp_path, capsys, monkeypatch, memory_keyring,
+                                                  debug_log_restored):
     log = tmp_path / "debug.log"
     code, out, err = run(capsys, monkeypatch, "--log", str(log), "--config", str(config), "auth", "login",
                          "--name", "robot", "--api-url", sim.base_url, "--client-id", "m2m-client",

@@ -155,6 +155,9 @@ def login(args: argparse.Namespace, environ: Mapping[str, str], prompter: Prompt
              "env": f"the secret stays in ${new.env_name}",
              "command": "the token comes from token_command"}[new.storage]
     print(f"saved: org {new.name!r} in {path}; {where}")
+    if not settings.org and (environ.get("CUADRA_TOKEN", "").strip() or environ.get("CUADRA_CLIENT_ID", "").strip()):
+        print("note: with a config file, the environment's credential no longer makes the org 'default'; "
+              "keep it with: cuadra-top auth login --name default --token-env CUADRA_TOKEN", file=sys.stderr)
     return exit_codes.OK
 
 

@@ -50,8 +50,8 @@ See the README for the config file format.
 """
 
 NO_ORGS = (
-    "no organizations configured. Try `cuadra-top --demo` to see it on simulated data, "
-    "or set CUADRA_TOKEN, or write {path} (see the README, section Configuration)."
+    "no organizations configured. Add one with `cuadra-top auth login`, or try `cuadra-top --demo` "
+    "to see it on simulated data, or set CUADRA_TOKEN, or write {path} (see the README, section Configuration)."
 )
 
 
@@ -213,9 +213,17 @@ def run_configured(args: argparse.Namespace) -> int:
     loaded = load_config(args.config, os.environ)
     for warning in loaded.warnings:
         print(warning, file=sys.stderr)
-    if not loaded.orgs:
+    if not loaded.orgs and not (args.org is None and not args.once and interactive_terminal()):
         return fail(NO_ORGS.format(path=resolve_path(args.config, os.environ)[0]))
-    return run_loaded(args, loaded)
+    return run_loaded(args, loaded)  # no orgs in a terminal: the TUI opens on Add organization
+
+
+def interactive_terminal() -> bool:
+    """Someone at a terminal (stdin and stdout), who can fill in the Add organization screen."""
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -253,7 +261,18 @@ def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
         trends=trends,
         reload_org=org_reloader(loaded),
         mouse=not args.no_mouse,
+        config_target=config_target(args, loaded),
     ))
+
+
+def config_target(args: argparse.Namespace, loaded):
+    """Where the TUI's Add organization writes: the config file, existing or not. Not for the
+    demo, nor when the org comes from the environment (a new file would hide that org)."""
+    if loaded.source not in ("file", "none"):
+        return None
+    from cuadra_top.config import resolve_path
+
+    return loaded.path or resolve_path(args.config, os.environ)[0]
 
 
 def org_reloader(loaded):

@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from cuadra_top.clock import utc_now
+from cuadra_top.config import ConfigError
 from cuadra_top.debuglog import logger
 from cuadra_top.startup import resume_gc
 from cuadra_top.state.monitor import Monitor
@@ -57,6 +58,7 @@ class CuadraTopApp(App[int]):
         theme: str | None = None,
         persist_theme: bool = True,
         now: Callable[[], datetime] = utc_now,
+        config_target: Path | None = None,
     ) -> None:
         # NO_COLOR means no colour at all (no-color.org): Textual's default under NO_COLOR turns
         # colours grey (still 256-colour codes); with ANSI colours on it strips them instead.
@@ -71,6 +73,9 @@ class CuadraTopApp(App[int]):
         """The latest notifications' texts, newest last (what the toasts said)."""
         self._theme_problems = self._load_themes()
         self.main_screen = MonitorScreen(monitor, start_org=start_org, now=now)
+        self.config_target = config_target
+        """Where Add organization writes a new org (the config file, existing or not); None:
+        nowhere (the demo), and the command is not offered."""
 
     def notify(self, message: str, **kw: Any) -> None:  # type: ignore[override]
         self.notices.append(str(message))
@@ -88,6 +93,8 @@ class CuadraTopApp(App[int]):
         self.set_timer(STARTUP_GRACE, partial(resume_gc, freeze=True))
         self.set_interval(HISTORY_THINNING, self.monitor.trends.thin_history)
         self.set_interval(WARNINGS_EVERY, self.show_warnings)  # a sample the history could not store
+        if not self.monitor.names and self.config_target is not None:
+            self.action_add_org(first=True)  # nothing to watch yet: add an org instead of an empty screen
 
     async def _start_monitor(self) -> None:
         await self.monitor.start()
@@ -139,9 +146,27 @@ class CuadraTopApp(App[int]):
         main = self.main_screen
         for name in self.monitor.names:
             yield SystemCommand(f"Org: {name}", f"Show the organization {name}", partial(main.open_org, name))
+        if self.config_target is not None:
+            yield SystemCommand("Add organization", "Check a credential live and start watching its org",
+                                self.action_add_org)
         yield SystemCommand("Overview", "All organizations in one table", main.action_overview)
         yield SystemCommand("Refresh now", "Fetch the shown org (all orgs in the overview) now", main.action_refresh)
         yield SystemCommand("Pause / resume", "Stop or restart polling of every org", main.action_pause)
+
+    def action_add_org(self, first: bool = False) -> None:
+        from cuadra_top.tui.add_org import AddOrgScreen  # imported when first asked for
+
+        if self.config_target is not None:
+            self.push_screen(AddOrgScreen(self.config_target, first=first))
+
+    def add_org(self, org) -> None:
+        """Start watching ``org`` (an ``OrgConfig`` just saved): polled at once, on every view."""
+        try:
+            self.monitor.add_org(org)
+        except (ValueError, ConfigError) as exc:
+            self.notify(f"cannot watch {org.name}: {exc}", severity="error", timeout=10)
+            return
+        self.main_screen.org_added(org.name)
 
     # -- crashes ------------------------------------------------------------------------------
     crashed: str | None = None

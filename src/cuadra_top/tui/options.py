@@ -33,3 +33,6 @@ class TuiOptions:
     fleet: FleetSource = None
     reload_org: OrgReloader | None = None
     mouse: bool = True
+    config_target: Path | None = None
+    """Where Add organization writes a new org (the config file, existing or not); None: the
+    app offers no Add organization (the demo)."""
