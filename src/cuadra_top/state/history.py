@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import platformdirs
 
-from cuadra_top.debuglog import logger
 
 if TYPE_CHECKING:
     from cuadra_top.api.models import Usage
@@ -55,7 +54,15 @@ FULL_RESOLUTION_FALLBACK = timedelta(days=31)
 GIVE_UP_AFTER = 10
 """Consecutive failed operations after which the history stops trying (each may block 5 s)."""
 
-log = logger("history")
+
+
+def _log():
+    """The history's debug logger, imported when something is logged: ``cuadra-top status``
+    reads the history every few seconds, logs nothing, and need not load ``logging``."""
+    from cuadra_top.debuglog import logger
+
+    return logger("history")
+
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 """What an SQLite INTEGER holds; the API's counts have no upper bound."""
@@ -74,6 +81,8 @@ _V2_COLUMNS = ("series", *_V1_COLUMNS, "plan_tier")
 _COLUMNS = (*_V2_COLUMNS, "hard_cap", "overage_credits")
 _SAMPLE_COLUMNS = _COLUMNS[1:]
 """What a read selects: everything but the series, which the caller asked for."""
+_MAX_VARIABLES = 900
+"""Rowids per ``IN (...)``: under SQLite's oldest limit on bound variables (999)."""
 _TABLE = """
 CREATE TABLE {name} (
     series TEXT NOT NULL,
@@ -284,13 +293,13 @@ class History:
                     for statement in _MIGRATE_FROM_1[2:]:
                         conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                    log.info("history %s migrated from schema 1 to %s", self.path, SCHEMA_VERSION)
+                    _log().info("history %s migrated from schema 1 to %s", self.path, SCHEMA_VERSION)
                 elif version == 2:
                     _check_columns(conn, _V2_COLUMNS)
                     for statement in _MIGRATE_FROM_2:
                         conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                    log.info("history %s migrated from schema 2 to %s", self.path, SCHEMA_VERSION)
+                    _log().info("history %s migrated from schema 2 to %s", self.path, SCHEMA_VERSION)
                 elif version != SCHEMA_VERSION:
                     raise _Damaged(f"unknown schema version {version}")
                 _check_columns(conn, _COLUMNS)
@@ -348,7 +357,7 @@ class History:
     def _warn(self, warning: str) -> None:
         if warning not in self.warnings:  # a failing disk must not grow the list every poll
             self.warnings.append(warning)
-            log.warning("%s", warning)
+            _log().warning("%s", warning)
 
     # -- running operations safely ---------------------------------------------------------
 
@@ -454,16 +463,22 @@ class History:
         monitor must not turn into Python objects at every start (10 orgs, three weeks: 5.5 s
         of CPU). SQLite picks them, with the (series, at) index."""
         dense_epoch = _epoch(dense_since)
-        columns = ", ".join("MAX(at)" if column == "at" else column for column in _SAMPLE_COLUMNS)
 
         def select(conn: sqlite3.Connection) -> list[Sample]:
-            rows = conn.execute(
-                f"SELECT {columns} FROM samples WHERE series IN (?, ?) AND at >= ?"
-                " GROUP BY CASE WHEN at >= ? THEN CAST(at / ? AS INTEGER) ELSE -1 - CAST(at / ? AS INTEGER) END"
-                " ORDER BY 2",
+            # Which rows, from the (series, at) index alone (it holds the rowid): reading every
+            # row of the period to keep one in ten was most of the cost; then just those rows.
+            chosen = [row[0] for row in conn.execute(
+                "SELECT rowid, MAX(at) FROM samples WHERE series IN (?, ?) AND at >= ?"
+                " GROUP BY CASE WHEN at >= ? THEN CAST(at / ? AS INTEGER) ELSE -1 - CAST(at / ? AS INTEGER) END",
                 (key, LEGACY_SERIES + (key if name is None else name), _epoch(since), dense_epoch,
                  dense_step.total_seconds(), sparse_step.total_seconds()),
-            ).fetchall()
+            )]
+            rows: list[tuple[Any, ...]] = []
+            for start in range(0, len(chosen), _MAX_VARIABLES):
+                part = chosen[start:start + _MAX_VARIABLES]
+                rows += conn.execute(f"SELECT {', '.join(_SAMPLE_COLUMNS)} FROM samples"
+                                     f" WHERE rowid IN ({', '.join('?' * len(part))})", part).fetchall()
+            rows.sort(key=lambda row: row[1])  # by time: one row per step, so no two tie
             return [_sample(row) for row in rows]
 
         return self._run("read", select, [])
