@@ -477,6 +477,12 @@ class Bench:
                 self.notes.append(f"{orgs(n)}: {timeouts} key presses got no screen update within 15 s "
                                   "(counted as 15 s)")
 
+    # -- 5. the status line (bench/status.py) ---------------------------------------------------
+    def status(self) -> None:
+        from bench.status import measure
+
+        measure(self)
+
     # -- the run ---------------------------------------------------------------------------------
     def exporter(self) -> None:
         """Issue 12's figures (bench/exporter.py): their own section of RESULTS.md."""
@@ -543,7 +549,7 @@ class Bench:
         return status
 
 
-SECTIONS = ("startup", "idle", "memory", "scale", "exporter")
+SECTIONS = ("startup", "idle", "memory", "scale", "exporter", "status")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -21,6 +21,8 @@ Fixtures (a test module may override any of them by defining its own, as
   apprise delivers (``receiver.url("hook")`` -> ``json://127.0.0.1:PORT/hook``,
   ``receiver.url("topic", "ntfy")``; ``receiver.behaviour["hook"] = 500 or "hang"``;
   ``receiver.wait_for(n)``).
+- ``memory_keyring``: the keyring library's backend replaced by :class:`MemoryKeyring` (its
+  ``entries`` are what was stored); ``no_keyring``: by keyring's own "no backend found".
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import keyring
+import keyring.backend
+import keyring.errors
 import pytest
+from keyring.backends import fail
 
 from cuadra_top.api.http import make_http_client
 from cuadra_top.simulator import DemoOrg, Simulator
@@ -318,3 +324,38 @@ def receiver() -> Iterator[WebhookReceiver]:
     hook = WebhookReceiver()
     yield hook
     hook.stop()
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring that keeps its entries in a dict: what the tests put in, they can look at."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.entries.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError("no such entry")
+
+
+@pytest.fixture
+def memory_keyring():
+    before = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(before)
+
+
+@pytest.fixture
+def no_keyring():
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(before)

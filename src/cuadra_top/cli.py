@@ -7,7 +7,6 @@ line and exit 2; fetch failures are per org and exit 1; secrets are never printe
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -25,6 +24,11 @@ EPILOG = """\
 commands:
   config path|show|validate  where the config file is, the effective config
                              (secrets masked), or check it
+  auth login|status|logout   add an org (checked live, secret in the OS keyring),
+                             check every org's credential, or remove an org
+  status [--org N] [--format T]
+                             one short line for a tmux status bar or a prompt,
+                             from the local history
   simulate [--port P]        run the built-in API simulator in the foreground
   notify test [--channel N]  send a test notice to each [[notify]] channel
   watch [--json]             no screen: poll, record and deliver alerts until
@@ -55,8 +59,8 @@ See the README for the config file format.
 """
 
 NO_ORGS = (
-    "no organizations configured. Try `cuadra-top --demo` to see it on simulated data, "
-    "or set CUADRA_TOKEN, or write {path} (see the README, section Configuration)."
+    "no organizations configured. Add one with `cuadra-top auth login`, or try `cuadra-top --demo` "
+    "to see it on simulated data, or set CUADRA_TOKEN, or write {path} (see the README, section Configuration)."
 )
 
 
@@ -109,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     config = commands.add_parser("config", help="config path | show | validate")
     config.add_argument("action", choices=("path", "show", "validate"))
+    from cuadra_top import auth_cli
+
+    auth_cli.add_parser(commands)
+    status = commands.add_parser("status", help="one short line for a tmux status bar or a shell prompt")
+    status.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (as before the command)")
+    status.add_argument("--org", dest="status_org", metavar="NAME", help="only this org")
+    status.add_argument("--format", dest="status_format", metavar="TEMPLATE",
+                        help="per-org template, e.g. '{name} {percent}{flags}' (see the README)")
     simulate = commands.add_parser("simulate", help="run the API simulator in the foreground")
     simulate.add_argument("--port", type=port_number, default=8787, help="port on 127.0.0.1 (default 8787, 0 = any)")
     simulate.add_argument("--seed", type=int, default=None, help="random seed for repeatable usage")
@@ -209,6 +221,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "status":  # first: its usual path must not import the config's pydantic
+        from cuadra_top import status_line
+
+        return status_line.main(args.config, args.status_org, args.status_format, os.environ)
     from cuadra_top.api.errors import SetupError
     from cuadra_top.config import ConfigError
     from cuadra_top.display_time import UnknownZone
@@ -235,6 +251,10 @@ def dispatch(args: argparse.Namespace) -> int:
             return notify_command(args)
         if args.command == "history":
             return history_command(args)
+        if args.command == "auth":
+            from cuadra_top import auth_cli
+
+            return auth_cli.run(args, os.environ)
         if args.demo:
             return run_demo(args)
         return run_configured(args)
@@ -251,6 +271,8 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def config_command(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at start-up: `status` must not pay for it
+
     from cuadra_top.config import check_credentials, load_config, render_masked, resolve_path
 
     if args.action == "path":
@@ -279,6 +301,8 @@ def config_command(args: argparse.Namespace) -> int:
 
 def notify_command(args: argparse.Namespace) -> int:
     """``notify test``: a test notice to each channel, and what each one answered."""
+    import asyncio  # here, not at start-up: `status` must not pay for it
+
     from cuadra_top.config import load_config, resolve_path
     from cuadra_top.notify.service import send_trials
     from cuadra_top.redaction import redact
@@ -308,9 +332,17 @@ def run_configured(args: argparse.Namespace) -> int:
     loaded = load_config(args.config, os.environ)
     for warning in loaded.warnings:
         say(warning, sys.stderr)
-    if not loaded.orgs:
+    if not loaded.orgs and not (args.org is None and not args.once and interactive_terminal()):
         return fail(NO_ORGS.format(path=resolve_path(args.config, os.environ)[0]))
-    return run_loaded(args, loaded)
+    return run_loaded(args, loaded)  # no orgs in a terminal: the TUI opens on Add organization
+
+
+def interactive_terminal() -> bool:
+    """Someone at a terminal (stdin and stdout), who can fill in the Add organization screen."""
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -353,6 +385,7 @@ def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
         trends=trends,
         reload_org=org_reloader(loaded),
         mouse=not args.no_mouse,
+        config_target=config_target(args, loaded),
     ))
 
 
@@ -388,6 +421,16 @@ def history_command(args: argparse.Namespace) -> int:
         return fail(exc.message, exc.code)
 
 
+def config_target(args: argparse.Namespace, loaded):
+    """Where the TUI's Add organization writes: the config file, existing or not. Not for the
+    demo, nor when the org comes from the environment (a new file would hide that org)."""
+    if loaded.source not in ("file", "none"):
+        return None
+    from cuadra_top.config import resolve_path
+
+    return loaded.path or resolve_path(args.config, os.environ)[0]
+
+
 def org_reloader(loaded):
     """For ``r`` on an org stopped by a credential error: its table read afresh from the file."""
     if loaded.source != "file" or loaded.path is None:
@@ -419,6 +462,8 @@ def make_trends(args: argparse.Namespace, loaded, demo_sim=None, *, open_later: 
 
 
 def once(args: argparse.Namespace, loaded, names: list[str], trends) -> int:
+    import asyncio
+
     from cuadra_top.once import run_once
     from cuadra_top.state.fleet import Fleet
 
@@ -455,6 +500,8 @@ def once(args: argparse.Namespace, loaded, names: list[str], trends) -> int:
 
 def exporter(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     """``cuadra-top exporter``: poll every org, serve /metrics until SIGTERM (SIGHUP reloads)."""
+    import asyncio  # here, not at start-up: `status` must not pay for it
+
     from cuadra_top.config import ConfigError, check_credentials, load_config
     from cuadra_top.exporter.listen import DEFAULT_HOST, DEFAULT_PORT, Listen
     from cuadra_top.exporter.run import ExporterOptions, ExporterService, ListenError
@@ -518,6 +565,8 @@ def print_report(report) -> None:
 
 def watch(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     """``watch``: the monitor without a screen, until SIGTERM or SIGINT."""
+    import asyncio  # here, not at start-up: `status` must not pay for it
+
     from cuadra_top.watch import run_watch
 
     trends = make_trends(args, loaded, demo_sim, open_later=True)

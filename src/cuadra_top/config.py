@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shlex
 import stat
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -80,9 +81,12 @@ class OrgConfig(_Strict):
     token: SecretStr | None = None
     token_env: str | None = None
     token_command: str | None = None
+    token_keyring: bool = False
+    """The token is in the OS keyring (``cuadra_top.keystore``), put there by ``auth login``."""
     client_id: str | None = None
     client_secret: SecretStr | None = None
     client_secret_env: str | None = None
+    client_secret_keyring: bool = False
     token_url: str | None = None
     warn_percent: float | None = Field(None, gt=0, le=1000)
     critical_percent: float | None = Field(None, gt=0, le=1000)
@@ -123,13 +127,15 @@ class OrgConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_credential(self) -> OrgConfig:
-        chosen = [k for k in ("token", "token_env", "token_command", "client_id") if getattr(self, k)]
+        chosen = [k for k in ("token", "token_env", "token_command", "token_keyring", "client_id") if getattr(self, k)]
         if len(chosen) > 1:
             raise ValueError(f"give one credential, not {' and '.join(chosen)}")
-        if (self.client_secret or self.client_secret_env) and not self.client_id:
-            raise ValueError("client_secret needs client_id")
-        if self.client_secret and self.client_secret_env:
-            raise ValueError("give client_secret or client_secret_env, not both")
+        secrets = [k for k in ("client_secret", "client_secret_env", "client_secret_keyring") if getattr(self, k)]
+        if secrets and not self.client_id:
+            raise ValueError(f"{secrets[0]} needs client_id")
+        if len(secrets) > 1:
+            raise ValueError(f"give one of client_secret, client_secret_env and client_secret_keyring, "
+                             f"not {' and '.join(secrets)}")
         return self
 
     @property
@@ -515,10 +521,14 @@ def build_credential(org: OrgConfig, environ: Mapping[str, str], where: Path | s
         return StaticToken(from_env(org.token_env, "token_env", token=True), describe=f"${org.token_env}")
     if org.token_command:
         return CommandToken(org.token_command)
+    if org.token_keyring:
+        return StaticToken(from_keyring(org, "token_keyring", where), describe="token in the OS keyring")
     token_url = org.token_url or environ.get("CUADRA_AUTH_URL") or DEFAULT_TOKEN_URL
     if org.client_id:
         if org.client_secret:
             secret = org.client_secret
+        elif org.client_secret_keyring:
+            secret = from_keyring(org, "client_secret_keyring", where)
         else:
             secret = from_env(org.client_secret_env or "CUADRA_CLIENT_SECRET", "client_secret_env")
         try:
@@ -535,6 +545,29 @@ def build_credential(org: OrgConfig, environ: Mapping[str, str], where: Path | s
         f"{where}: org {org.name!r} has no credential; add token, token_env, token_command "
         "or client_id + client_secret"
     )
+
+
+def from_keyring(org: OrgConfig, key: str, where: Path | str) -> SecretStr:
+    """The org's secret from the OS keyring (``keyring`` is imported only now); a ConfigError
+    that says what to do when there is none, or no keyring."""
+    from cuadra_top import keystore
+
+    entry = f"service {keystore.SERVICE!r}, user {keystore.entry_name(org.name, org.api_url)!r}"
+    try:
+        secret = keystore.load(org.name, org.api_url)
+    except keystore.KeyringUnavailable as exc:
+        raise ConfigError(f"{where}: org {org.name!r}: {key} is set but {exc}; use token_env, token_command "
+                          "or client_secret_env here instead") from None
+    if not secret:
+        raise ConfigError(f"{where}: org {org.name!r}: {key} is set but the OS keyring has no entry ({entry}); "
+                          f"run: cuadra-top auth login --name {shlex.quote(org.name)}") from None
+    secret = without_trailing_newline(secret)
+    remember_secret(secret)
+    problem = header_value_problem(secret) if key == "token_keyring" else None
+    if problem:
+        raise ConfigError(f"{where}: org {org.name!r}: the token in the OS keyring {problem}; {TOKEN_RULE}; "
+                          f"run: cuadra-top auth login --name {shlex.quote(org.name)}")
+    return SecretStr(secret)
 
 
 def env_client_id(environ: Mapping[str, str], where: Path | str) -> str:

@@ -137,3 +137,30 @@ def test_the_history_command_never_imports_textual_or_rich(argv, tmp_path, isola
     report = json.loads(result.stderr.strip().splitlines()[-1])
     assert report["code"] == 0 and "alpha" in result.stdout, result
     assert report["heavy"] == [], f"{' '.join(argv)} imported {report['heavy'][:5]}"
+
+
+STATUS_PROBE = PROBE.replace(
+    '"textual", "rich", "tomlkit", "apprise", "prometheus_client", "bcrypt", "yaml"))',
+    '"textual", "rich", "tomlkit", "apprise", "prometheus_client", "bcrypt", "yaml", "pydantic", "httpx",'
+    ' "httpcore", "keyring", "asyncio") and sys.modules[m] is not None)')  # None: the block of httpx._main
+
+
+def test_status_from_the_cache_imports_no_heavy_library(sim, tmp_path, isolated_env):
+    """tmux runs it every few seconds: from the history, no HTTP stack, no validation library,
+    no keyring, no event loop (the first run fetches and records; the probe is the second)."""
+    assert "pydantic" in STATUS_PROBE and "is not None" in STATUS_PROBE
+    config = tmp_path / "config.toml"
+    config.write_text(f'[[org]]\nname = "alpha"\napi_url = "{sim.base_url}"\ntoken = "alpha-token"\n'
+                      f'[[org]]\nname = "beta"\napi_url = "{sim.base_url}"\ntoken_command = "echo beta-token"\n')
+    config.chmod(0o600)
+    args = ["status", "--config", str(config)]
+    first = subprocess.run([sys.executable, "-m", "cuadra_top", *args], capture_output=True, text=True, timeout=60,
+                           env=ENV)
+    assert first.returncode == 0, first
+    assert sim.request_count() == 2
+    result = subprocess.run([sys.executable, "-c", STATUS_PROBE, *args], capture_output=True, text=True, timeout=60,
+                            env=ENV)
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0 and result.stdout == "alpha 10% · beta 10%\n", result
+    assert report["heavy"] == [], f"status imported {report['heavy'][:5]}"
+    assert sim.request_count() == 2

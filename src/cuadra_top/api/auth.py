@@ -12,6 +12,7 @@ import asyncio
 import shlex
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 import httpx
@@ -30,6 +31,8 @@ DEFAULT_TOKEN_URL = "https://auth.cuadra.ai/v1/oauth2/token"
 TOKEN_COMMAND_TIMEOUT = 10.0
 MAX_TOKEN_OUTPUT = 64 * 1024
 """A token is a few KiB at most; a command printing more is broken, and is stopped there."""
+MAX_EXPIRES_IN = 10 * 365 * 86400
+"""An ``expires_in`` beyond ten years is shown as ten years (a datetime has its limits)."""
 
 
 VISIBLE_ASCII = "visible ASCII only (no spaces, tabs, line breaks, control or non-ASCII characters)"
@@ -185,6 +188,9 @@ class ClientCredentials:
         self._margin = margin
         self._token: str | None = None
         self._expires_at = 0.0
+        self.expires_at: datetime | None = None
+        """When the access token in hand expires (UTC, as the token endpoint said), or None
+        before the first one (``auth status`` shows it)."""
         self._lock = asyncio.Lock()
         self.fetches = 0
         """How many access tokens were fetched: tests and the debug log read it."""
@@ -239,10 +245,12 @@ class ClientCredentials:
         log.debug("access token fetched for client %s, expires in %s s", self.client_id, expires_in)
         self._token = token
         self._expires_at = started + expires_in - margin
+        self.expires_at = datetime.now(timezone.utc) + timedelta(seconds=min(expires_in, MAX_EXPIRES_IN))
 
     def invalidate(self) -> None:
         self._token = None
         self._expires_at = 0.0
+        self.expires_at = None
 
 
 

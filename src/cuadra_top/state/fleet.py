@@ -88,7 +88,7 @@ class Fleet:
         # Round robin over the pools, and a gate per pool as wide as the pool: requests queue
         # here (cheap) instead of in httpcore's pool (see POOL_CONNECTIONS).
         width = POOL_CONNECTIONS if http is None else MAX_CONCURRENT_FETCHES
-        gates = [asyncio.Semaphore(width) for _ in self.pools]
+        gates = self._pool_gates = [asyncio.Semaphore(width) for _ in self.pools]
         self.clients: dict[str, UsageClient] = {}
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._pool_of: dict[str, int] = {}
@@ -114,6 +114,18 @@ class Fleet:
         old = self.clients[org.name]
         self.clients[org.name] = UsageClient(self.pools[self._pool_of[org.name]], build_credential(org, environ),
                                              org.api_url, now=old.now)
+
+    def add_org(self, org: OrgConfig, environ: Mapping[str, str]) -> None:
+        """One more org on the pools there are (the next in the round robin): an org added
+        while the monitor runs. Raises ConfigError when its credential cannot be built,
+        ValueError when the fleet has an org of that name."""
+        if org.name in self.clients:
+            raise ValueError(f"org {org.name!r} is already in the fleet")
+        credential = build_credential(org, environ)
+        pool = len(self.clients) % len(self.pools)
+        self._pool_of[org.name] = pool
+        self._gates[org.name] = self._pool_gates[pool]
+        self.clients[org.name] = UsageClient(self.pools[pool], credential, org.api_url, now=self.now)
 
     @property
     def http(self) -> httpx.AsyncClient:

@@ -473,7 +473,10 @@ def _gap(delta: timedelta) -> str:
 
 
 def _normalised(sample: Sample) -> Sample:
-    """The same sample with every time UTC-aware, so mixed inputs compare."""
+    """The same sample with every time UTC-aware, so mixed inputs compare (the sample itself when
+    it already is: the history's are, and copying hundreds per forecast showed in `status`)."""
+    if all(t is None or t.tzinfo is timezone.utc for t in (sample.at, sample.period_start, sample.period_end)):
+        return sample
     return replace(
         sample,
         at=as_utc(sample.at),

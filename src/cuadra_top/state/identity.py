@@ -31,6 +31,11 @@ def series_key(api_url: str, credential: Credential, name: str) -> str | None:
     return f"{_site(api_url)} {identity or 'name:' + name}"
 
 
+def site(api_url: str) -> str:
+    """The part of every series key of ``api_url`` before the space and the identity."""
+    return _site(api_url)
+
+
 def _site(api_url: str) -> str:
     """The API URL without a trailing slash, user info, query or fragment; scheme and host in
     lower case. A space never occurs in it, so it cannot run into the identity."""

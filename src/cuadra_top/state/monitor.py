@@ -18,7 +18,7 @@ from datetime import datetime
 
 from cuadra_top.api.errors import ConfigProblem, SetupError
 from cuadra_top.clock import utc_now
-from cuadra_top.config import ConfigError, OrgConfig, Settings
+from cuadra_top.config import ConfigError, OrgConfig, Settings, build_credential
 from cuadra_top.debuglog import logger
 from cuadra_top.state.alert_engine import AlertEngine, HistoryAlertStore, series_for
 from cuadra_top.state.alerts import Finding, Health, Notice, NoticeKind, data_findings, health_findings
@@ -109,6 +109,12 @@ class Monitor:
         self._thresholds = {name: settings.thresholds_for(name) for name in self.names}
         self._started = False
         self._stopped = False
+        self._fetch: Callable[[str], Awaitable[OrgResult]] | None = None
+        """What the pollers fetch with, once ``start`` has the fleet (or knows it cannot)."""
+        self._added: dict[str, OrgConfig] = {}
+        """Orgs added while the fleet was being built: they join it when it is there."""
+        self._loads: set[asyncio.Future[None]] = set()
+        self._history_loaded = False
 
     # -- subscribing ---------------------------------------------------------------------------
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
@@ -143,6 +149,13 @@ class Monitor:
         self.fleet = fleet
         if fleet is not None:
             fetch = recording(fleet.fetch, self.trends)
+            for org in self._added.values():  # added while the pools were being built
+                if org.name not in fleet.clients:
+                    try:
+                        fleet.add_org(org, self.environ)
+                    except ConfigError as exc:  # checked when added; only a changed environment gets here
+                        log.error("cannot poll %s: %s", org.name, exc)
+        self._fetch = fetch
         for name in self.names:
             poller = OrgPoller(name, fetch, self.interval, self._poller_changed, rng=self._rng, now=self.clock)
             poller.set_paused(self.paused)
@@ -151,7 +164,12 @@ class Monitor:
             task = asyncio.create_task(poller.run(), name=f"poll:{name}")
             task.add_done_callback(self._poller_ended)
             self._tasks.append(task)
-        await self.trends.load(self.names, fleet.series_keys(self.names) if fleet else None)
+        names = list(self.names)
+        await self.trends.load(names, fleet.series_keys(names) if fleet else None)
+        self._history_loaded = True
+        added = [name for name in self.names if name not in names]  # added while the history opened
+        if added:
+            await self.trends.load(added, fleet.series_keys(added) if fleet else None)
         await self.trends.thin_history()
 
     def _failing(self, error: SetupError) -> Callable[[str], Awaitable[OrgResult]]:
@@ -243,6 +261,36 @@ class Monitor:
             return False
         self._thresholds[name] = self.settings.thresholds_of(org)
         return True
+
+    def add_org(self, org: OrgConfig) -> None:
+        """Watch one more org from now on, without a restart (the TUI's Add organization):
+        its client joins the fleet, a poller starts at once, its history is read. Raises
+        ConfigError when its credential cannot be built (nothing changes then), ValueError
+        when an org of that name is watched already."""
+        if org.name in self.names:
+            raise ValueError(f"an org named {org.name!r} is already watched")
+        if self.fleet is not None:
+            self.fleet.add_org(org, self.environ)
+        else:
+            build_credential(org, self.environ)  # the same check, before the fleet exists
+        self._added[org.name] = org
+        self.settings = self.settings.model_copy(update={"org": [*self.settings.org, org]})
+        self.names.append(org.name)
+        self._thresholds[org.name] = self.settings.thresholds_of(org)
+        if self._fetch is None or self._stopped:
+            return  # ``start`` is still to make the pollers: this org's among them
+        poller = OrgPoller(org.name, self._fetch, self.interval, self._poller_changed, rng=self._rng, now=self.clock)
+        poller.set_paused(self.paused)
+        self._pollers[org.name] = poller
+        task = asyncio.create_task(poller.run(), name=f"poll:{org.name}")
+        task.add_done_callback(self._poller_ended)
+        self._tasks.append(task)
+        if not self._history_loaded:
+            return  # ``start`` reads its history with the others' once the file is open
+        keys = {org.name: self.fleet.series_key(org.name)} if self.fleet is not None else None
+        loading = asyncio.ensure_future(self.trends.load([org.name], keys))
+        self._loads.add(loading)
+        loading.add_done_callback(self._loads.discard)
 
     def update_settings(self, settings: Settings) -> None:
         """New global settings (thresholds, bell) for the orgs already watched."""

@@ -22,6 +22,7 @@ from textual.screen import Screen
 
 from cuadra_top import glyphs
 from cuadra_top.clock import utc_now
+from cuadra_top.config import ConfigError
 from cuadra_top.debuglog import logger
 from cuadra_top.format import printable
 from cuadra_top.redaction import redact
@@ -69,6 +70,7 @@ class CuadraTopApp(App[int]):
         now: Callable[[], datetime] = utc_now,
         environ: Mapping[str, str] | None = None,
         delivery: NotifyService | None = None,
+        config_target: Path | None = None,
     ) -> None:
         # NO_COLOR means no colour at all (no-color.org): Textual's default under NO_COLOR turns
         # colours grey (still 256-colour codes); with ANSI colours on it strips them instead.
@@ -89,6 +91,9 @@ class CuadraTopApp(App[int]):
         writes ASCII stand-ins for what it lacks, and keys are named in words."""
         self._theme_problems = self._load_themes()
         self.main_screen = MonitorScreen(monitor, start_org=start_org, now=now)
+        self.config_target = config_target
+        """Where Add organization writes a new org (the config file, existing or not); None:
+        nowhere (the demo), and the command is not offered."""
 
     def notify(self, message: str, **kw: Any) -> None:  # type: ignore[override]
         """Every toast, whatever it quotes (an org name, an API's words), with any known
@@ -129,6 +134,8 @@ class CuadraTopApp(App[int]):
         if self.delivery is not None:
             self.monitor.subscribe(self.delivery)  # keeps what is claimed until the channels are built
             self.set_timer(STARTUP_GRACE, self._start_delivery)
+        if not self.monitor.names and self.config_target is not None:
+            self.action_add_org(first=True)  # nothing to watch yet: add an org instead of an empty screen
 
     def write_to_terminal(self, text: str) -> None:
         """Write an escape sequence straight to the terminal (a desktop notification), as
@@ -208,9 +215,27 @@ class CuadraTopApp(App[int]):
         for name in self.monitor.names:
             shown = printable(name)
             yield SystemCommand(f"Org: {shown}", f"Show the organization {shown}", partial(main.open_org, name))
+        if self.config_target is not None:
+            yield SystemCommand("Add organization", "Check a credential live and start watching its org",
+                                self.action_add_org)
         yield SystemCommand("Overview", "All organizations in one table", main.action_overview)
         yield SystemCommand("Refresh now", "Fetch the shown org (all orgs in the overview) now", main.action_refresh)
         yield SystemCommand("Pause / resume", "Stop or restart polling of every org", main.action_pause)
+
+    def action_add_org(self, first: bool = False) -> None:
+        from cuadra_top.tui.add_org import AddOrgScreen  # imported when first asked for
+
+        if self.config_target is not None:
+            self.push_screen(AddOrgScreen(self.config_target, first=first))
+
+    def add_org(self, org) -> None:
+        """Start watching ``org`` (an ``OrgConfig`` just saved): polled at once, on every view."""
+        try:
+            self.monitor.add_org(org)
+        except (ValueError, ConfigError) as exc:
+            self.notify(f"cannot watch {org.name}: {exc}", severity="error", timeout=10)
+            return
+        self.main_screen.org_added(org.name)
 
     # -- crashes ------------------------------------------------------------------------------
     crashed: str | None = None

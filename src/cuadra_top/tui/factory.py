@@ -22,4 +22,5 @@ def make_app(options: TuiOptions) -> CuadraTopApp:
     return CuadraTopApp(
         monitor, config_path=options.config_path, start_org=options.start_org, theme=options.theme,
         persist_theme=options.persist_theme, now=options.now, environ=options.environ, delivery=delivery,
+        config_target=options.config_target,
     )

@@ -35,3 +35,6 @@ class TuiOptions:
     mouse: bool = True
     deliver: bool = True
     """Send alerts to the ``[[notify]]`` channels (off for screenshots and the demo's tests)."""
+    config_target: Path | None = None
+    """Where Add organization writes a new org (the config file, existing or not); None: the
+    app offers no Add organization (the demo)."""

@@ -135,6 +135,12 @@ class OverviewTable(DataTable):
         if cursor in self._rows:
             self.move_cursor(row=self.get_row_index(cursor), animate=False)
 
+    def set_names(self, names: Sequence[str]) -> None:
+        """Every org from now on (one was added): the columns are sized for them."""
+        self._names = list(names)
+        if self._layout:
+            self._relayout()
+
     def on_resize(self) -> None:
         if self._layout:
             self._relayout()

@@ -227,6 +227,19 @@ class MonitorScreen(Screen):
                     f"{paused} · Enter opens, s sorts")
         self.query_one("#status", Line).display = False
 
+    def org_added(self, name: str) -> None:
+        """An org joined the monitor: opened when nothing was shown, else a row of the overview
+        and a place in the keys 1-9 and ``[`` ``]`` (they read the monitor's names)."""
+        if not self.live:
+            return
+        if self.showing_overview:
+            self.query_one(OverviewTable).set_names(self.monitor.names)
+            self._sync_overview()
+        elif self.current is None:
+            self.open_org(name)
+        else:
+            self.render_now()
+
     # -- actions ------------------------------------------------------------------------------
     def open_org(self, name: str) -> None:
         if name not in self.monitor.names:

@@ -13,8 +13,6 @@ The chosen theme is written back into the config file with tomlkit, keeping its 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -107,24 +105,15 @@ def load_themes(*directories: Path) -> ThemeLoad:
 
 
 def save_theme_choice(config_path: Path, theme: str) -> None:
-    """Set ``theme = "..."`` in the config file, keeping everything else (comments too).
-    Written to a temporary file and renamed, so a crash never leaves half a config; a config
-    that is a symlink keeps being one (the file it points to is replaced, with its mode).
-    tomlkit is imported here, when a theme is chosen, not at every start (about 10 ms)."""
-    import tomlkit
+    """Set ``theme = "..."`` in the config file, keeping everything else (comments too), the
+    way every config change is written (:func:`cuadra_top.config_writer.update_config`:
+    atomic, through a symlink, mode kept)."""
+    from cuadra_top.config_writer import update_config
 
-    target = config_path.resolve()  # a symlinked config (dotfiles) is written through its link
-    document = tomlkit.parse(target.read_text(encoding="utf-8"))
-    if document.get("theme") == theme:
-        return
-    document["theme"] = theme  # tomlkit places a new top-level key before the first table
-    mode = target.stat().st_mode & 0o777
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".config.", suffix=".toml")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(tomlkit.dumps(document))
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def choose(document) -> bool:
+        if document.get("theme") == theme:
+            return False
+        document["theme"] = theme  # tomlkit places a new top-level key before the first table
+        return True
+
+    update_config(config_path, choose)
