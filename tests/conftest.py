@@ -324,6 +324,8 @@ def receiver() -> Iterator[WebhookReceiver]:
     hook = WebhookReceiver()
     yield hook
     hook.stop()
+
+
 class MemoryKeyring(keyring.backend.KeyringBackend):
     """A keyring that keeps its entries in a dict: what the tests put in, they can look at."""
 
