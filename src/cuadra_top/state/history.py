@@ -27,6 +27,7 @@ reported once in ``warnings`` and in the debug log.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -38,11 +39,13 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import platformdirs
 
+from cuadra_top.redaction import redact
+
 
 if TYPE_CHECKING:
     from cuadra_top.api.models import Usage
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 LEGACY_SERIES = "schema-1 name:"
 """The series of rows from schema 1, which knew only the org's name: ``LEGACY_SERIES + name``.
 No series key starts like this (keys start with the API URL)."""
@@ -115,7 +118,17 @@ CREATE TABLE alert_state (
 """Where each alert stands, per account and rule (0: armed, 1: warning, 2: critical), shared
 by every process on this history: the TUI, a cron --once and the watcher raise an alert once
 per crossing between them, and a restart does not raise it again."""
-_CREATE = (_TABLE.format(name="samples"), _INDEX, _ALERTS)
+_LATEST = """
+CREATE TABLE latest (
+    series TEXT PRIMARY KEY,
+    org TEXT NOT NULL,
+    at REAL NOT NULL,
+    body TEXT NOT NULL
+)
+"""
+"""Each account's newest answer, whole (the usage as JSON, any known secret masked): what a
+monitor shows the instant it starts, marked as from history, until the first live answer."""
+_CREATE = (_TABLE.format(name="samples"), _INDEX, _ALERTS, _LATEST)
 _MIGRATE_FROM_1 = (
     _TABLE.format(name="samples_v2"),
     f"INSERT INTO samples_v2 ({', '.join(_COLUMNS)}) "
@@ -124,17 +137,21 @@ _MIGRATE_FROM_1 = (
     "ALTER TABLE samples_v2 RENAME TO samples",
     _INDEX,
     _ALERTS,
+    _LATEST,
 )
-"""Schema 1 to 3, statement by statement, inside the opening transaction: a copy rather
+"""Schema 1 to 4, statement by statement, inside the opening transaction: a copy rather
 than ALTER TABLE ADD COLUMN, so that a migrated file has the same columns, in the same
 order, as a new one (and rowid order, the tie-break of equal times, is kept)."""
 _MIGRATE_FROM_2 = (
     "ALTER TABLE samples ADD COLUMN hard_cap INTEGER",
     "ALTER TABLE samples ADD COLUMN overage_credits INTEGER",
     _ALERTS,
+    _LATEST,
 )
-"""Schema 2 to 3: the two new columns come last in a new file too, so ADD COLUMN keeps the
-order; the alert state is a table of its own."""
+"""Schema 2 to 4: the two new columns come last in a new file too, so ADD COLUMN keeps the
+order; the alert state and the newest answers are tables of their own."""
+_MIGRATE_FROM_3 = (_LATEST,)
+"""Schema 3 to 4: the newest answer of each account, for an instant first screen."""
 
 T = TypeVar("T")
 
@@ -322,6 +339,12 @@ class History:
                         conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     _log().info("history %s migrated from schema 2 to %s", self.path, SCHEMA_VERSION)
+                elif version == 3:
+                    _check_columns(conn, _COLUMNS)
+                    for statement in _MIGRATE_FROM_3:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    _log().info("history %s migrated from schema 3 to %s", self.path, SCHEMA_VERSION)
                 elif version != SCHEMA_VERSION:
                     raise _Damaged(f"unknown schema version {version}")
                 _check_columns(conn, _COLUMNS)
@@ -437,6 +460,7 @@ class History:
         if not rows:
             return
         refused: list[tuple[str, BaseException]] = []
+        newest = _newest_answers(records, {row[0] for row in rows})
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN")
@@ -451,6 +475,11 @@ class History:
                     except _ROW_ERRORS as exc:
                         refused.append((row[_ORG], exc))
             conn.execute("RELEASE batch")
+            for row in newest:  # a row SQLite refuses here was refused above too, and said so
+                try:
+                    conn.execute(_UPSERT_LATEST, row)
+                except _ROW_ERRORS:
+                    pass
             conn.execute("COMMIT")
 
         self._run("record", insert, None)
@@ -527,6 +556,27 @@ class History:
             return [_sample(row) for row in rows]
 
         return self._run("read", select, [])
+
+    def latest(self, orgs: Sequence[tuple[str, str]]) -> dict[str, tuple[datetime, dict[str, Any]]]:
+        """The newest stored answer of each ``(name, site)`` org (its usage as JSON, and when),
+        whatever its account: what a monitor shows at once while its first live answer comes."""
+
+        def select(conn: sqlite3.Connection) -> dict[str, tuple[datetime, dict[str, Any]]]:
+            found: dict[str, tuple[datetime, dict[str, Any]]] = {}
+            for name, site in orgs:
+                row = conn.execute(
+                    "SELECT at, body FROM latest WHERE org = ? AND substr(series, 1, ?) = ? ORDER BY at DESC LIMIT 1",
+                    (name, len(site) + 1, site + " ")).fetchone()
+                if row is not None:
+                    at = _from_epoch(row[0])
+                    assert at is not None
+                    try:
+                        found[name] = (at, json.loads(row[1]))
+                    except ValueError:
+                        continue
+            return found
+
+        return self._run("read", select, {})
 
     def newest_series(self, name: str, site: str) -> str | None:
         """The series of the newest sample of the org named ``name`` at ``site`` (the API URL
@@ -627,6 +677,31 @@ class History:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+_UPSERT_LATEST = (
+    "INSERT INTO latest (series, org, at, body) VALUES (?, ?, ?, ?) ON CONFLICT (series) DO UPDATE SET"
+    " org = excluded.org, at = excluded.at, body = excluded.body WHERE excluded.at >= latest.at"
+)
+
+
+def _newest_answers(records: Sequence[tuple[str, str, datetime, Usage]],
+                    stored: set[str]) -> list[tuple[str, str, float | None, str]]:
+    """The newest record of each series that is being stored, as ``latest`` rows: the usage
+    as the API names it, any known secret masked (an API may echo one into any field)."""
+    newest: dict[str, tuple[str, str, datetime, Usage]] = {}
+    for record in records:
+        key, _org, at, _usage = record
+        if key in stored and (key not in newest or at >= newest[key][2]):
+            newest[key] = record
+    rows = []
+    for key, org, at, usage in newest.values():
+        try:
+            body = redact(json.dumps(usage.model_dump(mode="json", by_alias=True), ensure_ascii=False))
+        except (TypeError, ValueError):
+            continue
+        rows.append((key, org, _epoch(at), body))
+    return rows
 
 
 _INSERT = f"INSERT INTO samples ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"

@@ -16,7 +16,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
+from cuadra_top.api.client import Fetched
 from cuadra_top.api.errors import ConfigProblem, SetupError
+from cuadra_top.api.models import parse_usage
 from cuadra_top.clock import utc_now
 from cuadra_top.config import ConfigError, OrgConfig, Settings, build_credential
 from cuadra_top.debuglog import logger
@@ -24,6 +26,7 @@ from cuadra_top.state.alert_engine import AlertEngine, HistoryAlertStore, series
 from cuadra_top.state.alerts import Finding, Health, Notice, NoticeKind, data_findings, health_findings
 from cuadra_top.thresholds import AlertPolicy, Thresholds
 from cuadra_top.state.fleet import Fleet, OrgResult
+from cuadra_top.state.identity import site
 from cuadra_top.state.forecast import Forecast
 from cuadra_top.state.poller import OrgPoller, OrgState
 from cuadra_top.state.trends import Trends, recording
@@ -103,6 +106,7 @@ class Monitor:
         self.alerts = AlertEngine(HistoryAlertStore(lambda: self.trends.history))
         self._judged: dict[str, tuple[object, ...]] = {}
         self._sighted: set[str] = set()
+        self._cached: dict[str, Fetched] = {}
         self._failing_since: dict[str, datetime] = {}
         self._to_judge: dict[str, None] = {}
         self._judging: asyncio.Task[None] | None = None
@@ -136,6 +140,7 @@ class Monitor:
         if self._started:
             return
         self._started = True
+        cached = asyncio.ensure_future(self._load_cached())  # while the pools are being built
         try:
             fleet: Fleet | None = await self._obtain_fleet()
         except SetupError as exc:  # CA or proxy settings that cannot work: every org says so
@@ -158,8 +163,10 @@ class Monitor:
         self._fetch = fetch
         for name in self.names:
             poller = OrgPoller(name, fetch, self.interval, self._poller_changed, rng=self._rng, now=self.clock)
+            poller.state.cached = self._cached.get(name)
             poller.set_paused(self.paused)
             self._pollers[name] = poller
+        await cached
         for name, poller in self._pollers.items():
             task = asyncio.create_task(poller.run(), name=f"poll:{name}")
             task.add_done_callback(self._poller_ended)
@@ -171,6 +178,29 @@ class Monitor:
         if added:
             await self.trends.load(added, fleet.series_keys(added) if fleet else None)
         await self.trends.thin_history()
+
+    async def _load_cached(self) -> None:
+        """The newest answers the history kept, shown at once as cached (an instant first screen
+        before the first live answer); a history that cannot tell is no loss."""
+        sites = {org.name: site(org.api_url) for org in self.settings.org}
+        wanted = [(name, sites[name]) for name in self.names if name in sites]
+        try:
+            found = await asyncio.to_thread(self.trends.latest_answers, wanted)
+        except Exception:  # noqa: BLE001 - a damaged file: the full open says so later
+            log.exception("reading the cached answers failed")
+            return
+        for name, (at, body) in found.items():
+            try:
+                usage = parse_usage(body)
+            except ValueError:
+                continue
+            self._cached[name] = Fetched(usage=usage, raw=body, fetched_at=at, elapsed=0.0)
+            poller = self._pollers.get(name)
+            state = poller.state if poller is not None else None
+            if state is not None and state.fetched is None:
+                state.cached = self._cached[name]
+                state.version += 1
+            self._emit(OrgChanged(name, self.state_of(name)))
 
     def _failing(self, error: SetupError) -> Callable[[str], Awaitable[OrgResult]]:
         """The fetch of a monitor whose connections could not be set up: each org stops on the
@@ -300,7 +330,7 @@ class Monitor:
     # -- what the front ends read --------------------------------------------------------------
     def state_of(self, name: str) -> OrgState:
         poller = self._pollers.get(name)
-        return poller.state if poller is not None else OrgState(name)
+        return poller.state if poller is not None else OrgState(name, cached=self._cached.get(name))
 
     def poller(self, name: str) -> OrgPoller | None:
         """The org's poller (its schedule and backoff decisions), once started."""

@@ -74,6 +74,9 @@ class OrgState:
     in_flight: bool = False
     next_poll_at: datetime | None = None
     requests: int = 0
+    cached: Fetched | None = None
+    """The newest answer the history kept from an earlier run: shown at once, marked as from
+    history, until the first live answer; never fresh (alerts and --check ignore it)."""
     fetch_errors: dict[str, int] = field(default_factory=dict)
     """Failed fetches since the start, per ``ApiError.kind`` (a fixed, small set of keys): what
     an exporter counts as ``cuadra_fetch_errors_total``. Never reset by a success."""

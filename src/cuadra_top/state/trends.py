@@ -107,6 +107,19 @@ class Trends:
     def warnings(self) -> list[str]:
         return list(self.history.warnings) if self.history else []
 
+    def latest_answers(self, orgs: list[tuple[str, str]]) -> dict[str, tuple[datetime, dict]]:
+        """The newest stored answer of each ``(name, site)`` org, read through a read-only
+        connection with no integrity check (the full open comes later: it reads the whole
+        file). Blocking: call it in a thread."""
+        path = self.history.path if self.history is not None else self._history_path
+        if path is None:
+            return {}
+        peek = History(path, read_only=True)
+        try:
+            return peek.latest(orgs)
+        finally:
+            peek.close()
+
     async def load(self, orgs: Iterable[str], keys: Mapping[str, str | None] | None = None) -> None:
         """Fill each org's window from the history (the current series, roughly).
 

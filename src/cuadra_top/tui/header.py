@@ -43,6 +43,9 @@ def header_text(state: OrgState, now: datetime, interval: float, position: tuple
     if state.fetched is not None:
         details.append((f" · {state.fetched.usage.plan.label}", ""))
         details.append((f" · {fmt.age(state.age(now))}", ""))
+    elif state.cached is not None:  # an earlier run's answer, until the first live one: never as live
+        details.append((f" · {state.cached.usage.plan.label}", ""))
+        details.append((f" · from history · {fmt.age((now - state.cached.fetched_at).total_seconds())}", "italic"))
     details.append((f" · every {fmt.interval(interval)}", "dim"))
     status = state.status(now, interval)
     marker = MARKERS.get(status)

@@ -73,7 +73,7 @@ class OrgView(Vertical):
         nodata = self.query_one("#nodata", Line)
         panes = self.query_one("#usage-panes")
         tabs = self.tabs
-        fetched = state.fetched
+        fetched = state.fetched or state.cached  # cached: shown until the first live answer
         if fetched is None:
             nodata.display = True
             panes.display = False

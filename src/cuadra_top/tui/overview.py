@@ -163,10 +163,14 @@ class OverviewTable(DataTable):
         if status is Status.STALE:
             status_label = f"STALE {fmt.duration(state.age(now), precision=1)}"
         name = Text(fmt.printable(state.name), no_wrap=True, overflow="ellipsis")  # a config's name: no controls
-        if state.fetched is None:
+        shown = state.fetched or state.cached
+        if shown is None:
             return ((Text(str(number)), name, "—", "—", "—", "—", status_label),
                     (number, state.name, -1.0, -1.0, float("inf"), float("inf"), _STATUS_ORDER[status]))
-        usage = state.fetched.usage
+        if state.fetched is None and status is Status.LOADING:  # an earlier run's answer, until a live one
+            status_label = Text(f"cached {fmt.duration((now - shown.fetched_at).total_seconds(), precision=1)}",
+                                style="italic")
+        usage = shown.usage
         credits, storage = usage.credits.fraction, usage.storage.fraction
         left = (usage.credits.period_end - now).total_seconds() if usage.credits.period_end else None
         cells = (

@@ -190,13 +190,13 @@ class MonitorScreen(Screen):
         status.show(message)
 
         minute = int(now.timestamp() // 60)
-        key = (self.current, state.version, id(state.fetched))
+        key = (self.current, state.version, id(state.fetched), id(state.cached))
         if clock and key == self._rendered and minute == self._minute:
             return  # nothing changed but the clock, and not enough to move the countdown
         self._rendered, self._minute = key, minute
         self.org_view.show(OrgShown(state, monitor.forecast_for(state.name), monitor.series(state.name),
                                     monitor.thresholds_for(state.name), now))
-        if state.fetched is not None and not self._first_data_drawn:
+        if (state.fetched or state.cached) is not None and not self._first_data_drawn:
             self._first_data_drawn = True
             self.call_after_refresh(partial(resume_gc, freeze=True))  # start-up is over
 
