@@ -113,7 +113,7 @@ async def test_a_projected_402_is_told_once_across_the_tui_cron_and_watch(
 
     # 3. Replaced by watch, then restarted: still the one message.
     await watch_for(config, 2.5)
-    await watch_for(config, 2.5)
+    await watch_for(config, 2.5)  # a restart: its first answer comes before its history is read
     assert len(about_402(receiver)) == 1
 
     # 4. The horizon drops to an hour (the 402 is 4 h away): cron tells the recovery, once...

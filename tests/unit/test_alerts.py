@@ -258,3 +258,21 @@ def test_assess_feeds_check_summary():
     code, line = check_summary(results)
     assert code == 3 and "\n" not in line
     assert line == "CUADRA UNKNOWN - flaky-labs: server error 503; nimbus-pro: credits at 84.2% (warn at 80%)"
+
+
+def test_a_forecast_that_cannot_tell_leaves_a_402_alert_where_it_is():
+    """A restarted watcher's first answer comes before its history is read: 'too few samples'
+    is not 'no 402 projected', and must not recover the alert (it was told again after)."""
+    from cuadra_top.state.forecast import TOO_FEW, Pool, Transition
+
+    cap = parse_usage({"storage": {"used": 1, "limit": 10}, "plan": {"tier": "pro"},
+                       "credits": {"used": 500, "limit": 1000, "purchasedBalance": 100, "hardCap": True,
+                                   "periodEnd": "2026-04-30T23:59:59Z"}})
+    at = NOW + timedelta(hours=5)
+    projected = Forecast(1000.0, 900.0, at, at, None, None, 6.0, END, None,
+                         transitions=(Transition(Pool.HARD_CAP, at, 500, True),))
+    unknown = Forecast(None, None, None, None, None, None, 0.0, END, TOO_FEW)
+    judge = Judge()
+    assert [n.kind for n in judge("cap", cap, projected) if n.rule == "hard_cap"] == [NoticeKind.RAISED]
+    assert [n for n in judge("cap", cap, unknown) if n.rule == "hard_cap"] == []  # nothing to say, either way
+    assert [n for n in judge("cap", cap, projected) if n.rule == "hard_cap"] == []  # still the one crossing

@@ -179,13 +179,19 @@ def data_findings(org: str, usage: Usage, forecast: Forecast | None, thresholds:
         level = Level.WARNING if in_overage else Level.OK
         found.append(Finding("overage", level, level, message, f"{org}: no longer in overage"))
     if forecast is not None and usage.credits.hard_cap:
-        found.append(_hard_cap(org, forecast, now, policy))
+        finding = _hard_cap(org, forecast, now, policy)
+        if finding is not None:
+            found.append(finding)
     return found
 
 
-def _hard_cap(org: str, forecast: Forecast, now: datetime, policy: AlertPolicy) -> Finding:
-    """CRITICAL when 402 errors are projected within the horizon (or have begun)."""
+def _hard_cap(org: str, forecast: Forecast, now: datetime, policy: AlertPolicy) -> Finding | None:
+    """CRITICAL when 402 errors are projected within the horizon (or have begun); None when the
+    forecast cannot tell (too few samples: a monitor's first answer before its history is
+    read), which must leave a raised alert where it is, not recover it."""
     step = forecast.transition(Pool.HARD_CAP)
+    if step is None and forecast.burn_rate_per_day is None:
+        return None
     recovery = f"{org}: no 402 errors projected within {fmt.duration(policy.hard_cap_horizon.total_seconds())}"
     if step is None or not step.before_reset:
         return Finding("hard_cap", Level.OK, Level.OK, "", recovery)
