@@ -486,6 +486,19 @@ class History:
         for org, exc in refused:
             self._skipped(org, _describe(exc))
 
+    def record_samples(self, samples: Sequence[tuple[str, Sample]]) -> None:
+        """Write ``(key, sample)`` rows as they are, in one transaction (samples made rather
+        than fetched: the demo's seeded past). Not for answers: see ``record_many``."""
+        rows = [_row(key, sample) for key, sample in samples]
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN")
+            conn.executemany(_INSERT, rows)
+            conn.execute("COMMIT")
+
+        if rows:
+            self._run("record", insert, None)
+
     def _skipped(self, org: str, why: str) -> None:
         """Once per org and reason (the value itself changes at every poll)."""
         self._warn(f"history cannot store the samples of org {org!r}: {why}; they are not recorded")

@@ -27,7 +27,9 @@ from cuadra_top.state.alerts import Finding, Health, Notice, NoticeKind, data_fi
 from cuadra_top.thresholds import AlertPolicy, Thresholds
 from cuadra_top.state.fleet import Fleet, OrgResult
 from cuadra_top.state.identity import site
+from cuadra_top.display_time import display_zone
 from cuadra_top.state.forecast import Forecast
+from cuadra_top.state.periods import Period
 from cuadra_top.state.poller import OrgPoller, OrgState
 from cuadra_top.state.trends import Trends, recording
 
@@ -344,6 +346,15 @@ class Monitor:
 
     def series(self, name: str) -> list[float]:
         return self.trends.series(name)
+
+    def current_period(self, name: str) -> Period | None:
+        """The org's current period as this run knows it (no disk): the Usage tab's chart."""
+        return self.trends.current_period(name, display_zone())
+
+    async def periods(self, name: str) -> list[Period]:
+        """The org's account, billing period by billing period, with its days in the display
+        zone (the History tab); reads the history in a thread."""
+        return await self.trends.periods_for(name, display_zone())
 
     def thresholds_for(self, name: str) -> Thresholds:
         thresholds = self._thresholds.get(name)

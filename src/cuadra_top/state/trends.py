@@ -25,7 +25,9 @@ from cuadra_top.api.models import Usage
 from cuadra_top.state.fleet import OrgResult
 from cuadra_top.clock import utc_now
 from cuadra_top.state.forecast import Forecast, SeriesBreaks, forecast
+from cuadra_top.display_time import DisplayZone
 from cuadra_top.state.history import History, Sample, default_history_path, sample_of
+from cuadra_top.state.periods import Period, periods_of
 
 DENSE_SPAN = timedelta(hours=24)
 DENSE_STEP = timedelta(minutes=10)
@@ -35,6 +37,8 @@ HISTORY_STEP = timedelta(seconds=60)
 sample would cost 500 orgs 43 million rows a day, and a commit's share of a core. The
 window in memory still takes every one; the newest of each minute is held back and written
 when a later minute's sample arrives, at ``flush`` and at ``close``."""
+PERIODS_SPAN = timedelta(days=395)
+"""How far back the History tab reads: all the history keeps."""
 FORECAST_EVERY = timedelta(seconds=60)
 """A forecast is recomputed at most this often per org (the rate cannot move faster)."""
 
@@ -106,6 +110,31 @@ class Trends:
     @property
     def warnings(self) -> list[str]:
         return list(self.history.warnings) if self.history else []
+
+    async def periods_for(self, org: str, zone: DisplayZone) -> list[Period]:
+        """The org's account, period by period (oldest first): the history's samples of the
+        last 13 months (every half hour for the last five weeks, every three hours before),
+        with what this run holds in memory and has not written yet."""
+        now = self.now()
+        samples: dict[datetime, Sample] = {}
+        key = self.keys.get(org)
+        if self.history is not None and key is not None:
+            history = self.history
+            stored = await asyncio.to_thread(history.sampled, key, now - PERIODS_SPAN, now - timedelta(days=35),
+                                             timedelta(minutes=30), timedelta(hours=3), name=org)
+            samples.update((s.at, s) for s in stored)
+        window = self.windows.get(org)
+        for sample in window.samples if window is not None else ():
+            samples.setdefault(sample.at, sample)
+        return await asyncio.to_thread(periods_of, list(samples.values()), zone, now)
+
+    def current_period(self, org: str, zone: DisplayZone) -> Period | None:
+        """The org's current period from what this run holds in memory (its window): cheap,
+        for a chart redrawn at every answer."""
+        window = self.windows.get(org)
+        if window is None or not window.samples:
+            return None
+        return periods_of(window.samples, zone, self.now())[-1]
 
     def latest_answers(self, orgs: list[tuple[str, str]]) -> dict[str, tuple[datetime, dict]]:
         """The newest stored answer of each ``(name, site)`` org, read through a read-only
