@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+from pathlib import Path
 from collections.abc import Sequence
 
 from cuadra_top import __version__, exit_codes, glyphs
@@ -350,7 +352,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
     sim = start_demo()
     try:
-        return run_loaded(args, demo_config(sim), demo_sim=sim)
+        with tempfile.TemporaryDirectory(prefix="cuadra-top-demo-") as scratch:  # the demo's own history
+            args.demo_history = Path(scratch) / "history.sqlite3"
+            return run_loaded(args, demo_config(sim), demo_sim=sim)
     finally:
         sim.stop()
 
@@ -452,6 +456,14 @@ def make_trends(args: argparse.Namespace, loaded, demo_sim=None, *, open_later: 
     trends = open_trends(use_history, utc_now, open_later=open_later)
     for warning in trends.warnings:
         say(f"cuadra-top: warning: {warning}", sys.stderr)
+    if demo_sim is not None and getattr(args, "demo_history", None) is not None and not args.once:
+        from cuadra_top.demo import seed_history
+        from cuadra_top.state.history import History
+        from cuadra_top.state.trends import Trends
+
+        # Its own history in a temporary directory, seeded with a period and a half: the
+        # History tab and the forecast have something to show at once; nothing of the user's.
+        return Trends(History(seed_history(args.demo_history, demo_sim, utc_now())), utc_now)
     if demo_sim is not None:
         from cuadra_top.demo import backfill
 

@@ -6,12 +6,14 @@ Nothing here reads or writes the user's config or data.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from pydantic import SecretStr
 
 from cuadra_top.api.models import parse_usage
-from cuadra_top.state.history import sample_of
+from cuadra_top.state.history import Sample, sample_of
 from cuadra_top.state.trends import Trends
 
 from cuadra_top.config import LoadedConfig, OrgConfig, Settings
@@ -57,6 +59,51 @@ def backfill(trends: Trends, sim: Simulator, now: datetime, hours: int = 24) -> 
             data["credits"]["available"] = None
             samples.append(sample_of(org.name, at, parse_usage(data)))
         trends.add_samples(org.name, reversed(samples))
+
+
+def seed_history(path: Path, sim: Simulator, now: datetime) -> Path:
+    """A history file for the demo (in a temporary directory of its own, never the user's):
+    each demo org's current period so far and the whole period before, a sample an hour, so
+    the History tab has something to show at once. The last day burns at the org's rate (the
+    forecast reads it); the rest of each period spreads what was used over its hours with
+    seeded noise; flaky-labs' earlier period has two days without samples, as when nothing ran."""
+    from cuadra_top.config import build_credential
+    from cuadra_top.state.history import History
+    from cuadra_top.state.identity import series_key
+
+    rng = random.Random(sim.seed)
+    records: list[tuple[str, Sample]] = []
+    for org in sim.orgs.values():
+        config = demo_org_config(org, sim)
+        key = series_key(config.api_url, build_credential(config, {}), org.name) or f"name:{org.name}"
+        current = sample_of(org.name, now, parse_usage(sim.usage_for(org.name, now=now.timestamp())))
+        start = current.period_start or now - timedelta(days=30)
+        previous_start = (start - timedelta(days=1)).replace(day=1)
+        day_ago = max(now - timedelta(days=1), start)
+        used_day_ago = max(current.credits_used - int(org.burn_per_hour * (now - day_ago).total_seconds() / 3600), 0)
+        previous = replace(current, period_start=previous_start, period_end=start - timedelta(seconds=1))
+        limit = current.credits_limit or int(org.burn_per_hour * 24 * 30)
+        walks = [
+            (previous, previous_start, start, 0, int(limit * rng.uniform(0.55, 0.95))),
+            (current, start, day_ago, 0, used_day_ago),
+            (current, day_ago, now, used_day_ago, current.credits_used),
+        ]
+        for base, begin, finish, first, last in walks:
+            hours = [begin + timedelta(hours=h) for h in range(int((finish - begin).total_seconds() // 3600))]
+            weights = [rng.uniform(0.3, 1.7) for _ in hours]
+            total, spent = sum(weights) or 1.0, 0.0
+            for at, weight in zip(hours, weights):
+                spent += weight
+                used = first + int((last - first) * spent / total)
+                if org.flaky and base is previous and previous_start + timedelta(days=9) <= at < previous_start + timedelta(days=11):
+                    continue  # nothing ran those two days
+                grown = int(org.storage_growth_per_hour * (now - at).total_seconds() / 3600)
+                available = None if base.credits_limit is None else max(base.credits_limit - used, 0)
+                records.append((key, replace(base, at=at, credits_used=used, credits_available=available,
+                                             storage_used=max(current.storage_used - grown, 0))))
+    with History(path) as history:
+        history.record_samples(records)
+    return path
 
 
 def start_demo(seed: int | None = None) -> Simulator:

@@ -40,11 +40,14 @@ class OrgView(Vertical):
                         yield CreditsPane(id="credits")
                         yield StoragePane(id="storage")
                         yield PlanPane(id="plan")
+                    yield Vertical(id="usage-chart-host")  # a chart when the terminal is tall
             with TabPane("Admin", id="admin"):
                 with VerticalScroll():
                     yield AdminPane(id="admin-pane")
             with TabPane("Raw", id="raw"):
                 yield RawView(id="raw-view")
+            with TabPane("History", id="history"):
+                yield Vertical(id="history-host")  # the charts are mounted when first shown
 
     def on_mount(self) -> None:
         self.tabs.hide_tab("admin")
@@ -67,6 +70,34 @@ class OrgView(Vertical):
 
     def activate(self, tab: str) -> None:
         self.tabs.active = tab
+
+    async def show_usage_chart(self, period, forecast: Forecast | None, now: datetime) -> None:
+        """The credits chart under the panes (a tall terminal), mounted the first time."""
+        from cuadra_top.display_time import display_zone
+        from cuadra_top.tui.charts import Chart, credits_drawing
+
+        host = self.query_one("#usage-chart-host")
+        host.display = period is not None
+        if period is None:
+            return
+        if not host.query_children(Chart):
+            await host.mount(Chart(id="usage-chart"))
+        rate = forecast.burn_rate_per_day if forecast is not None else None
+        zone = display_zone()
+        key = (period.start, len(period.samples), period.samples[-1].at, rate, zone.name)
+        self.query_one("#usage-chart", Chart).draw(credits_drawing(period, zone, rate, now), key)
+
+    def hide_usage_chart(self) -> None:
+        self.query_one("#usage-chart-host").display = False
+
+    async def show_history(self, periods: list, index: int, forecast: Forecast | None, now: datetime) -> None:
+        """Draw the History tab, mounting it first (and importing plotext) the first time."""
+        from cuadra_top.tui.history_view import HistoryView
+
+        host = self.query_one("#history-host")
+        if not host.query_children(HistoryView):
+            await host.mount(HistoryView(id="history-view"))
+        self.query_one(HistoryView).show(periods, index, forecast, now)
 
     def show(self, shown: OrgShown) -> None:
         state, now = shown.state, shown.now

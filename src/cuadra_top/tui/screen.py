@@ -15,7 +15,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher
+from textual.widgets import ContentSwitcher, TabbedContent
 
 from cuadra_top import format as fmt
 from cuadra_top.state.alerts import Level, NoticeKind
@@ -36,6 +36,15 @@ OVERVIEW_COALESCE = 0.05
 """The least time between two overview redraws..."""
 OVERVIEW_GAP_PER_ORG = 0.001
 """...which grows with the fleet: 0.5 s for 500 orgs, whose rows change hundreds of times a second."""
+USAGE_CHART_MIN = 10
+USAGE_CHART_MAX = 20
+"""Rows of the Usage tab's credits chart: shown when at least MIN are left under the panes."""
+CHROME_ROWS = 6
+"""The header, the status line, the tabs and their rule, the key bar."""
+PANES_ROWS_WIDE, PANES_ROWS_STACKED = 14, 30
+"""The most rows the panes take side by side (120 columns and more) and stacked."""
+HISTORY_REDRAW = 30.0
+"""Seconds between redraws of the History tab while answers come in (it reads the history)."""
 CLOCK_TICK = 5.0
 """Seconds between header refreshes ("12 s ago"); the countdown itself moves per minute."""
 NO_ORGS = "cuadra-top · no organizations configured"
@@ -55,6 +64,9 @@ class MonitorScreen(Screen):
         Binding("u", "tab('usage')", "Usage", show=False, id="tab.usage"),
         Binding("a", "tab('admin')", "Admin", show=False, id="tab.admin"),
         Binding("v", "tab('raw')", "Raw JSON", show=False, id="tab.raw"),
+        Binding("h", "tab('history')", "History", show=False, id="tab.history"),
+        Binding("comma", "period(-1)", "Previous period", key_display=",", show=False, id="history.previous"),
+        Binding("full_stop", "period(1)", "Next period", key_display=".", show=False, id="history.next"),
         *(Binding(str(n), f"jump({n})", "Jump to org 1-9", show=False, id=f"org.jump{n}") for n in range(1, 10)),
     ]
 
@@ -73,6 +85,9 @@ class MonitorScreen(Screen):
         self._overview_rows = Coalescer(self._schedule, self._update_overview_rows,
                                         lambda: max(OVERVIEW_COALESCE, OVERVIEW_GAP_PER_ORG * len(names)))
         self._unsubscribe: Callable[[], None] | None = None
+        self._period_back: dict[str, int] = {}
+        """Per org, how many periods back the History tab shows (0: the current one)."""
+        self._history_drawn: tuple[str, float] | None = None
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -105,6 +120,8 @@ class MonitorScreen(Screen):
 
     def on_resize(self, event) -> None:
         self.set_class(event.size.width >= WIDE_AT, "-wide")
+        if self.is_mounted and self.live and not self.showing_overview:
+            self.call_after_refresh(self._usage_chart)
 
     def _schedule(self, delay: float, callback: Callable[[], None]) -> None:
         """Textual's timers refuse a delay of 0: the next turn of the loop instead."""
@@ -155,6 +172,8 @@ class MonitorScreen(Screen):
             self._overview_rows.add(changed)
         elif self.current in changed:
             self.render_now()
+            if self.org_view.active_tab == "history":
+                self.load_history(fresh_within=HISTORY_REDRAW)
 
     def tick(self) -> None:
         """Clock-driven refresh: ages and retry countdowns; the period countdown per minute."""
@@ -196,9 +215,29 @@ class MonitorScreen(Screen):
         self._rendered, self._minute = key, minute
         self.org_view.show(OrgShown(state, monitor.forecast_for(state.name), monitor.series(state.name),
                                     monitor.thresholds_for(state.name), now))
+        self.call_after_refresh(self._usage_chart)  # after the panes are laid out (and drawn)
         if (state.fetched or state.cached) is not None and not self._first_data_drawn:
             self._first_data_drawn = True
             self.call_after_refresh(partial(resume_gc, freeze=True))  # start-up is over
+
+    def _usage_chart(self) -> None:
+        """The credits chart under the panes when the terminal leaves room for one: from the
+        terminal's size alone (the panes' height is known only after a layout, and a chart
+        that came and went with it would make the screen jump); none at 80x24."""
+        if not self.live or self.showing_overview or self.current is None:
+            return
+        view = self.org_view
+        panes_rows = PANES_ROWS_WIDE if self.has_class("-wide") else PANES_ROWS_STACKED
+        room = self.size.height - CHROME_ROWS - panes_rows
+        period = self.monitor.current_period(self.current) if room >= USAGE_CHART_MIN else None
+        if period is None or len(period.samples) < 2:  # a line needs two points
+            view.hide_usage_chart()
+            return
+        view.query_one("#usage-chart-host").styles.height = min(room, USAGE_CHART_MAX)
+        # A callable, not a coroutine: an exclusive worker replaced before it starts must not
+        # leave a coroutine that was never awaited.
+        self.run_worker(partial(view.show_usage_chart, period, self.monitor.forecast_for(self.current), self.now()),
+                        group="usage-chart", exclusive=True, exit_on_error=False)
 
     def _update_overview_rows(self, changed: set[str]) -> None:
         if not self.live or not self.showing_overview:
@@ -309,6 +348,37 @@ class MonitorScreen(Screen):
             self.notify(f"refresh every {fmt.interval(after)}", timeout=2)
         self._rendered = None
         self.tick()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, message: TabbedContent.TabActivated) -> None:
+        if message.pane.id == "history":
+            self.load_history()
+
+    def load_history(self, fresh_within: float = 0.0) -> None:
+        """(Re)draw the History tab of the shown org; not again within ``fresh_within`` seconds."""
+        name = self.current
+        if name is None:
+            return
+        drawn = self._history_drawn
+        if fresh_within and drawn is not None and drawn[0] == name and time.monotonic() - drawn[1] < fresh_within:
+            return
+        self._history_drawn = (name, time.monotonic())
+        self.run_worker(partial(self._draw_history, name), group="history", exclusive=True, exit_on_error=False)
+
+    async def _draw_history(self, name: str) -> None:
+        periods = await self.monitor.periods(name)
+        if not self.live or name != self.current:
+            return
+        back = self._period_back[name] = min(self._period_back.get(name, 0), max(len(periods) - 1, 0))
+        await self.org_view.show_history(periods, len(periods) - 1 - back, self.monitor.forecast_for(name), self.now())
+
+    def action_period(self, step: int) -> None:
+        """``,`` and ``.``: the previous and the next billing period in the History tab."""
+        if self.current is None or self.showing_overview or self.org_view.active_tab != "history":
+            return
+        back = max(self._period_back.get(self.current, 0) - step, 0)
+        self._period_back[self.current] = back
+        self.load_history()
 
     def action_tab(self, tab: str) -> None:
         if self.current is None:
