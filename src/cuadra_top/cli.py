@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def listen_address(text: str):
-    from cuadra_top.exporter.listen import parse_listen
+    from cuadra_top.listen import parse_listen
 
     try:
         return parse_listen(text)
@@ -503,9 +503,9 @@ def exporter(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     import asyncio  # here, not at start-up: `status` must not pay for it
 
     from cuadra_top.config import ConfigError, check_credentials, load_config
-    from cuadra_top.exporter.listen import DEFAULT_HOST, DEFAULT_PORT, Listen
     from cuadra_top.exporter.run import ExporterOptions, ExporterService, ListenError
-    from cuadra_top.exporter.webconfig import WebConfigError
+    from cuadra_top.listen import DEFAULT_HOST, EXPORTER_PORT, Listen
+    from cuadra_top.webconfig import WebConfigError
     from cuadra_top.state.monitor import Monitor
 
     if args.org:
@@ -530,7 +530,7 @@ def exporter(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     from pathlib import Path
 
     options = ExporterOptions(
-        loaded, args.listen or Listen(DEFAULT_HOST, DEFAULT_PORT), monitor_for,
+        loaded, args.listen or Listen(DEFAULT_HOST, EXPORTER_PORT), monitor_for,
         web_config=Path(args.web_config_file) if args.web_config_file else None,
         reload=reload if loaded.source == "file" else None,
     )
