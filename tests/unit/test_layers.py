@@ -20,7 +20,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+
+
+def child_env() -> dict[str, str]:
+    """This checkout's sources first; the environment of the moment, so the per-test config and
+    data directories of conftest apply (not the real ones of the user running the tests)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
 
 
 def test_the_layer_contracts_hold():
@@ -56,7 +61,7 @@ def test_scriptable_paths_never_import_textual_rich_or_the_exporter(argv, allowe
     config.chmod(0o600)
     args = ["--config", str(config), *(["--no-history"] if argv[0] in ("--once", "--check") else []), *argv]
     result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60,
-                            cwd=tmp_path, env=ENV)
+                            cwd=tmp_path, env=child_env())
     report = json.loads(result.stderr.strip().splitlines()[-1])
     assert report["code"] == 0, result
     heavy = [m for m in report["heavy"] if m.split(".")[0] not in allowed]
@@ -155,11 +160,11 @@ def test_status_from_the_cache_imports_no_heavy_library(sim, tmp_path, isolated_
     config.chmod(0o600)
     args = ["status", "--config", str(config)]
     first = subprocess.run([sys.executable, "-m", "cuadra_top", *args], capture_output=True, text=True, timeout=60,
-                           env=ENV)
+                           env=child_env())
     assert first.returncode == 0, first
     assert sim.request_count() == 2
     result = subprocess.run([sys.executable, "-c", STATUS_PROBE, *args], capture_output=True, text=True, timeout=60,
-                            env=ENV)
+                            env=child_env())
     report = json.loads(result.stderr.strip().splitlines()[-1])
     assert report["code"] == 0 and result.stdout == "alpha 10% · beta 10%\n", result
     assert report["heavy"] == [], f"status imported {report['heavy'][:5]}"
