@@ -20,8 +20,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # Frozen clock, UTC, colour on, no user theme files: the same pictures on every machine.
+# screenshots/web.png: `cuadra-top --demo web` in headless Chromium (`make e2e-deps`), by its test.
 screenshots: $(STAMP)
 	env -u NO_COLOR TZ=UTC XDG_CONFIG_HOME=$$(mktemp -d) $(BIN)/python -m cuadra_top.tui.screenshots screenshots
+	CUADRA_TOP_E2E=require CUADRA_TOP_WEB_SCREENSHOT=$(CURDIR)/screenshots/web.png \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_web_e2e.py -k demo_in_chromium
 
 # Benchmarks (issue 5): ~16 min; writes bench/RESULTS.md and bench/results.json.
 bench: $(STAMP)

@@ -190,13 +190,17 @@ class Browser:
         self.sockets: dict[str, str] = {}
         """Each websocket the pages opened: request id -> URL."""
         self.closed: set[str] = set()
+        self.statuses: list[tuple[str, int]] = []
+        """Each HTTP response the pages got: (URL, status)."""
 
     def read(self) -> None:
         """Take what the websockets received since the last call into ``screens``."""
         for entry in self.driver.get_log("performance"):
             message = json.loads(entry["message"])["message"]
             method, params = message["method"], message.get("params", {})
-            if method == "Network.webSocketCreated":
+            if method == "Network.responseReceived":
+                self.statuses.append((params["response"]["url"], params["response"]["status"]))
+            elif method == "Network.webSocketCreated":
                 self.sockets[params["requestId"]] = params["url"]
             elif method == "Network.webSocketClosed":
                 self.closed.add(params["requestId"])
