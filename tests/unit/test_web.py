@@ -350,6 +350,19 @@ def test_what_cannot_be_served_is_one_line_and_exit_2(tmp_path, args, message):
     assert len(result.stderr.strip().splitlines()) == 1 or result.stderr.startswith("usage:")
 
 
+def test_a_busy_port_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_web(tmp_path, "--demo", "web", "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 2
+    assert result.stderr == (f"cuadra-top: cannot listen on 127.0.0.1:{port} (Address already in use); "
+                             "choose another address with --listen\n")
+
+
 def test_insecure_no_auth_warns_at_every_start(tmp_path):
     for _ in range(2):
         server = WebServer(tmp_path, ["--demo"], ["--insecure-no-auth"], listen="0.0.0.0:0")

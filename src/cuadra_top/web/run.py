@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -93,7 +94,7 @@ class WebService:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            reason = exc.strerror or type(exc).__name__
+            reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__  # not asyncio's long sentence
             raise WebError(f"cannot listen on {listen} ({reason}); choose another address with --listen") from None
         self.port = int(runner.addresses[0][1])
 
