@@ -152,6 +152,35 @@ async def test_a_web_config_that_drops_authentication_makes_an_exposed_server_re
     assert "no longer sets up authentication" in after[0].text
 
 
+async def test_over_tls_a_renewed_certificate_is_served_without_a_restart(tmp_path):
+    from exporter_support import openssl
+
+    certs = make_certificates(tmp_path / "tls")
+    path = web_file(certs, "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n")
+    service = await started(web_config=path)
+    service.web.recheck = 0
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+
+    async def served() -> tuple[str, int]:
+        async with httpx.AsyncClient(verify=context) as client:
+            async with client.stream("GET", f"https://127.0.0.1:{service.port}/") as response:
+                peer = response.extensions["network_stream"].get_extra_info("ssl_object").getpeercert()
+                return dict(item[0] for item in peer["subject"])["commonName"], response.status_code
+
+    try:
+        before = await served()
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                "server.key", "-out", "renewed.csr", "-subj", "/CN=renewed", cwd=certs)
+        openssl("x509", "-req", "-in", "renewed.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-days", "2", "-out", "server.pem", "-extfile", "server.ext", cwd=certs)
+        os.utime(certs / "server.pem", ns=(time.time_ns() + 10**9,) * 2)
+        after = await served()
+    finally:
+        await service.stop()
+    assert service.url.startswith("https://")
+    assert before == ("server", 200) and after == ("renewed", 200)
+
+
 # -- Host and Origin -------------------------------------------------------------------------
 
 async def test_on_loopback_another_host_name_is_refused_unless_it_is_the_public_url():

@@ -88,8 +88,10 @@ class WebService:
         listen = self.options.listen
         self._runner = runner = web.AppRunner(self.server.make_app(), handle_signals=False, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, listen.host or None, listen.port, ssl_context=self.web.current().ssl_context,
-                           reuse_address=True)
+        context = self.web.current().ssl_context
+        if context is not None:
+            context.sni_callback = self._current_certificate
+        site = web.TCPSite(runner, listen.host or None, listen.port, ssl_context=context, reuse_address=True)
         try:
             await site.start()
         except OSError as exc:
@@ -97,6 +99,14 @@ class WebService:
             reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__  # not asyncio's long sentence
             raise WebError(f"cannot listen on {listen} ({reason}); choose another address with --listen") from None
         self.port = int(runner.addresses[0][1])
+
+    def _current_certificate(self, connection, server_name, context) -> None:
+        """At each TLS handshake, the certificate and key of the web config as it is now: a
+        renewed certificate needs no restart (called by OpenSSL with or without SNI). Whether
+        TLS is on, and the client certificate settings, stay as they were at start."""
+        current = self.web.current().ssl_context
+        if current is not None and current is not context:
+            connection.context = current
 
     async def stop(self) -> None:
         """Every session ends (its app quits, or is ended), then the server."""
