@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from cuadra_top.config import LoadedConfig, OrgConfig, Settings
-from cuadra_top.exporter.listen import Listen
+from cuadra_top.listen import Listen
 from cuadra_top.exporter.run import ExporterOptions, ExporterService
 from cuadra_top.state.monitor import Monitor
 

@@ -169,7 +169,7 @@ async def test_the_forecast_is_exported_per_pool(start_sim, clock):
     """Burn rate and the chain's projected times, once the history has two samples 10 min apart."""
     from cuadra_top.state.trends import Trends
 
-    from cuadra_top.exporter.listen import Listen
+    from cuadra_top.listen import Listen
     from cuadra_top.exporter.run import ExporterOptions, ExporterService
     from cuadra_top.state.monitor import Monitor
 
@@ -214,7 +214,7 @@ async def test_org_names_are_escaped_and_secrets_never_exported(start_sim, clock
     from pydantic import SecretStr
 
     from cuadra_top.config import LoadedConfig, OrgConfig, Settings
-    from cuadra_top.exporter.listen import Listen
+    from cuadra_top.listen import Listen
     from cuadra_top.exporter.run import ExporterOptions, ExporterService
     from exporter_support import monitors
 

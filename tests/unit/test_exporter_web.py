@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from conftest import small_org
-from cuadra_top.exporter.listen import Listen, parse_listen
-from cuadra_top.exporter.webconfig import WebConfigError, load_web_config
+from cuadra_top.listen import Listen, parse_listen
+from cuadra_top.webconfig import WebConfigError, load_web_config
 from exporter_support import make_certificates, orgs_in, parse, service_for
 
 HASH = bcrypt.hashpw(b"s3cret-pass", bcrypt.gensalt(4)).decode()

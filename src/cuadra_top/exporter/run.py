@@ -20,11 +20,11 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from cuadra_top.config import ConfigError, LoadedConfig
 from cuadra_top.debuglog import logger
-from cuadra_top.exporter.listen import Listen
+from cuadra_top.listen import Listen
 from cuadra_top.exporter.metrics import CuadraCollector
 from cuadra_top.exporter.server import MetricsServer, make_app
 from cuadra_top.exporter.views import OrgView, view_of, waiting
-from cuadra_top.exporter.webconfig import WebConfigSource, warn
+from cuadra_top.webconfig import WebConfigSource, warn
 from cuadra_top.redaction import redact
 from cuadra_top.state.monitor import Monitor, MonitorEvent, OrgChanged
 
