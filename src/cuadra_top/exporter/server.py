@@ -1,9 +1,9 @@
-"""The HTTP side: ``/metrics`` (prometheus_client's WSGI app: text format, or OpenMetrics when
+"""The HTTP side: ``/metrics`` (the renders of ``exposition``: text format, or OpenMetrics when
 the scraper asks for it, gzip when accepted), a landing page at ``/``, and the web config's
 TLS, client certificates, basic auth and headers around them.
 
-Standard library only (``wsgiref`` + ``ssl``), a thread per request: a scrape renders from
-snapshots and never waits on a poll or on another scrape. The TLS handshake runs in the
+Standard library only (``wsgiref`` + ``ssl``), a thread per request: a scrape sends the last
+render and never waits on a poll, on a render in progress or on another scrape. The TLS handshake runs in the
 request's thread under a deadline, so a client that connects and says nothing holds one thread
 for a few seconds, never the accept loop.
 """
@@ -23,8 +23,6 @@ from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
-
-from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from cuadra_top import __version__
 from cuadra_top.debuglog import logger
@@ -87,9 +85,9 @@ class BasicAuth:
         return ok
 
 
-def make_app(registry: CollectorRegistry, web: WebConfigSource) -> Callable[..., Iterable[bytes]]:
-    """The WSGI application: auth, then ``/metrics``, ``/`` or 404, with the configured headers."""
-    metrics = make_wsgi_app(registry)
+def make_app(metrics: Callable[..., Iterable[bytes]], web: WebConfigSource) -> Callable[..., Iterable[bytes]]:
+    """The WSGI application: auth, then ``/metrics`` (the ``metrics`` app), ``/`` or 404, with
+    the configured headers."""
     auth = BasicAuth()
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
