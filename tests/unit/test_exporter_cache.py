@@ -340,3 +340,18 @@ def test_many_scrapers_while_the_orgs_change_never_get_a_torn_or_mixed_expositio
     assert not problems, problems[:3]
     assert scraped[0] > 100 and fleet.version > 100
 
+
+async def test_while_it_serves_a_scrape_gets_the_gil_within_a_millisecond(csim):
+    """The render thread and the polls compute under the GIL; Python hands it over every 5 ms
+    by default, and a scrape needs it at each of ~10 steps. The exporter asks for 1 ms while it
+    serves, and gives the process its own setting back when it stops."""
+    import sys
+
+    before = sys.getswitchinterval()
+    service = await started(service_for(csim, ["plain"]))
+    try:
+        serving = sys.getswitchinterval()
+    finally:
+        await service.stop()
+    assert serving <= 0.001 < before
+    assert sys.getswitchinterval() == before

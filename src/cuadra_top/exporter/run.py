@@ -24,7 +24,7 @@ from cuadra_top.debuglog import logger
 from cuadra_top.exporter.exposition import RENDER_EVERY, ExpositionCache, make_metrics_app
 from cuadra_top.exporter.listen import Listen
 from cuadra_top.exporter.metrics import CuadraCollector
-from cuadra_top.exporter.server import MetricsServer, make_app
+from cuadra_top.exporter.server import SWITCH_INTERVAL, MetricsServer, make_app
 from cuadra_top.exporter.views import OrgView, view_of, waiting
 from cuadra_top.exporter.webconfig import WebConfigSource, warn
 from cuadra_top.redaction import redact
@@ -115,6 +115,7 @@ class ExporterService:
         self._thread: threading.Thread | None = None
         self._retry: asyncio.Task[None] | None = None
         self._reloading = asyncio.Lock()
+        self._switch_interval: float | None = None
 
     @property
     def port(self) -> int:
@@ -136,6 +137,8 @@ class ExporterService:
             raise ListenError(f"cannot listen on {listen} ({reason}); choose another address with --listen") from None
         monitor = self.options.monitor_for(self.options.loaded)
         self.exporter.follow(monitor)
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL))  # scrapes get the GIL soon
         self.exposition.start()
         self._thread = threading.Thread(target=self.server.serve_forever, name="exporter-http", daemon=True)
         self._thread.start()
@@ -197,6 +200,9 @@ class ExporterService:
             await asyncio.to_thread(self.server.shutdown)
             self.server.server_close()
         await asyncio.to_thread(self.exposition.stop)
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
         monitor = self.exporter.monitor
         if monitor is not None:
             await monitor.stop()

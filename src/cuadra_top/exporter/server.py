@@ -32,6 +32,12 @@ log = logger("exporter.http")
 
 REQUEST_TIMEOUT = 10.0
 """Seconds a connection may take for its TLS handshake, and then for each read or write."""
+SWITCH_INTERVAL = 0.001
+"""Seconds a thread may hold the GIL while another waits for it, while the exporter serves
+(Python's default: 0.005). A scrape waits for the GIL at each of its ~10 steps (accept, thread
+start, read, write, close) while the render thread or the polls compute; measured with a thread
+computing all the time, a scrape took 21 ms median / 95 ms p99 at 5 ms, 6 ms / 23 ms at 1 ms.
+The cost is only paid while threads contend: more hand-overs of the GIL, no extra work."""
 AUTH_CACHE_SIZE = 256
 DUMMY_HASH = b"$2b$10$3euPcmQFCiblsZeEu5s7p.9OVHgeHWFDk9nhMqZ0m/3pd/lhwZgES"
 """Checked against when the user is unknown, so a wrong name takes as long as a wrong password."""
