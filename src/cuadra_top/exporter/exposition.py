@@ -19,6 +19,7 @@ scrape can never get a torn body or one format's body with another's headers.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import threading
 import time
@@ -52,6 +53,37 @@ GZIP_LEVEL = 6
 """zlib's default: 3 ms for the 800 KB of 1,000 orgs against 9 ms at 9, for 1% more bytes."""
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class _CollectorPaused:
+    """The cyclic garbage collector off while any render runs.
+
+    A render allocates ~5 container objects a sample (the sample, its labels, the lines) that
+    live until the render ends and are then freed by reference counting: none is ever a cycle.
+    Collections during a render only promote them to the oldest generation, and so many
+    promotions trigger full collections (200-300 ms at 5,000 orgs, every few seconds) that hold
+    the GIL and stall every scrape. What the other threads allocate meanwhile is collected after."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._renders = 0
+        self._resume = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._renders == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._renders += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._renders -= 1
+            if self._renders == 0 and self._resume:
+                gc.enable()
+
+
+_collector_paused = _CollectorPaused()
 
 
 @dataclass(frozen=True)
@@ -150,7 +182,8 @@ class ExpositionCache:
     def _render(self, fmt: _Format) -> Render:
         """Render ``fmt`` now (its lock held) and make it the one served."""
         epoch, generation, started = self._epoch, self._generation(), self._clock()
-        body = fmt.encoder(self.registry)
+        with _collector_paused:
+            body = fmt.encoder(self.registry)
         wants_gzip = started - fmt.gzip_asked_at <= self.keep_warm
         render = Render(fmt.content_type, body, gzip.compress(body, GZIP_LEVEL) if wants_gzip else None,
                         generation, epoch, started)
