@@ -384,3 +384,25 @@ def test_no_garbage_collection_runs_during_a_render():
         gc.enable()
     assert seen == [False, False]
     assert after and still_disabled
+
+
+def test_stopping_waits_for_the_render_in_progress_not_for_every_content_type():
+    """SIGTERM must not wait for a render of every content type kept (seconds at 5,000 orgs)."""
+    fleet, gate = Fleet(), Gate()
+    cache = cache_for(fleet, gate, render_every=0.01)
+    app = make_metrics_app(cache)
+    for accept in ACCEPTS[1:]:  # three content types, rendered once each now
+        wsgi_get(app, accept)
+    gate.release.clear()
+    gate.inside.clear()
+    cache.start()
+    fleet.advance()  # every one of them due
+    assert gate.inside.wait(5)
+    calls = gate.calls
+    stopping = threading.Thread(target=cache.stop)
+    stopping.start()
+    time.sleep(0.1)
+    gate.release.set()
+    stopping.join(5)
+    assert not stopping.is_alive()
+    assert gate.calls == calls  # the render in progress finished, no other began

@@ -216,6 +216,8 @@ class ExpositionCache:
         """Render every content type that is due; the seconds until the next one may be."""
         wait = self.render_every
         for fmt in list(self._formats.values()):
+            if self._stopping.is_set():  # a stop waits for one render at most (~1 s at 5,000 orgs), not all
+                break
             now = self._clock()
             if now - fmt.asked_at > self.keep_warm:
                 with self._formats_lock:
