@@ -640,8 +640,10 @@ def machine_info() -> dict:
         load = None
 
     def version_of(module: str) -> str:
-        out = subprocess.run([str(PYTHON), "-c", f"import {module}; print({module}.__version__)"],
-                             capture_output=True, text=True, timeout=30)
+        """As the measured programs run: this checkout's interpreter (else this one), its src/ first."""
+        python = str(PYTHON) if PYTHON.exists() else sys.executable
+        out = subprocess.run([python, "-c", f"import {module}; print({module}.__version__)"], capture_output=True,
+                             text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
         return out.stdout.strip() or "?"
 
     def git(*args: str) -> str:

@@ -316,6 +316,8 @@ class WebConfigSource:
         """Which server's warnings these are (``exporter``, ``web``)."""
         self._lock = threading.Lock()
         self._config = load_web_config(path) if path is not None else NONE
+        self._own: tuple[str, int, int] | None = None
+        self._named: list[Path] = []
         self._signature = self._stat()
         self._checked = time.monotonic()
 
@@ -337,10 +339,20 @@ class WebConfigSource:
         return self._config
 
     def _stat(self) -> tuple[tuple[str, int, int], ...]:
-        """mtime and size of the file and of the files it names (certificates, CA)."""
+        """mtime and size of the file and of the files it names (certificates, CA). Which
+        files it names is read again only when the file itself changed: a check is a few
+        stat calls, not a YAML parse (it runs on the accept loop, once a second under scrapes)."""
         if self.path is None:
             return ()
-        paths = [self.path]
+        own = _signature_of(self.path)
+        if own != self._own:
+            self._own = own
+            self._named = self._named_files()
+        return (own, *(_signature_of(item) for item in self._named))
+
+    def _named_files(self) -> list[Path]:
+        assert self.path is not None
+        paths = []
         try:
             import yaml
 
@@ -351,14 +363,15 @@ class WebConfigSource:
                     paths.append(Path(tls[key]) if os.path.isabs(tls[key]) else self.path.parent / tls[key])
         except Exception:  # unreadable now: its own signature changes, and loading it says why
             pass
-        signature = []
-        for item in paths:
-            try:
-                st = item.stat()
-                signature.append((str(item), st.st_mtime_ns, st.st_size))
-            except OSError:
-                signature.append((str(item), -1, -1))
-        return tuple(signature)
+        return paths
+
+
+def _signature_of(path: Path) -> tuple[str, int, int]:
+    try:
+        st = path.stat()
+        return str(path), st.st_mtime_ns, st.st_size
+    except OSError:
+        return str(path), -1, -1
 
 
 def warn(message: str, program: str = "exporter") -> None:

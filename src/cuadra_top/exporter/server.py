@@ -1,9 +1,9 @@
-"""The HTTP side: ``/metrics`` (prometheus_client's WSGI app: text format, or OpenMetrics when
+"""The HTTP side: ``/metrics`` (the renders of ``exposition``: text format, or OpenMetrics when
 the scraper asks for it, gzip when accepted), a landing page at ``/``, and the web config's
 TLS, client certificates, basic auth and headers around them.
 
-Standard library only (``wsgiref`` + ``ssl``), a thread per request: a scrape renders from
-snapshots and never waits on a poll or on another scrape. The TLS handshake runs in the
+Standard library only (``wsgiref`` + ``ssl``), a thread per request: a scrape sends the last
+render and never waits on a poll, on a render in progress or on another scrape. The TLS handshake runs in the
 request's thread under a deadline, so a client that connects and says nothing holds one thread
 for a few seconds, never the accept loop.
 """
@@ -19,8 +19,6 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
-
 from cuadra_top import __version__
 from cuadra_top.debuglog import logger
 from cuadra_top.webconfig import BasicAuth, WebConfig, WebConfigSource
@@ -29,6 +27,12 @@ log = logger("exporter.http")
 
 REQUEST_TIMEOUT = 10.0
 """Seconds a connection may take for its TLS handshake, and then for each read or write."""
+SWITCH_INTERVAL = 0.001
+"""Seconds a thread may hold the GIL while another waits for it, while the exporter serves
+(Python's default: 0.005). A scrape waits for the GIL at each of its ~10 steps (accept, thread
+start, read, write, close) while the render thread or the polls compute; measured with a thread
+computing all the time, a scrape took 21 ms median / 95 ms p99 at 5 ms, 6 ms / 23 ms at 1 ms.
+The cost is only paid while threads contend: more hand-overs of the GIL, no extra work."""
 
 LANDING = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>cuadra-top exporter</title></head>
@@ -40,9 +44,9 @@ LANDING = f"""<!DOCTYPE html>
 """.encode()
 
 
-def make_app(registry: CollectorRegistry, web: WebConfigSource) -> Callable[..., Iterable[bytes]]:
-    """The WSGI application: auth, then ``/metrics``, ``/`` or 404, with the configured headers."""
-    metrics = make_wsgi_app(registry)
+def make_app(metrics: Callable[..., Iterable[bytes]], web: WebConfigSource) -> Callable[..., Iterable[bytes]]:
+    """The WSGI application: auth, then ``/metrics`` (the ``metrics`` app), ``/`` or 404, with
+    the configured headers."""
     auth = BasicAuth()
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
