@@ -201,11 +201,16 @@ class OrgPoller:
                      self.state.failures)
 
     async def _sleep(self, seconds: float | None) -> None:
-        """Wait ``seconds`` (forever if None), or until a control call wakes the loop."""
+        """Wait ``seconds`` (forever if None), or until a control call wakes the loop.
+
+        ``asyncio.timeout``, not ``wait_for``: Python 3.11's ``wait_for`` swallows a
+        cancellation that arrives once the wake is set, so a poller cancelled just after a
+        refresh, pause or interval change lived on, and the monitor's stop waited for it."""
         self._wake.clear()
         try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        except TimeoutError:
             pass
 
     async def _poll(self) -> OrgResult:
