@@ -1,0 +1,73 @@
+"""Memory by design: what a long run or a large fleet keeps is bounded, whatever the run's length.
+
+Each test measures through public interfaces (tracemalloc around the public calls) what one
+consumer keeps once it has been fed far more than it should hold: the overview's rendering,
+the trend window of an org with a month of history, a poller's record of its decisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import tracemalloc
+
+import pytest
+from datetime import datetime, timedelta, timezone
+
+from textual.app import App, ComposeResult
+
+from cuadra_top.api.client import Fetched
+from cuadra_top.api.models import parse_usage
+from cuadra_top.api.errors import ServerError
+from cuadra_top.state.fleet import OrgResult
+from cuadra_top.state.history import History, sample_of
+from cuadra_top.state.poller import OrgPoller, OrgState
+from cuadra_top.state.trends import Trends
+from cuadra_top.thresholds import Thresholds
+from cuadra_top.tui.overview import OverviewTable
+
+UTC = timezone.utc
+NOW = datetime(2026, 5, 31, 12, tzinfo=UTC)
+KIB = 1024
+MIB = 1024 * KIB
+
+
+def usage(used: int, storage: int = 10**9):
+    return parse_usage({
+        "storage": {"used": storage, "limit": 5 * 10**10},
+        "credits": {"used": used, "limit": 10**6, "available": 10**6 - used,
+                    "periodStart": "2026-05-01T00:00:00Z", "periodEnd": "2026-05-31T23:59:59Z"},
+        "plan": {"tier": "pro", "name": "Pro"},
+    })
+
+
+def traced() -> int:
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
+async def test_a_poller_keeps_a_short_record_of_its_decisions():
+    """The delays are kept for the tests and the soak; a poller of months of polls (or of a
+    long outage, every backoff a float of its own) keeps a few dozen of them, not thousands."""
+
+    polls = 0
+
+    async def fetch(name: str) -> OrgResult:
+        nonlocal polls
+        polls += 1
+        if polls % 2:
+            return OrgResult(name, None, ServerError("down", status=503), NOW)
+        return OrgResult(name, Fetched(usage(1_000), {}, NOW, 0.0), None, NOW)
+
+    poller = OrgPoller("acme", fetch, 0.0)
+    task = asyncio.create_task(poller.run())
+    try:
+        while polls < 300:
+            await asyncio.sleep(0)
+            if poller.state.failures and poller.state.next_poll_at:
+                poller.refresh_now()  # skip the backoff: the record is what is tested
+        kept = len(poller.delays)
+    finally:
+        task.cancel()
+        await asyncio.wait([task], timeout=2)
+    assert kept <= 64, f"{kept} delays kept after {polls} polls"
