@@ -46,6 +46,42 @@ def traced() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
+async def test_the_overview_keeps_no_more_renders_than_a_few_screens():
+    """DataTable caches up to 1000 rendered rows and lines and 10000 cells, keyed by its update
+    count: after every change they are all stale, yet kept until evicted. An overview whose
+    orgs answer every few seconds filled them (10+ MiB) over a run: that must not grow."""
+    names = [f"org-{i:03d}" for i in range(1, 41)]
+    states = [OrgState(name, fetched=Fetched(usage(1_000 * i), {}, NOW, 0.1)) for i, name in enumerate(names, 1)]
+    thresholds = Thresholds()
+
+    class OverviewApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield OverviewTable(names, id="overview")
+
+    app = OverviewApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(OverviewTable)
+
+        async def rounds(count: int, start: int) -> None:
+            for i in range(start, start + count):
+                for state in states:
+                    state.paused = (i + names.index(state.name)) % 2 == 0  # every Status cell changes
+                table.update_rows([(n, s, None, thresholds) for n, s in enumerate(states, 1)],
+                                  NOW + timedelta(seconds=i), 5.0)
+                table.move_cursor(row=i % len(names))
+                await pilot.pause()
+
+        tracemalloc.start()
+        try:
+            await rounds(10, 0)  # the table's own start: rows, columns, the first renders
+            before = traced()
+            await rounds(80, 10)
+            grown = traced() - before
+        finally:
+            tracemalloc.stop()
+    assert grown < 1 * MIB, f"the overview grew {grown / MIB:.1f} MiB over 80 redraws of 40 rows"
+
+
 async def test_a_poller_keeps_a_short_record_of_its_decisions():
     """The delays are kept for the tests and the soak; a poller of months of polls (or of a
     long outage, every backoff a float of its own) keeps a few dozen of them, not thousands."""
