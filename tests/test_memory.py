@@ -82,6 +82,45 @@ async def test_the_overview_keeps_no_more_renders_than_a_few_screens():
     assert grown < 1 * MIB, f"the overview grew {grown / MIB:.1f} MiB over 80 redraws of 40 rows"
 
 
+def month_of_samples(day: int) -> list:
+    """One day of one sample a minute, of a month that started on 2026-05-01 (NOW is the 31st)."""
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    minutes = range(day * 24 * 60, min((day + 1) * 24 * 60, 30 * 24 * 60 + 12 * 60))
+    return [sample_of("acme", start + timedelta(minutes=m), usage(1_000 + m, 10**9 + 1_000 * m)) for m in minutes]
+
+
+@pytest.mark.parametrize("source", ["answers", "history"])
+async def test_a_month_of_samples_keeps_a_small_window_per_org(source, tmp_path):
+    """The window of an org with a month of samples (one a minute, thinned to one per 10
+    minutes for the last day and one per 3 hours before: ~380) is what a fleet of hundreds of
+    orgs multiplies. Whether the samples came from answers (each parses its own period,
+    plan and limits) or from the history file, they share what does not change."""
+    history = None
+    if source == "history":
+        history = History(tmp_path / "history.sqlite3")
+        for day in range(31):
+            history.record_many([("acme-key", "acme", s.at, usage(s.credits_used, s.storage_used))
+                                 for s in month_of_samples(day)])
+    trends = Trends(history, lambda: NOW)
+    await asyncio.to_thread(lambda: None)  # the executor's thread, which the history reads use, is not the window
+    tracemalloc.start()
+    try:
+        before = traced()
+        if history is None:
+            for day in range(31):  # a day at a time, as answers bring them
+                trends.add_samples("acme", month_of_samples(day))
+        else:
+            await trends.load(["acme"], {"acme": "acme-key"})
+        kept = traced() - before
+        count = len(trends.windows["acme"].samples)
+    finally:
+        tracemalloc.stop()
+        if history is not None:
+            history.close()
+    assert 300 <= count <= 450, count
+    assert kept < 120 * KIB, f"{count} samples take {kept / KIB:.0f} KiB ({kept / count:.0f} B each)"
+
+
 async def test_a_poller_keeps_a_short_record_of_its_decisions():
     """The delays are kept for the tests and the soak; a poller of months of polls (or of a
     long outage, every backoff a float of its own) keeps a few dozen of them, not thousands."""
