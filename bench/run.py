@@ -324,7 +324,7 @@ class Bench:
         base = ns[0]
         self.scale_fetch_all(ns, spec, base)
         self.scale_once(ns, base)
-        self.scale_overview_sync(ns, spec, base)
+        self.scale_overview_rows(ns, spec, base)
         self.scale_keys(ns, base)
 
     def scale_fetch_all(self, ns, spec: Path, base: int) -> None:
@@ -368,12 +368,12 @@ class Bench:
             self.add(f"scale.once.{n}", sec, f"cuadra-top --once, {orgs(n)}: process start to exit (pty)", "s",
                      walls, baseline=f"scale.once.{base}" if n != base else None, **target)
 
-    def scale_overview_sync(self, ns, spec: Path, base: int) -> None:
+    def scale_overview_rows(self, ns, spec: Path, base: int) -> None:
         sec = "4c. Scale: overview render (in-process)"
         for n in ns:
             first, unchanged, one, every = [], [], [], []
             for _ in range(self.args.runs):
-                out = run_worker([PYTHON, "-m", "bench.worker", "overview-sync", spec, n, 5], self.env, timeout=300)
+                out = run_worker([PYTHON, "-m", "bench.worker", "overview-rows", spec, n, 5], self.env, timeout=300)
                 first.append(out["first"])
                 med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
                 unchanged.append(med(out["unchanged"]))
@@ -381,13 +381,13 @@ class Bench:
                 every.append(med(out["all_changed"]))
             b = (lambda kind: f"scale.sync_{kind}.{base}" if n != base else None)
             ms = (lambda xs: [x * 1000 for x in xs])  # noqa: E731
-            self.add(f"scale.sync_first.{n}", sec, f"OverviewTable.sync(), {orgs(n)}, first (adds the rows)", "ms",
+            self.add(f"scale.sync_first.{n}", sec, f"OverviewTable.update_rows(), {orgs(n)}, first (adds the rows)", "ms",
                      ms(first), baseline=b("first"))
-            self.add(f"scale.sync_unchanged.{n}", sec, f"OverviewTable.sync(), {orgs(n)}, nothing changed", "ms",
+            self.add(f"scale.sync_unchanged.{n}", sec, f"OverviewTable.update_rows(), {orgs(n)}, nothing changed", "ms",
                      ms(unchanged), baseline=b("unchanged"))
-            self.add(f"scale.sync_one.{n}", sec, f"OverviewTable.sync(), {orgs(n)}, one org changed", "ms",
+            self.add(f"scale.sync_one.{n}", sec, f"OverviewTable.update_rows(), {orgs(n)}, one org changed", "ms",
                      ms(one), baseline=b("one"))
-            self.add(f"scale.sync_all.{n}", sec, f"OverviewTable.sync(), {orgs(n)}, every org changed", "ms",
+            self.add(f"scale.sync_all.{n}", sec, f"OverviewTable.update_rows(), {orgs(n)}, every org changed", "ms",
                      ms(every), baseline=b("all"))
 
     def scale_keys(self, ns, base: int) -> None:
