@@ -6,7 +6,8 @@
 person would run it, against the API simulator (in this process, on 127.0.0.1) with 40
 organizations at ``--interval 5``, with its history file, in a clean temporary home. Every
 10 s or so a key is pressed (] [ o s r p u v a 1-9, the arrows, + and -, ? and Esc; a pause, a
-slower interval or the help screen is undone a few seconds later; never q), and every minute
+slower interval or the help screen is undone a few seconds later; never q; the run starts
+with each of them once, see TOUR), and every minute
 a few orgs' answers start failing (5xx, 429 with Retry-After, slow, malformed) while the
 others recover, so the error paths run too. The program's VmRSS is read from /proc every 5 s;
 the series is printed per minute.
@@ -63,6 +64,10 @@ KEYS: list[tuple[str, bytes]] = [
 ]
 UNDO = {"p": ("p", b"p", 3.0), "+": ("-", b"-", 2.0), "?": ("esc", b"\x1b", 3.0)}
 """Keys whose effect is undone a moment later, so the run keeps polling at the asked pace."""
+TOUR = True
+"""The run starts with every key once, a second or so apart: what a key shows for the first
+time (the help screen, the raw tab, a sort) costs memory once, a step of RSS; met for the
+first time late in a random run, that step would read as growth in the second half."""
 
 
 def make_orgs(count: int, rng: random.Random):
@@ -163,8 +168,9 @@ def run(args: argparse.Namespace) -> int:
             wait_for(p, lambda: "organizations" in p.screen.row(0) and p.screen.find("%", range(3, 40)) is not None,
                      60, "the overview with data")
         t0 = now()
-        next_sample, next_key, next_faults, next_print = t0, t0 + args.keys_every, t0 + 60, t0 + 60
+        next_sample, next_key, next_faults, next_print = t0, t0 + 1, t0 + 60, t0 + 60
         undo: list[tuple[float, bytes]] = []
+        tour = list(KEYS) if TOUR else []  # every key once, before the random ones
         cpu0 = p.cpu_seconds()
         print(f"{'min':>5} {'RSS MiB':>8} {'(min':>6} {'max)':>6} {'HWM':>6} {'CPU %':>6} {'threads':>7} "
               f"{'keys':>5} {'polls':>6}", flush=True)
@@ -182,14 +188,15 @@ def run(args: argparse.Namespace) -> int:
                 p.send(data)
                 undo.remove((due, data))
             if t >= next_key:
-                label, data = rng.choice(KEYS)
+                label, data = tour.pop(0) if tour else rng.choice(KEYS)
                 if label in UNDO and any(d == UNDO[label][1] for _, d in undo):
                     label, data = "]", b"]"  # its undo is still pending
                 p.send(data)
                 keys += 1
                 if label in UNDO:
                     undo.append((t + UNDO[label][2], UNDO[label][1]))
-                next_key = t + rng.uniform(0.8, 1.2) * args.keys_every
+                next_key = t + (max(UNDO.get(label, ("", b"", 1.0))[2] + 0.5, 1.0) if tour
+                                else rng.uniform(0.8, 1.2) * args.keys_every)
             if t >= next_faults:
                 next_faults += 60
                 rotate_faults(sim, list(sim.orgs), rng, args.fault_share)
