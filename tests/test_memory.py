@@ -24,7 +24,9 @@ from cuadra_top.state.history import History, sample_of
 from cuadra_top.state.poller import OrgPoller, OrgState
 from cuadra_top.state.trends import Trends
 from cuadra_top.thresholds import Thresholds
+from cuadra_top.tui.help import HelpScreen
 from cuadra_top.tui.overview import OverviewTable
+from cuadra_top.tui.screenshots import frozen_app, wait_for_data
 
 UTC = timezone.utc
 NOW = datetime(2026, 5, 31, 12, tzinfo=UTC)
@@ -146,3 +148,53 @@ async def test_a_poller_keeps_a_short_record_of_its_decisions():
         task.cancel()
         await asyncio.wait([task], timeout=2)
     assert kept <= 64, f"{kept} delays kept after {polls} polls"
+
+
+async def test_the_help_screen_opened_again_and_again_keeps_one_set_of_renders(sim):
+    """Textual keeps the rendered lines of up to 1024 widgets in a global cache after they are
+    gone. A help screen built anew at every ? left its lines there each time (~65 KiB): in a
+    long run that was the RSS that kept growing. One help screen, shown again, holds one set."""
+    app = frozen_app(sim, start_org="acme-free")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_data(app, pilot.pause)
+
+        async def help_and_back(times: int) -> None:
+            for _ in range(times):
+                await pilot.press("question_mark")
+                await pilot.pause()
+                assert isinstance(app.screen, HelpScreen)
+                await pilot.press("escape")
+                await pilot.pause()
+
+        app.monitor.pause(True)  # no answers meanwhile: the help screen is what is measured
+        tracemalloc.start()
+        try:
+            await help_and_back(10)  # the first ones fill Textual's small per-line caches
+            before = traced()
+            await help_and_back(40)
+            grown = traced() - before
+        finally:
+            tracemalloc.stop()
+    assert grown < 256 * KIB, f"40 more openings of the help screen kept {grown / KIB:.0f} KiB"
+
+
+async def test_the_help_screen_shown_again_wears_the_theme_of_the_moment(sim):
+    """The one help screen is kept between openings: a theme chosen meanwhile still shows."""
+    from textual.color import Color
+    from textual.containers import VerticalScroll
+
+    app = frozen_app(sim, start_org="acme-free")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        backgrounds = []
+        for theme in ("textual-dark", "textual-light"):
+            app.theme = theme
+            await pilot.pause()
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            backgrounds.append(app.screen.query_one(VerticalScroll).styles.background)
+            assert backgrounds[-1] == Color.parse(app.get_css_variables()["surface"]), theme
+            await pilot.press("escape")
+            await pilot.pause()
+    assert backgrounds[0] != backgrounds[1]
