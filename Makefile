@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test screenshots bench soak clean e2e-deps
+.PHONY: demo test screenshots bench soak soak-long clean e2e-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ bench: $(STAMP)
 # fails on any unhandled exception or memory that keeps growing.
 soak: $(STAMP)
 	$(BIN)/python soak/soak.py --seconds 300
+
+# Long soak (issue 10): the real cuadra-top in a pseudo-terminal for 30 min, 40 orgs at
+# --interval 5, a key every 10 s, a few orgs failing in rotation; prints its RSS per minute and
+# fails if the program dies or its RSS still grows in the second half (> 2 MiB/hour).
+soak-long: $(STAMP)
+	$(BIN)/python soak/long.py --minutes 30
 
 # What the end-to-end tests need (tests/e2e/): Debian's prometheus package, for
 # /usr/bin/prometheus and /usr/bin/promtool, and its chromium and chromium-driver, for a headless
