@@ -9,6 +9,8 @@ import time
 T0 = time.perf_counter()
 
 import atexit  # noqa: E402
+import importlib.abc  # noqa: E402
+import importlib.machinery  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -36,14 +38,36 @@ mark("cli imported")
 import cuadra_top.tui.run as run  # noqa: E402  (imports the config module: pydantic, httpx, models)
 
 mark("config imported")
-_run_tui, _run_app = run.run_tui, run._run_app
+_run_tui = run.run_tui
+
+
+class _MarkImported(importlib.abc.MetaPathFinder):
+    """Marks the moment ``textual.app`` has finished importing, wherever it is imported from."""
+
+    def find_spec(self, name, path, target=None):
+        if name != "textual.app":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            exec_module = spec.loader.exec_module
+
+            def marked(module):
+                exec_module(module)
+                mark("textual imported")
+
+            spec.loader.exec_module = marked
+        return spec
+
+
+sys.meta_path.insert(0, _MarkImported())
 
 
 def run_tui(*args, **kwargs):
     mark("config read")
     import cuadra_top.state.fleet as fleet
+    import cuadra_top.tui.factory as factory
 
-    build, fetch = fleet.Fleet.from_settings.__func__, fleet.Fleet.fetch
+    build, fetch, make_app = fleet.Fleet.from_settings.__func__, fleet.Fleet.fetch, factory.make_app
 
     def from_settings(cls, *a, **k):
         mark("pools: start")
@@ -57,33 +81,37 @@ def run_tui(*args, **kwargs):
         mark("fetch: answer")
         return result
 
+    def marked_make_app(options):
+        mark("tui imported")
+        return mark_app(make_app(options))
+
     fleet.Fleet.from_settings = classmethod(from_settings)
     fleet.Fleet.fetch = timed_fetch
+    factory.make_app = marked_make_app
     return _run_tui(*args, **kwargs)
 
 
-def run_app(*args, **kwargs):
-    import textual.app  # noqa: F401
-
-    mark("textual imported")
+def mark_app(app):
+    """Marks the app's mount, its first frame and the first org view drawn with data, from
+    public methods only (``on_mount``, ``OrgView.show``, the driver's ``write``)."""
     import textual.drivers.linux_driver as driver
 
-    from cuadra_top.tui import app as tui_app
+    from cuadra_top.tui.org_view import OrgView
 
-    mark("tui imported")
-    cls = tui_app.CuadraTopApp
-    on_mount, render_usage, write = cls.on_mount, cls._render_usage, driver.LinuxDriver.write
+    cls = type(app)
+    on_mount, show, write = cls.on_mount, OrgView.show, driver.LinuxDriver.write
+    done: list[bool] = []
 
     def marked_mount(self):
         mark("mounted")
         on_mount(self)
 
-    def marked_render(self, state, now):
-        render_usage(self, state, now)
-        if state.fetched is not None and not getattr(self, "_timeline_done", False):
-            self._timeline_done = True
+    def marked_show(self, shown):
+        show(self, shown)
+        if shown.state.fetched is not None and not done:
+            done.append(True)
             mark("data rendered")
-            self.call_after_refresh(lambda: (mark("data on screen"), self.exit()))
+            self.app.call_after_refresh(lambda: (mark("data on screen"), self.app.exit()))
 
     first: list[bool] = []
 
@@ -93,9 +121,9 @@ def run_app(*args, **kwargs):
             mark("first frame")
         write(self, data)
 
-    cls.on_mount, cls._render_usage, driver.LinuxDriver.write = marked_mount, marked_render, marked_write
-    return _run_app(*args, **kwargs)
+    cls.on_mount, OrgView.show, driver.LinuxDriver.write = marked_mount, marked_show, marked_write
+    return app
 
 
-run.run_tui, run._run_app = run_tui, run_app
+run.run_tui = run_tui
 sys.exit(cli.main(sys.argv[1:]))

@@ -40,6 +40,12 @@ BENCH_DIR = ROOT / "bench"
 VENV_BIN = ROOT / ".venv" / "bin"
 PYTHON = VENV_BIN / "python"
 CUADRA_TOP = VENV_BIN / "cuadra-top"
+SRC = ROOT / "src"
+"""The sources next to the bench: every child imports cuadra_top from here first (PYTHONPATH),
+so a worktree whose .venv is another checkout's still measures its own code, the code whose
+hash the results record."""
+if str(SRC) not in sys.path:
+    sys.path.insert(0, str(SRC))  # the simulator in this process, too
 
 now = time.monotonic
 
@@ -118,6 +124,7 @@ def child_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]
         "NO_PROXY": "*",
         "no_proxy": "*",
         "TZ": "UTC",
+        "PYTHONPATH": str(SRC),
     }
     for key in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
         Path(env[key]).mkdir(parents=True, exist_ok=True)
@@ -640,8 +647,10 @@ def machine_info() -> dict:
         load = None
 
     def version_of(module: str) -> str:
-        out = subprocess.run([str(PYTHON), "-c", f"import {module}; print({module}.__version__)"],
-                             capture_output=True, text=True, timeout=30)
+        """As the measured programs run: this checkout's interpreter (else this one), its src/ first."""
+        python = str(PYTHON) if PYTHON.exists() else sys.executable
+        out = subprocess.run([python, "-c", f"import {module}; print({module}.__version__)"], capture_output=True,
+                             text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
         return out.stdout.strip() or "?"
 
     def git(*args: str) -> str:

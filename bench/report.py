@@ -18,6 +18,8 @@ def fmt_value(v: float | None, unit: str) -> str:
         return f"{v / 1024:.1f} KiB"
     if unit == "MiB":
         return f"{v:.1f} MiB"
+    if unit == "MiB/org":
+        return f"{v:.3f} MiB"
     return f"{v:.2f} {unit}"
 
 
@@ -75,7 +77,10 @@ def markdown(results: dict) -> str:
         f"| load average | {m['loadavg_at_start']} at start, {results['loadavg_at_end']} at end |",
         "",
         f"Runs: {s['runs']} per start-up / refresh / render figure; idle {s['idle_runs']} x {s['idle_seconds']:.0f} s; "
-        f"memory {s['mem_runs']} x {s['mem_seconds']:.0f} s; key presses {s['key_runs']} run(s) x {s['presses']} "
+        f"memory {s['mem_runs']} x {s['mem_seconds']:.0f} s"
+        + (f"; memory per org {s['per_org_runs']} x {s['per_org_seconds']:.0f} s at "
+           f"{', '.join(map(str, s['per_org_ns']))} orgs side by side" if "per_org_runs" in s else "")
+        + f"; key presses {s['key_runs']} run(s) x {s['presses']} "
         f"presses per org count (each press is a sample). Scale: {', '.join(map(str, s['scale_n']))} orgs, "
         f"{s['scale_latency_s'] * 1000:.0f} ms added latency per request.",
         "",

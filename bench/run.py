@@ -57,6 +57,16 @@ ORG_TITLE = " {name} ·"  # the header line of an org: "[2/10] org-0002 · Pro �
 SCALE_NS = (1, 10, 100, 500)
 SCALE_LATENCY = 0.05
 MEM_ORGS = 10
+PER_ORG_NS = (1, 40, 200)
+"""Org counts of the memory-per-org figure: the first is the base, run side by side with the others."""
+PER_ORG_INTERVAL = 5
+PER_ORG_LIMIT = 0.25
+"""MiB of RSS per additional org (issue 10)."""
+DOWN, UP, ENTER = b"\x1b[B", b"\x1b[A", b"\r"
+PER_ORG_KEYS = (b"o", DOWN, DOWN, DOWN, UP, b"s", b"]", b"]", b"v", b"u", b"[", b"o", b"s", DOWN, ENTER, b"a",
+                b"u", b"o")
+"""The keys of the memory-per-org runs, one a second, the same at every org count: the overview
+(mounted by the first o with one org), its cursor and sort, org views and their tabs."""
 HTOP = shutil.which("htop")
 SIM_BACKLOG = 1024
 BACKLOG_DEFAULT = 5
@@ -315,6 +325,61 @@ class Bench:
                  samples=samples)
         self.add("memory.busy_polls", sec, f"  same run: polls per org per second (1 expected)", "/s",
                  data["polls"], samples=samples)
+        self.memory_per_org()
+
+    def memory_per_org(self) -> None:
+        """RSS of the real program at 1, 40 and 200 orgs, run side by side (the same moments,
+        the same load) through the same keys, once settled: (RSS at N - RSS at 1) / (N - 1)
+        is what each org beyond the first costs."""
+        seconds, ns = self.args.per_org_seconds, PER_ORG_NS
+        base = ns[0]
+        eprint(f"      memory per org: {self.args.per_org_runs} x {seconds:.0f} s, {', '.join(map(str, ns))} orgs side "
+               f"by side at --interval {PER_ORG_INTERVAL}, a key a second")
+        configs = {n: self.write_config(f"per-org-{n}", self.sim_scale, [org_name(i) for i in range(1, n + 1)])
+                   for n in ns}
+        rss: dict[int, list[float]] = {n: [] for n in ns}
+        for _ in range(self.args.per_org_runs):
+            procs: dict[int, PtyProc] = {}
+            try:
+                for n in ns:
+                    procs[n] = self.pty([CUADRA_TOP, "--config", configs[n], "--interval", PER_ORG_INTERVAL],
+                                        f"cuadra-top ({orgs(n)})")
+                for n, p in procs.items():
+                    wait_for(list(procs.values()), (lambda p=p: p.screen.find(ORG_DATA_MARKER) is not None) if n == 1
+                             else (lambda p=p: overview_table_shown(p) and p.screen.find("%", range(3, ROWS)) is not None),
+                             120, f"first data ({orgs(n)})")
+                everyone = list(procs.values())
+                run_for(everyone, 2.0)
+                t0 = now()
+                taken: dict[int, list[float]] = {n: [] for n in ns}
+                next_key, next_sample, k = t0, t0 + max(seconds - 15, 0), 0
+                while now() - t0 < seconds:
+                    run_for(everyone, 0.1)
+                    if now() >= next_key:
+                        for p in everyone:
+                            p.send(PER_ORG_KEYS[k % len(PER_ORG_KEYS)])
+                        k, next_key = k + 1, next_key + 1.0
+                    if now() >= next_sample:  # the last 15 s, once a second
+                        next_sample += 1.0
+                        for n, p in procs.items():
+                            taken[n].append(p.proc_status()["VmRSS"] / 1024)
+                for n, p in procs.items():
+                    if not p.alive:
+                        raise BenchError(f"cuadra-top with {orgs(n)} died during the memory-per-org run")
+                    rss[n].append(sorted(taken[n])[len(taken[n]) // 2])
+            finally:
+                for p in procs.values():
+                    p.close()
+        sec, samples = "3. Memory", f"runs of {seconds:.0f} s"
+        for n in ns:
+            self.add(f"memory.settled.{n}", sec, f"cuadra-top, {orgs(n)}, --interval {PER_ORG_INTERVAL}: RSS after "
+                     f"{seconds:.0f} s of keys (memory-per-org runs)", "MiB", rss[n],
+                     baseline=f"memory.settled.{base}" if n != base else None, samples=samples)
+        for n in ns[1:]:
+            per_org = [(big - small) / (n - base) for big, small in zip(rss[n], rss[base])]
+            self.add(f"memory.per_org.{n}", sec, f"memory per additional org, {n} orgs: (RSS at {n} - RSS at {base}) "
+                     f"/ {n - base}", "MiB/org", per_org, target=f"<= {PER_ORG_LIMIT:g} MiB", limit=PER_ORG_LIMIT,
+                     samples=samples)
 
     # -- 4. scale --------------------------------------------------------------------------------
     def scale(self) -> None:
@@ -326,7 +391,7 @@ class Bench:
         base = ns[0]
         self.scale_fetch_all(ns, spec, base)
         self.scale_once(ns, base)
-        self.scale_overview_sync(ns, spec, base)
+        self.scale_overview_rows(ns, spec, base)
         self.scale_keys(ns, base)
 
     def scale_fetch_all(self, ns, spec: Path, base: int) -> None:
@@ -370,12 +435,12 @@ class Bench:
             self.add(f"scale.once.{n}", sec, f"cuadra-top --once, {orgs(n)}: process start to exit (pty)", "s",
                      walls, baseline=f"scale.once.{base}" if n != base else None, **target)
 
-    def scale_overview_sync(self, ns, spec: Path, base: int) -> None:
+    def scale_overview_rows(self, ns, spec: Path, base: int) -> None:
         sec = "4c. Scale: overview render (in-process)"
         for n in ns:
             first, unchanged, one, every = [], [], [], []
             for _ in range(self.args.runs):
-                out = run_worker([PYTHON, "-m", "bench.worker", "overview-sync", spec, n, 5], self.env, timeout=300)
+                out = run_worker([PYTHON, "-m", "bench.worker", "overview-rows", spec, n, 5], self.env, timeout=300)
                 first.append(out["first"])
                 med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
                 unchanged.append(med(out["unchanged"]))
@@ -383,13 +448,13 @@ class Bench:
                 every.append(med(out["all_changed"]))
             b = (lambda kind: f"scale.sync_{kind}.{base}" if n != base else None)
             ms = (lambda xs: [x * 1000 for x in xs])  # noqa: E731
-            self.add(f"scale.sync_first.{n}", sec, f"OverviewTable.sync(), {orgs(n)}, first (adds the rows)", "ms",
+            self.add(f"scale.sync_first.{n}", sec, f"OverviewTable.update_rows(), {orgs(n)}, first (adds the rows)", "ms",
                      ms(first), baseline=b("first"))
-            self.add(f"scale.sync_unchanged.{n}", sec, f"OverviewTable.sync(), {orgs(n)}, nothing changed", "ms",
+            self.add(f"scale.sync_unchanged.{n}", sec, f"OverviewTable.update_rows(), {orgs(n)}, nothing changed", "ms",
                      ms(unchanged), baseline=b("unchanged"))
-            self.add(f"scale.sync_one.{n}", sec, f"OverviewTable.sync(), {orgs(n)}, one org changed", "ms",
+            self.add(f"scale.sync_one.{n}", sec, f"OverviewTable.update_rows(), {orgs(n)}, one org changed", "ms",
                      ms(one), baseline=b("one"))
-            self.add(f"scale.sync_all.{n}", sec, f"OverviewTable.sync(), {orgs(n)}, every org changed", "ms",
+            self.add(f"scale.sync_all.{n}", sec, f"OverviewTable.update_rows(), {orgs(n)}, every org changed", "ms",
                      ms(every), baseline=b("all"))
 
     def scale_keys(self, ns, base: int) -> None:
@@ -531,6 +596,8 @@ class Bench:
             "settings": {
                 "runs": self.args.runs, "idle_runs": self.args.idle_runs, "idle_seconds": self.args.idle_seconds,
                 "mem_runs": self.args.mem_runs, "mem_seconds": self.args.mem_seconds, "key_runs": self.args.key_runs,
+                "per_org_runs": self.args.per_org_runs, "per_org_seconds": self.args.per_org_seconds,
+                "per_org_ns": list(PER_ORG_NS),
                 "presses": self.args.presses, "scale_n": list(self.args.scale_n), "terminal": f"{COLS}x{ROWS}",
                 "scale_latency_s": SCALE_LATENCY,
                 "command": " ".join([".venv/bin/python -m bench", *sys.argv[1:]]),
@@ -561,6 +628,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--idle-seconds", type=float, help="idle window (default 120; quick 20)")
     parser.add_argument("--mem-runs", type=int, help="10-org memory runs (default 3; quick 1)")
     parser.add_argument("--mem-seconds", type=float, help="10-org memory run length (default 60; quick 15)")
+    parser.add_argument("--per-org-runs", type=int, help="memory-per-org runs (default 3; quick 1)")
+    parser.add_argument("--per-org-seconds", type=float, help="memory-per-org run length (default 60; quick 30)")
     parser.add_argument("--key-runs", type=int, help="key-press runs per org count (default 3; quick 1)")
     parser.add_argument("--presses", type=int, help="key presses per run (default 15; quick 6)")
     parser.add_argument("--scale-n", type=lambda s: [int(x) for x in s.split(",")],
@@ -574,7 +643,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     quick = args.quick
     defaults = {"runs": (5, 2), "idle_runs": (3, 1), "idle_seconds": (120.0, 20.0), "mem_runs": (3, 1),
-                "mem_seconds": (60.0, 15.0), "key_runs": (3, 1), "presses": (15, 6),
+                "mem_seconds": (60.0, 15.0), "per_org_runs": (3, 1), "per_org_seconds": (60.0, 30.0),
+                "key_runs": (3, 1), "presses": (15, 6),
                 "scale_n": (list(SCALE_NS), list(SCALE_NS))}
     for key, (full, fast) in defaults.items():
         if getattr(args, key) is None:

@@ -2,7 +2,7 @@
 code being timed do not share one interpreter lock.
 
     python -m bench.worker fetch-all SPEC N REPEAT
-    python -m bench.worker overview-sync SPEC N REPEAT
+    python -m bench.worker overview-rows SPEC N REPEAT
 
 SPEC is a JSON file: a list of {"name", "url", "token"} (the simulator's orgs). Prints one JSON
 object on stdout.
@@ -52,11 +52,13 @@ async def fetch_all(spec: str, n: int, repeat: int) -> dict:
     return out
 
 
-async def overview_sync(spec: str, n: int, repeat: int) -> dict:
-    """Time ``OverviewTable.sync`` for N org states with real data, in a headless Textual app."""
+async def overview_rows(spec: str, n: int, repeat: int) -> dict:
+    """Time ``OverviewTable.update_rows`` for N org states with real data, in a headless Textual
+    app: every row given each time, as the screen's clock tick gives them."""
     from textual.app import App, ComposeResult
 
     from cuadra_top.state.poller import OrgState
+    from cuadra_top.thresholds import Thresholds
     from cuadra_top.tui.overview import OverviewTable
 
     orgs = org_configs(spec, n)
@@ -65,10 +67,14 @@ async def overview_sync(spec: str, n: int, repeat: int) -> dict:
     if not all(r.ok for r in results):
         raise SystemExit(f"{sum(not r.ok for r in results)} of {n} fetches failed")
     states = [OrgState(r.name, fetched=r.fetched, version=1) for r in results]
+    thresholds = Thresholds()
+
+    def rows() -> list:
+        return [(number, state, None, thresholds) for number, state in enumerate(states, 1)]
 
     class SyncApp(App[None]):
         def compose(self) -> ComposeResult:
-            yield OverviewTable(id="overview")
+            yield OverviewTable([state.name for state in states], id="overview")
 
     out: dict = {"n": n}
     now = datetime.now(timezone.utc)
@@ -76,7 +82,7 @@ async def overview_sync(spec: str, n: int, repeat: int) -> dict:
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.query_one(OverviewTable)
         t = time.perf_counter()
-        table.sync(states, now, 1.0)
+        table.update_rows(rows(), now, 1.0)
         out["first"] = time.perf_counter() - t
         await pilot.pause()
         out["first_and_idle"] = time.perf_counter() - t
@@ -85,8 +91,9 @@ async def overview_sync(spec: str, n: int, repeat: int) -> dict:
             samples = []
             for i in range(repeat):
                 prepare(i)
+                given = rows()
                 t = time.perf_counter()
-                table.sync(states, now, 1.0)
+                table.update_rows(given, now, 1.0)
                 samples.append(time.perf_counter() - t)
             return samples
 
@@ -96,7 +103,6 @@ async def overview_sync(spec: str, n: int, repeat: int) -> dict:
         def one_changed(i: int) -> None:
             state = states[(i * 7919) % n]
             state.paused = not state.paused  # its Status cell changes
-            state.version += 1
 
         out["one_changed"] = timed(one_changed)
         await pilot.pause()
@@ -104,7 +110,6 @@ async def overview_sync(spec: str, n: int, repeat: int) -> dict:
         def all_changed(i: int) -> None:
             for state in states:
                 state.paused = not state.paused
-                state.version += 1
 
         out["all_changed"] = timed(all_changed)
         await pilot.pause()
@@ -117,8 +122,8 @@ def main(argv: list[str]) -> int:
     task, spec, n, repeat = argv[0], argv[1], int(argv[2]), int(argv[3])
     if task == "fetch-all":
         result = asyncio.run(fetch_all(spec, n, repeat))
-    elif task == "overview-sync":
-        result = asyncio.run(overview_sync(spec, n, repeat))
+    elif task == "overview-rows":
+        result = asyncio.run(overview_rows(spec, n, repeat))
     else:
         raise SystemExit(f"unknown task {task}")
     json.dump(result, sys.stdout)

@@ -56,7 +56,7 @@ from pydantic import SecretStr  # noqa: E402
 from cuadra_top.config import OrgConfig, Settings  # noqa: E402
 from cuadra_top.simulator import DemoOrg, Fault, Simulator  # noqa: E402
 from cuadra_top.state.fleet import Fleet, OrgResult  # noqa: E402
-from cuadra_top.state.poller import OrgPoller  # noqa: E402
+from cuadra_top.state.monitor import Monitor, OrgChanged  # noqa: E402
 from cuadra_top.tui.app import CuadraTopApp  # noqa: E402
 from cuadra_top.tui.factory import TuiOptions, make_app  # noqa: E402
 
@@ -105,12 +105,12 @@ class Stats:
 STATS = Stats()
 
 
-def install_counters() -> None:
-    """Count every fetch outcome and every poller decision by wrapping their methods."""
-    fetch = Fleet.fetch
+class CountingFleet(Fleet):
+    """The fleet the app polls through (given to it as ``TuiOptions.fleet``), counting every
+    fetch outcome by error kind."""
 
-    async def counting_fetch(self: Fleet, name: str) -> OrgResult:
-        result = await fetch(self, name)
+    async def fetch(self, name: str) -> OrgResult:
+        result = await super().fetch(name)
         STATS.fetches += 1
         kind = "ok" if result.error is None else result.error.kind
         STATS.outcomes[kind] += 1
@@ -119,20 +119,31 @@ def install_counters() -> None:
             STATS.exception(f"fetch of {name}", result.error.message)
         return result
 
-    Fleet.fetch = counting_fetch  # type: ignore[method-assign]
-    log_decision = OrgPoller._log_decision  # noqa: SLF001
 
-    def counting_decision(self: OrgPoller, result: OrgResult, delay: float | None) -> None:
-        if result.error is None:
-            STATS.decisions["at the interval"] += 1
-        elif delay is None:
+def count_decisions(monitor: Monitor) -> None:
+    """Count the pollers' decisions from the monitor's events: an org whose poll has ended
+    (its request count moved, nothing in flight) is stopped, backing off, or due again at the
+    interval; the backoff is the wait until its next poll."""
+    seen: dict[str, int] = {}
+
+    def on_event(event: object) -> None:
+        if not isinstance(event, OrgChanged):
+            return
+        state = event.state
+        if state.in_flight or state.requests == seen.get(state.name, 0):
+            return
+        seen[state.name] = state.requests
+        if state.stopped:
             STATS.decisions["stopped (until r)"] += 1
+        elif state.error is None:
+            STATS.decisions["at the interval"] += 1
         else:
             STATS.decisions["backoff"] += 1
-            STATS.longest_backoff = max(STATS.longest_backoff, delay)
-        log_decision(self, result, delay)
+            if state.next_poll_at is not None:
+                wait = (state.next_poll_at - monitor.clock()).total_seconds()
+                STATS.longest_backoff = max(STATS.longest_backoff, wait)
 
-    OrgPoller._log_decision = counting_decision  # type: ignore[method-assign]  # noqa: SLF001
+    monitor.subscribe(on_event)
 
 
 def install_exception_hooks(loop: asyncio.AbstractEventLoop) -> None:
@@ -388,10 +399,11 @@ async def sample_memory_every(seconds: float, stop: asyncio.Event) -> None:
 
 async def soak(args: argparse.Namespace, sim: RemoteSimulator, rng: random.Random) -> None:
     install_exception_hooks(asyncio.get_running_loop())
-    install_counters()
     settings = Settings(refresh_interval=args.interval, timeout={"connect": 2.0, "read": args.timeout},
                         org=[org_config(org, sim) for org in sim.orgs.values()])
-    app = make_app(TuiOptions(settings, environ={}, rng=random.Random(args.seed), persist_theme=False))
+    fleet = await asyncio.to_thread(CountingFleet.from_settings, settings, {})
+    app = make_app(TuiOptions(settings, environ={}, rng=random.Random(args.seed), persist_theme=False, fleet=fleet))
+    count_decisions(app.monitor)
     stop = asyncio.Event()
     sample_memory()
     try:

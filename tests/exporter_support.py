@@ -3,8 +3,10 @@ scrape parsed with prometheus_client's own parser, test certificates made with o
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -14,7 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from cuadra_top.config import LoadedConfig, OrgConfig, Settings
-from cuadra_top.exporter.listen import Listen
+from cuadra_top.exporter.exposition import RENDER_EVERY
+from cuadra_top.listen import Listen
 from cuadra_top.exporter.run import ExporterOptions, ExporterService
 from cuadra_top.state.monitor import Monitor
 
@@ -35,9 +38,10 @@ def monitors(interval: float = 3600.0) -> Callable[[LoadedConfig], Monitor]:
 
 
 def service_for(sim, names: Iterable[str], *, reload=None, web_config: Path | None = None,
-                listen: Listen = Listen("127.0.0.1", 0), interval: float = 3600.0) -> ExporterService:
+                listen: Listen = Listen("127.0.0.1", 0), interval: float = 3600.0,
+                render_every: float = RENDER_EVERY) -> ExporterService:
     return ExporterService(ExporterOptions(loaded_for(sim, names), listen, monitors(interval),
-                                           web_config=web_config, reload=reload))
+                                           web_config=web_config, reload=reload, render_every=render_every))
 
 
 def parse(text: str) -> Samples:
@@ -65,6 +69,19 @@ async def samples_of(service: ExporterService) -> Samples:
     response = await scrape(service)
     assert response.status_code == 200, response.text
     return parse(response.text)
+
+
+async def samples_once(service: ExporterService, condition: Callable[[Samples], bool]) -> Samples:
+    """The first scrape whose samples meet ``condition``; it must come within the service's
+    ``render_every`` (and a second for the test's own pace): a change reaches /metrics with the
+    next render, never later."""
+    deadline = time.monotonic() + service.options.render_every + 1.0
+    while True:
+        samples = await samples_of(service)
+        if condition(samples):
+            return samples
+        assert time.monotonic() < deadline, "the change did not reach /metrics within render_every"
+        await asyncio.sleep(0.02)
 
 
 def openssl(*args: str, cwd: Path) -> None:

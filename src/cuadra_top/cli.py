@@ -39,12 +39,15 @@ commands:
                              the local history (samples, or per-day figures), no API calls
   exporter [--listen HOST:PORT] [--web.config.file PATH]
                              serve every org's figures to Prometheus at /metrics
+  web [--listen HOST:PORT] [--web.config.file PATH] [--max-sessions N] [--public-url URL]
+                             the TUI in a browser, one session per tab
 
 examples:
   cuadra-top --demo                    try it on simulated organizations
   cuadra-top --once                    one line per org, for scripts
   cuadra-top --once --json --org acme  the raw usage of one org as JSON
   cuadra-top --once --notify           for cron: deliver this run's alerts
+  cuadra-top --demo web                the demo in a browser: http://127.0.0.1:10871/
 
 environment:
   CUADRA_TOP_CONFIG   config file path (like --config)
@@ -111,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --once: deliver this run's alerts to the [[notify]] channels")
     parser.add_argument("--timezone", metavar="ZONE",
                         help="show times in this zone (Europe/Berlin, UTC, local); default: the config's, else TZ")
+    # How `cuadra-top web` starts the TUI of one browser session: it writes no config (no Add
+    # organization, a theme chosen lasts for the tab), and in the demo joins the web server's
+    # simulator. Not for people: hidden.
+    parser.add_argument("--web-session", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--demo-shared", metavar="SPEC", help=argparse.SUPPRESS)
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     config = commands.add_parser("config", help="config path | show | validate")
@@ -137,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="seconds between polls of each org (as before the command)")
     exporter.add_argument("--no-history", action="store_true", default=argparse.SUPPRESS,
                           help="no local history, so no forecast (as before the command)")
+    add_web_parser(commands)
     notify = commands.add_parser("notify", help="notify test [--channel N]: a test notice to each channel")
     notify.add_argument("action", choices=("test",))
     notify.add_argument("--channel", type=channel_number, metavar="N", help="only the Nth [[notify]] table")
@@ -158,13 +167,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def listen_address(text: str):
-    from cuadra_top.exporter.listen import parse_listen
+def add_web_parser(commands) -> None:
+    from cuadra_top.listen import WEB_PORT
+
+    web = commands.add_parser(
+        "web", help="the TUI in a browser, one session per tab",
+        description="Serve the TUI to browsers: each tab runs its own session of it, with the same config and "
+                    "history. Loopback only, unless the web config sets up basic auth or TLS.")
+    web.add_argument("--listen", metavar="HOST:PORT", type=web_listen_address, default=None,
+                     help=f"address to serve on (default 127.0.0.1:{WEB_PORT}; :PORT = every interface)")
+    web.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (as before the command)")
+    web.add_argument("--web.config.file", dest="web_config_file", metavar="PATH", default=None,
+                     help="TLS and basic auth, in the web configuration format of the Prometheus exporters")
+    web.add_argument("--max-sessions", type=session_count, default=None, metavar="N",
+                     help="browser sessions (app processes) at once (default 10)")
+    web.add_argument("--public-url", type=public_url, default=None, metavar="URL",
+                     help="the URL browsers use, behind a reverse proxy (default: relative to the page)")
+    web.add_argument("--insecure-no-auth", action="store_true",
+                     help="serve beyond loopback without basic auth or TLS (warned about at every start)")
+
+
+def listen_address(text: str, example_port: int | None = None):
+    from cuadra_top.listen import EXPORTER_PORT, parse_listen
 
     try:
-        return parse_listen(text)
+        return parse_listen(text, example_port or EXPORTER_PORT)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def web_listen_address(text: str):
+    from cuadra_top.listen import WEB_PORT
+
+    return listen_address(text, WEB_PORT)
+
+
+def session_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of sessions from 1 to 1000")
+    return value
+
+
+def public_url(text: str) -> str:
+    """An ``http(s)://`` URL without a user or password (it is shown and put in the page)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL (e.g. https://team.example/cuadra/)")
+    if parts.username is not None or parts.password is not None:
+        raise argparse.ArgumentTypeError("must not carry a user name or password (browsers log in with basic auth)")
+    if parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the URL of the page, without ?query or #fragment")
+    return text
 
 
 def say(text: object, file=None) -> None:
@@ -246,6 +309,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return simulate(args.port, args.seed)
     if args.command == "exporter" and (args.once or args.json):
         return fail("the exporter serves until it is stopped; drop --once, --check and --json")
+    if args.command == "web" and (args.once or args.json):
+        return fail("web serves until it is stopped; drop --once, --check and --json")
     try:
         if args.command == "config":
             return config_command(args)
@@ -257,6 +322,8 @@ def dispatch(args: argparse.Namespace) -> int:
             from cuadra_top import auth_cli
 
             return auth_cli.run(args, os.environ)
+        if args.demo_shared:
+            return run_shared_demo(args)
         if args.demo:
             return run_demo(args)
         return run_configured(args)
@@ -359,12 +426,28 @@ def run_demo(args: argparse.Namespace) -> int:
         sim.stop()
 
 
+def run_shared_demo(args: argparse.Namespace) -> int:
+    """A session of ``cuadra-top --demo web``: the demo of the simulator the web server runs."""
+    from cuadra_top.demo import SharedDemo, join_demo
+
+    try:
+        shared = SharedDemo.parse(args.demo_shared)
+    except ValueError as exc:
+        return fail(f"--demo-shared: {exc}")
+    loaded, model = join_demo(shared)
+    with tempfile.TemporaryDirectory(prefix="cuadra-top-demo-") as scratch:  # this session's own history
+        args.demo_history = Path(scratch) / "history.sqlite3"
+        return run_loaded(args, loaded, demo_sim=model)
+
+
 def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     from cuadra_top.config import check_credentials
 
     use_display_zone(args, loaded.settings)
     if args.command == "exporter":
         return exporter(args, loaded, demo_sim)
+    if args.command == "web":
+        return web(args, loaded)
     names = [org.name for org in loaded.orgs]
     if args.org and args.org not in names:
         return fail(f"no org named {args.org!r}; configured: {', '.join(names)}")
@@ -385,11 +468,11 @@ def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
         start_org=args.org,
         interval=args.interval,
         theme=args.theme,
-        persist_theme=args.theme is None,
+        persist_theme=args.theme is None and not args.web_session,
         trends=trends,
         reload_org=org_reloader(loaded),
         mouse=not args.no_mouse,
-        config_target=config_target(args, loaded),
+        config_target=None if args.web_session else config_target(args, loaded),
     ))
 
 
@@ -463,7 +546,8 @@ def make_trends(args: argparse.Namespace, loaded, demo_sim=None, *, open_later: 
 
         # Its own history in a temporary directory, seeded with a period and a half: the
         # History tab and the forecast have something to show at once; nothing of the user's.
-        return Trends(History(seed_history(args.demo_history, demo_sim, utc_now())), utc_now)
+        base_url = loaded.orgs[0].api_url if loaded.orgs else ""
+        return Trends(History(seed_history(args.demo_history, demo_sim, base_url, utc_now())), utc_now)
     if demo_sim is not None:
         from cuadra_top.demo import backfill
 
@@ -515,9 +599,9 @@ def exporter(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     import asyncio  # here, not at start-up: `status` must not pay for it
 
     from cuadra_top.config import ConfigError, check_credentials, load_config
-    from cuadra_top.exporter.listen import DEFAULT_HOST, DEFAULT_PORT, Listen
     from cuadra_top.exporter.run import ExporterOptions, ExporterService, ListenError
-    from cuadra_top.exporter.webconfig import WebConfigError
+    from cuadra_top.listen import DEFAULT_HOST, EXPORTER_PORT, Listen
+    from cuadra_top.webconfig import WebConfigError
     from cuadra_top.state.monitor import Monitor
 
     if args.org:
@@ -542,7 +626,7 @@ def exporter(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     from pathlib import Path
 
     options = ExporterOptions(
-        loaded, args.listen or Listen(DEFAULT_HOST, DEFAULT_PORT), monitor_for,
+        loaded, args.listen or Listen(DEFAULT_HOST, EXPORTER_PORT), monitor_for,
         web_config=Path(args.web_config_file) if args.web_config_file else None,
         reload=reload if loaded.source == "file" else None,
     )
@@ -556,6 +640,72 @@ def exporter(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     except ListenError as exc:
         return fail(str(exc))
     return exit_codes.OK
+
+
+def web(args: argparse.Namespace, loaded) -> int:
+    """``cuadra-top web``: serve the TUI to browsers until SIGTERM; each tab runs
+    ``cuadra-top --web-session`` with this run's config and options."""
+    import asyncio  # here, not at start-up: `status` must not pay for it
+    from pathlib import Path
+
+    from cuadra_top.config import check_credentials
+    from cuadra_top.listen import DEFAULT_HOST, WEB_PORT, Listen
+    from cuadra_top.web.run import DEFAULT_MAX_SESSIONS, WebError, WebOptions, WebService
+    from cuadra_top.webconfig import WebConfigError
+
+    names = [org.name for org in loaded.orgs]
+    if args.org and args.org not in names:
+        return fail(f"no org named {args.org!r}; configured: {', '.join(names)}")
+    if not names:  # nobody adds an org from a browser: it would write this machine's config
+        from cuadra_top.config import resolve_path
+
+        return fail(NO_ORGS.format(path=resolve_path(args.config, os.environ)[0]))
+    check_credentials(loaded, os.environ)  # a missing secret fails here, not in every tab
+    sim = None
+    argv = [sys.executable, "-m", "cuadra_top", "--web-session", *session_options(args, loaded)]
+    if loaded.source == "demo":
+        from cuadra_top.demo import start_shared_demo
+
+        sim, shared = start_shared_demo()
+        argv += ["--demo-shared", str(shared)]
+    try:
+        options = WebOptions(
+            args.listen or Listen(DEFAULT_HOST, WEB_PORT), argv,
+            web_config=Path(args.web_config_file) if args.web_config_file else None,
+            max_sessions=args.max_sessions or DEFAULT_MAX_SESSIONS, public_url=args.public_url,
+            insecure_no_auth=args.insecure_no_auth,
+            what="the demo" if sim is not None else f"{len(names)} org(s)",
+        )
+        try:
+            service = WebService(options)
+        except (WebConfigError, WebError) as exc:
+            return fail(str(exc))
+        resume_gc()  # a daemon: start-up is over
+        try:
+            asyncio.run(service.run_until_signalled())
+        except WebError as exc:
+            return fail(str(exc))
+        return exit_codes.OK
+    finally:
+        if sim is not None:
+            sim.stop()
+
+
+def session_options(args: argparse.Namespace, loaded) -> list[str]:
+    """What a browser session's TUI is told: this run's config file and options."""
+    from pathlib import Path
+
+    options = []
+    if loaded.source == "file" and loaded.path is not None:
+        options += ["--config", str(Path(loaded.path).resolve())]
+    for flag, value in (("--interval", args.interval), ("--theme", args.theme), ("--timezone", args.timezone),
+                        ("--org", args.org)):
+        if value is not None:
+            options += [flag, str(value)]
+    for flag, on in (("--no-history", args.no_history), ("--no-mouse", args.no_mouse)):
+        if on:
+            options.append(flag)
+    return options
 
 
 async def notify_targets(loaded) -> list:

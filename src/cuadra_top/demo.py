@@ -5,8 +5,10 @@ Nothing here reads or writes the user's config or data.
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import replace
+import time
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,24 +20,77 @@ from cuadra_top.state.trends import Trends
 
 from cuadra_top.config import LoadedConfig, OrgConfig, Settings
 from cuadra_top.simulator import DemoOrg, Simulator
+from cuadra_top.simulator.server import TOKEN_PATH
 
 
-def demo_org_config(org: DemoOrg, sim: Simulator) -> OrgConfig:
+def demo_org_config(org: DemoOrg, base_url: str) -> OrgConfig:
     """Client credentials where the demo org has them (the OAuth path), else its token."""
     if org.client_id and org.client_secret:
         return OrgConfig(
             name=org.name,
-            api_url=sim.base_url,
+            api_url=base_url,
             client_id=org.client_id,
             client_secret=SecretStr(org.client_secret),
-            token_url=sim.auth_url,
+            token_url=base_url + TOKEN_PATH,
         )
-    return OrgConfig(name=org.name, api_url=sim.base_url, token=SecretStr(org.token))
+    return OrgConfig(name=org.name, api_url=base_url, token=SecretStr(org.token))
 
 
 def demo_config(sim: Simulator, **settings: object) -> LoadedConfig:
-    orgs = [demo_org_config(org, sim) for org in sim.orgs.values()]
+    return _demo_config(sim, sim.base_url, **settings)
+
+
+def _demo_config(sim: Simulator, base_url: str, **settings: object) -> LoadedConfig:
+    orgs = [demo_org_config(org, base_url) for org in sim.orgs.values()]
     return LoadedConfig(Settings(org=orgs, **settings), None, "demo")  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SharedDemo:
+    """A demo simulator another process runs (``cuadra-top --demo web``: one for every browser
+    session, as one API serves a team), told to a session on its command line: its URL, its
+    seed and the moment its orgs began. With those the session rebuilds the same usage curves
+    locally, for the day of history the demo starts with. The demo's credentials are built in
+    and not secrets."""
+
+    base_url: str
+    seed: int
+    origin: float
+
+    def __str__(self) -> str:
+        return f"{self.base_url},{self.seed},{self.origin!r}"
+
+    @classmethod
+    def parse(cls, text: str) -> SharedDemo:
+        """Raises ValueError when ``text`` is not what ``str`` made."""
+        url, seed, origin = text.split(",")
+        if not url.startswith("http://127.0.0.1:"):
+            raise ValueError(f"{url!r}: the shared demo is served on loopback")
+        value = float(origin)
+        if not math.isfinite(value):
+            raise ValueError(f"{origin!r} is not a time")
+        return cls(url, int(seed), value)
+
+
+def _simulator_from(seed: int | None, origin: float) -> Simulator:
+    """A simulator whose orgs all began at ``origin``, on the real clock from then on."""
+    sim = Simulator(seed=seed, clock=lambda: origin)
+    sim.clock = time.time
+    return sim
+
+
+def start_shared_demo(seed: int | None = None) -> tuple[Simulator, SharedDemo]:
+    """The simulator every session of ``--demo web`` talks to, started, and how to join it."""
+    origin = time.time()
+    sim = _simulator_from(seed, origin).start()
+    return sim, SharedDemo(sim.base_url, sim.seed, origin)
+
+
+def join_demo(shared: SharedDemo) -> tuple[LoadedConfig, Simulator]:
+    """The config of the shared demo's orgs, and a simulator that is never started but gives the
+    same usage as the shared one at any moment (for :func:`backfill`)."""
+    model = _simulator_from(shared.seed, shared.origin)
+    return _demo_config(model, shared.base_url), model
 
 
 def backfill(trends: Trends, sim: Simulator, now: datetime, hours: int = 24) -> None:
@@ -61,7 +116,7 @@ def backfill(trends: Trends, sim: Simulator, now: datetime, hours: int = 24) -> 
         trends.add_samples(org.name, reversed(samples))
 
 
-def seed_history(path: Path, sim: Simulator, now: datetime) -> Path:
+def seed_history(path: Path, sim: Simulator, base_url: str, now: datetime) -> Path:
     """A history file for the demo (in a temporary directory of its own, never the user's):
     each demo org's current period so far and the whole period before, a sample an hour, so
     the History tab has something to show at once. The last day burns at the org's rate (the
@@ -74,7 +129,7 @@ def seed_history(path: Path, sim: Simulator, now: datetime) -> Path:
     rng = random.Random(sim.seed)
     records: list[tuple[str, Sample]] = []
     for org in sim.orgs.values():
-        config = demo_org_config(org, sim)
+        config = demo_org_config(org, base_url)
         key = series_key(config.api_url, build_credential(config, {}), org.name) or f"name:{org.name}"
         current = sample_of(org.name, now, parse_usage(sim.usage_for(org.name, now=now.timestamp())))
         start = current.period_start or now - timedelta(days=30)

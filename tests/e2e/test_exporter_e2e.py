@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +34,7 @@ from cuadra_top.simulator import Fault, Simulator
 from cuadra_top.simulator.orgs import TIB, month_start
 from cuadra_top.state.history import History
 from cuadra_top.state.identity import series_key
+from e2e_support import Group, need
 from exporter_support import org_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,13 +54,7 @@ HISTORY = 7200.0
 
 
 def binaries() -> tuple[str, str]:
-    found = shutil.which("prometheus"), shutil.which("promtool")
-    if None in found:
-        message = "needs prometheus and promtool (Debian's prometheus package): run `make e2e-deps`"
-        if os.environ.get("CUADRA_TOP_E2E") == "require":
-            pytest.fail(f"CUADRA_TOP_E2E=require: {message}")
-        pytest.skip(message)
-    return found  # type: ignore[return-value]
+    return need(("prometheus", "promtool"), "Debian's prometheus package")  # type: ignore[return-value]
 
 
 def free_port() -> int:
@@ -81,32 +74,6 @@ def e2e_orgs():
         small_org("unlimited", tier="free", plan_name="Free", credit_limit=None, storage_limit=None),
         small_org("erratic"),
     ]
-
-
-class Group:
-    """A child in its own process group; ``stop`` ends the whole group (TERM, then KILL)."""
-
-    def __init__(self, argv: list[str], log: Path, **kw) -> None:
-        self.log = log
-        self.out = log.open("w")
-        self.proc = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True, **kw)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(10)
-        self.out.close()
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 def wait(condition, what: str, timeout: float = 60.0, every: float = 0.25):

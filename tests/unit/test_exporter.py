@@ -16,7 +16,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from conftest import small_org
 from cuadra_top import __version__
 from cuadra_top.simulator import Fault
-from exporter_support import loaded_for, orgs_in, parse, samples_of, scrape, service_for, value
+from exporter_support import loaded_for, orgs_in, parse, samples_of, samples_once, scrape, service_for, value
 
 
 def exporter_orgs():
@@ -91,17 +91,18 @@ async def test_every_value_is_the_one_the_api_sent(xsim):
 
 
 async def test_a_failing_org_is_down_with_its_last_values_and_their_time(xsim):
-    service = await started(service_for(xsim, ["plain", "failing"]))
+    service = await started(service_for(xsim, ["plain", "failing"], render_every=0.2))
     try:
         before = await samples_of(service)
         xsim.set_fault("failing", Fault(status=503))
         monitor = service.exporter.monitor
         monitor.refresh(["failing"])
         await until(lambda: monitor.state_of("failing").error is not None)
-        after = await samples_of(service)
+        after = await samples_once(service, lambda s: value(s, "cuadra_up", org="failing") == 0)
         monitor.refresh(["failing"])  # a second failure of the same kind: the counter counts
         await until(lambda: monitor.state_of("failing").failures == 2)
-        again = await samples_of(service)
+        again = await samples_once(service, lambda s: value(s, "cuadra_fetch_errors_total", org="failing",
+                                                             kind="server") == 2)
     finally:
         await service.stop()
     assert value(after, "cuadra_up", org="failing") == 0
@@ -169,7 +170,7 @@ async def test_the_forecast_is_exported_per_pool(start_sim, clock):
     """Burn rate and the chain's projected times, once the history has two samples 10 min apart."""
     from cuadra_top.state.trends import Trends
 
-    from cuadra_top.exporter.listen import Listen
+    from cuadra_top.listen import Listen
     from cuadra_top.exporter.run import ExporterOptions, ExporterService
     from cuadra_top.state.monitor import Monitor
 
@@ -214,7 +215,7 @@ async def test_org_names_are_escaped_and_secrets_never_exported(start_sim, clock
     from pydantic import SecretStr
 
     from cuadra_top.config import LoadedConfig, OrgConfig, Settings
-    from cuadra_top.exporter.listen import Listen
+    from cuadra_top.listen import Listen
     from cuadra_top.exporter.run import ExporterOptions, ExporterService
     from exporter_support import monitors
 

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from conftest import small_org
-from cuadra_top.exporter.listen import Listen, parse_listen
-from cuadra_top.exporter.webconfig import WebConfigError, load_web_config
+from cuadra_top.listen import Listen, parse_listen
+from cuadra_top.webconfig import WebConfigError, load_web_config
 from exporter_support import make_certificates, orgs_in, parse, service_for
 
 HASH = bcrypt.hashpw(b"s3cret-pass", bcrypt.gensalt(4)).decode()
@@ -280,3 +280,27 @@ def test_beyond_loopback_without_protection_it_warns(wsim, tmp_path, isolated_en
         err = running.first_lines + running.proc.stderr.read()
     assert "without authentication: anyone who reaches it reads every org's usage" in err
     assert running.proc.returncode == 0
+
+
+def test_checking_the_web_config_parses_no_yaml_until_a_file_changes(tmp_path, monkeypatch):
+    """The check runs on the accept loop, once a second under scrapes: a few stat calls, not a
+    YAML parse. A renewed certificate (the file that names it unchanged) is still seen."""
+    import yaml
+
+    from cuadra_top.webconfig import WebConfigSource
+
+    certs = make_certificates(tmp_path)
+    path = web_file(tmp_path, "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n")
+    source = WebConfigSource(path, recheck=0)
+    parsed = []
+    real = yaml.safe_load
+    monkeypatch.setattr(yaml, "safe_load", lambda *a, **kw: parsed.append(1) or real(*a, **kw))
+    first = source.current()
+    for _ in range(5):
+        assert source.current() is first
+    assert parsed == []
+    os.utime(certs / "server.pem", ns=(time.time_ns() + 10**9,) * 2)
+    renewed = source.current()
+    assert renewed is not first and renewed.ssl_context is not None
+    assert source.current() is renewed
+    assert len(parsed) == 1  # the file read again, once

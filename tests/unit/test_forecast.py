@@ -96,7 +96,7 @@ def test_exact_summary_wording():
 
 def test_lasting_past_the_period_end():
     samples = six_hours_steady(used0=0)  # 494k left at 24k/day: 20 days, but the period ends in 27
-    samples = [s.__class__(**{**s.__dict__, "period_end": START + timedelta(days=10)}) for s in samples]
+    samples = [replace(s, period_end=START + timedelta(days=10)) for s in samples]
     now = samples[-1].at
     result = forecast(samples, now)
     assert not result.runs_out_before_period_end
@@ -143,7 +143,7 @@ def test_purchased_credits_added_mid_period_extend_the_total_only():
     per_step = RATE_PER_DAY / 288
     samples = series(START + timedelta(days=3), 73, lambda i: 100_000 + per_step * i,
                      purchased=0)
-    samples[40:] = [s.__class__(**{**s.__dict__, "purchased_balance": 100_000}) for s in samples[40:]]
+    samples[40:] = [replace(s, purchased_balance=100_000) for s in samples[40:]]
     now = samples[-1].at
     result = forecast(samples, now)
     assert result.burn_rate_per_day == pytest.approx(RATE_PER_DAY, rel=0.01)
@@ -217,7 +217,7 @@ def test_a_sparse_day_falls_back_to_the_whole_period():
 
 def test_storage_growth_and_full():
     samples = series(START + timedelta(days=3), 73, lambda i: 0, storage_limit=1_000_000)
-    samples = [s.__class__(**{**s.__dict__, "storage_used": 500_000 + 100 * i}) for i, s in enumerate(samples)]
+    samples = [replace(s, storage_used=500_000 + 100 * i) for i, s in enumerate(samples)]
     now = samples[-1].at
     result = forecast(samples, now)
     assert result.storage_growth_per_day == pytest.approx(100 * 288)
@@ -238,7 +238,7 @@ def test_as_json_uses_iso_z_and_null():
 
 
 def test_naive_times_are_taken_as_utc():
-    samples = [s.__class__(**{**s.__dict__, "at": s.at.replace(tzinfo=None)}) for s in six_hours_steady()]
+    samples = [replace(s, at=s.at.replace(tzinfo=None)) for s in six_hours_steady()]
     result = forecast(samples, samples[-1].at.replace(tzinfo=UTC))
     assert result.credits_exhausted_at is not None and result.credits_exhausted_at.tzinfo is not None
 

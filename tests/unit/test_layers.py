@@ -3,9 +3,10 @@
 The layers (front ends > state > config > api > base) are contracts in pyproject.toml, checked
 with import-linter; a cycle or a widget imported into the state layer fails here. ``--once``,
 ``--check`` and ``config`` must not pay for Textual or Rich, nor for the exporter's libraries
-(prometheus_client, bcrypt, PyYAML), nor for apprise unless they deliver or check a notification
-channel (``--once --notify``, ``config validate``); the TUI loads apprise only after start-up,
-and ``watch`` never loads Textual. Checked in a fresh interpreter, against the simulator, with
+(prometheus_client, bcrypt, PyYAML), nor for ``web``'s (aiohttp, textual-serve, Jinja2), nor for
+apprise unless they deliver or check a notification channel (``--once --notify``, ``config
+validate``); the TUI loads apprise only after start-up, and neither ``watch`` nor the ``web``
+server (its sessions are TUI processes of their own) ever loads Textual. Checked in a fresh interpreter, against the simulator, with
 this checkout's sources whatever PYTHONPATH says (a relative ``src`` means nothing in tmp_path).
 """
 
@@ -20,7 +21,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+
+
+def child_env() -> dict[str, str]:
+    """This checkout's sources first; the environment of the moment, so the per-test config and
+    data directories of conftest apply (not the real ones of the user running the tests)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
 
 
 def test_the_layer_contracts_hold():
@@ -39,7 +45,8 @@ try:
 except SystemExit as exc:  # argparse's own exit (--version)
     code = exc.code
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in (
-    "textual", "rich", "tomlkit", "apprise", "prometheus_client", "bcrypt", "yaml"))
+    "textual", "rich", "tomlkit", "apprise", "prometheus_client", "bcrypt", "yaml", "aiohttp", "textual_serve",
+    "jinja2"))
 print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
 """
 
@@ -56,7 +63,7 @@ def test_scriptable_paths_never_import_textual_rich_or_the_exporter(argv, allowe
     config.chmod(0o600)
     args = ["--config", str(config), *(["--no-history"] if argv[0] in ("--once", "--check") else []), *argv]
     result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60,
-                            cwd=tmp_path, env=ENV)
+                            cwd=tmp_path, env=child_env())
     report = json.loads(result.stderr.strip().splitlines()[-1])
     assert report["code"] == 0, result
     heavy = [m for m in report["heavy"] if m.split(".")[0] not in allowed]
@@ -83,6 +90,16 @@ def test_watch_never_imports_textual_and_ends_cleanly_on_sigterm(sim, receiver, 
     report = json.loads(result.stderr.strip().splitlines()[-1])
     assert report == {"code": 0, "heavy": []}, result.stderr
     assert "alpha: ok" in result.stderr and "stopped" in result.stderr
+
+
+def test_the_web_server_never_imports_textual(tmp_path, isolated_env):
+    """Each browser session is a TUI process of its own; the server bridges bytes."""
+    probe = WATCH_PROBE.replace('("textual", "rich")', '("textual",)')
+    result = subprocess.run([sys.executable, "-c", probe, "--demo", "web", "--listen", "127.0.0.1:0"],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path, env=child_env())
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    assert report == {"code": 0, "heavy": []}, result.stderr
+    assert "cuadra-top web: the demo on http://127.0.0.1:" in result.stderr
 
 
 TUI_PROBE = """
@@ -140,26 +157,26 @@ def test_the_history_command_never_imports_textual_or_rich(argv, tmp_path, isola
 
 
 STATUS_PROBE = PROBE.replace(
-    '"textual", "rich", "tomlkit", "apprise", "prometheus_client", "bcrypt", "yaml"))',
-    '"textual", "rich", "tomlkit", "apprise", "prometheus_client", "bcrypt", "yaml", "pydantic", "httpx",'
-    ' "httpcore", "keyring", "asyncio") and sys.modules[m] is not None)')  # None: the block of httpx._main
+    '"jinja2"))',
+    '"jinja2", "pydantic", "httpx", "httpcore", "keyring", "asyncio") and sys.modules[m] is not None)')
+# None above: the block of httpx._main
 
 
 def test_status_from_the_cache_imports_no_heavy_library(sim, tmp_path, isolated_env):
     """tmux runs it every few seconds: from the history, no HTTP stack, no validation library,
     no keyring, no event loop (the first run fetches and records; the probe is the second)."""
-    assert "pydantic" in STATUS_PROBE and "is not None" in STATUS_PROBE
+    assert "pydantic" in STATUS_PROBE and "is not None" in STATUS_PROBE and "aiohttp" in STATUS_PROBE
     config = tmp_path / "config.toml"
     config.write_text(f'[[org]]\nname = "alpha"\napi_url = "{sim.base_url}"\ntoken = "alpha-token"\n'
                       f'[[org]]\nname = "beta"\napi_url = "{sim.base_url}"\ntoken_command = "echo beta-token"\n')
     config.chmod(0o600)
     args = ["status", "--config", str(config)]
     first = subprocess.run([sys.executable, "-m", "cuadra_top", *args], capture_output=True, text=True, timeout=60,
-                           env=ENV)
+                           env=child_env())
     assert first.returncode == 0, first
     assert sim.request_count() == 2
     result = subprocess.run([sys.executable, "-c", STATUS_PROBE, *args], capture_output=True, text=True, timeout=60,
-                            env=ENV)
+                            env=child_env())
     report = json.loads(result.stderr.strip().splitlines()[-1])
     assert report["code"] == 0 and result.stdout == "alpha 10% · beta 10%\n", result
     assert report["heavy"] == [], f"status imported {report['heavy'][:5]}"

@@ -358,3 +358,25 @@ def test_retry_in():
     assert state.retry_in(T0) is None
     state.paused, state.stopped = False, True
     assert state.retry_in(T0) is None
+
+
+@pytest.mark.parametrize("wake", ["refresh", "pause", "interval"])
+async def test_a_poller_woken_and_cancelled_at_once_ends(sim, wake):
+    """The monitor's stop cancels every poller and waits for them: a poller whose sleep was
+    just cut short (r, p, + or - pressed right before q) must end, not poll on forever."""
+
+    async def fetch(name: str) -> OrgResult:
+        return OrgResult(name, fetched_at(sim, T0), None, T0)
+
+    poller = OrgPoller("alpha", fetch, 60.0)
+    task = asyncio.create_task(poller.run())
+    try:
+        await wait_until(lambda: poller.state.requests == 1 and poller.state.next_poll_at is not None)
+        await asyncio.sleep(0.01)  # asleep until the next poll, a minute away
+        {"refresh": poller.refresh_now, "pause": lambda: poller.set_paused(True),
+         "interval": lambda: poller.set_interval(30.0)}[wake]()
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=2)
+        assert task in done, "the poller lived on after its cancellation"
+    finally:
+        task.cancel()

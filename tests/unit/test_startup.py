@@ -38,4 +38,3 @@ def test_main_gives_the_collector_back_after_an_error(capsys, isolated_env):
     assert gc.isenabled()
     assert main(["config", "validate"]) != 0  # no orgs configured
     assert gc.isenabled()
-

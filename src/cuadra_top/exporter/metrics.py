@@ -1,10 +1,11 @@
-"""The metric families, built afresh on every scrape from the orgs' current views.
+"""The metric families, built afresh on every render of /metrics from the orgs' current views.
 
-No global gauges: a family exists only for as long as one scrape renders it, so an org that
+No global gauges: a family exists only for as long as one render holds it, so an org that
 left the config leaves no stale series behind, and a value the API stopped sending (a limit
 that became unlimited) disappears instead of freezing. Base units, ratios left to PromQL (see
 contrib/prometheus/cuadra.rules.yml), names after the official naming guide. Every value is
-cached: it comes from the org's last poll, never from a call made for the scrape.
+cached: it comes from the org's last poll, never from a call made for the scrape, and reaches
+the scrapes in a render made at most ``RENDER_EVERY`` seconds after that poll (``exposition``).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
 from cuadra_top import __version__
+from cuadra_top.exporter.exposition import RENDER_EVERY
 from cuadra_top.exporter.views import OrgView
 
-CACHED = " Cached: from the org's last successful poll (see cuadra_last_success_timestamp_seconds)."
+RENDERED = f" Served from a render made up to {RENDER_EVERY:g} s after the poll."
+CACHED = " Cached: from the org's last successful poll (see cuadra_last_success_timestamp_seconds)." + RENDERED
 SECONDS_PER_DAY = 86400.0
 
 
 def _gauges() -> dict[str, GaugeMetricFamily]:
     def gauge(name: str, help_text: str, cached: bool = True) -> GaugeMetricFamily:
-        return GaugeMetricFamily(name, help_text + (CACHED if cached else ""), labels=["org"])
+        return GaugeMetricFamily(name, help_text + (CACHED if cached else RENDERED), labels=["org"])
 
     families = [
         gauge("cuadra_up", "1 when the last poll of the org succeeded, else 0.", cached=False),
@@ -107,7 +110,7 @@ def families(views: Sequence[OrgView]) -> Iterator[Metric]:
         "is projected. Compare with cuadra_billing_period_end_timestamp_seconds." + CACHED,
         labels=["org", "pool"])
     errors = CounterMetricFamily("cuadra_fetch_errors", "Failed polls of the org since the exporter started, "
-                                 "by error kind.", labels=["org", "kind"])
+                                 "by error kind." + RENDERED, labels=["org", "kind"])
     for view in views:
         org = [view.name]
         for name, value in _value(view):
@@ -128,7 +131,7 @@ def families(views: Sequence[OrgView]) -> Iterator[Metric]:
 
 
 class CuadraCollector:
-    """A prometheus_client collector over whatever ``source`` returns at scrape time."""
+    """A prometheus_client collector over whatever ``source`` returns at render time."""
 
     def __init__(self, source: Callable[[], Sequence[OrgView]]) -> None:
         self.source = source

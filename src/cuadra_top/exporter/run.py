@@ -1,6 +1,7 @@
-"""Running the exporter: a Monitor polling in the background, the HTTP server in threads, and
-the signals: SIGTERM/SIGINT stop it cleanly, SIGHUP reads the config again (orgs added,
-removed, credentials changed) without a gap in the series of the orgs that stay.
+"""Running the exporter: a Monitor polling in the background, the renders of /metrics kept
+fresh by a thread of their own (``exposition``), the HTTP server in threads, and the signals:
+SIGTERM/SIGINT stop it cleanly, SIGHUP reads the config again (orgs added, removed,
+credentials changed) without a gap in the series of the orgs that stay.
 
 An org stopped by a credential error (401, 403, 404) is retried every ``stopped_retry``
 seconds with its config read afresh: a daemon left alone must recover from a rotated token.
@@ -20,11 +21,12 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from cuadra_top.config import ConfigError, LoadedConfig
 from cuadra_top.debuglog import logger
-from cuadra_top.exporter.listen import Listen
+from cuadra_top.exporter.exposition import RENDER_EVERY, ExpositionCache, make_metrics_app
+from cuadra_top.listen import Listen
 from cuadra_top.exporter.metrics import CuadraCollector
-from cuadra_top.exporter.server import MetricsServer, make_app
+from cuadra_top.exporter.server import SWITCH_INTERVAL, MetricsServer, make_app
 from cuadra_top.exporter.views import OrgView, view_of, waiting
-from cuadra_top.exporter.webconfig import WebConfigSource, warn
+from cuadra_top.webconfig import WebConfigSource, warn
 from cuadra_top.redaction import redact
 from cuadra_top.state.monitor import Monitor, MonitorEvent, OrgChanged
 
@@ -40,12 +42,14 @@ class ListenError(Exception):
 class Exporter:
     """What the scrapes read: the views of the orgs of the monitor it follows, in config order.
 
-    Written on the monitor's event loop, read from the HTTP threads: a view is replaced whole
-    (one dict assignment), the names tuple likewise, so neither side ever waits on the other."""
+    Written on the monitor's event loop, read from the render and HTTP threads: a view is
+    replaced whole (one dict assignment), the names tuple likewise, so neither side ever waits
+    on the other. ``generation`` changes with every change of what ``views`` returns."""
 
     def __init__(self) -> None:
         self._views: dict[str, OrgView] = {}
         self._names: tuple[str, ...] = ()
+        self.generation = 0
         self.monitor: Monitor | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -58,13 +62,18 @@ class Exporter:
         self._names = tuple(monitor.names)
         for gone in set(self._views) - set(self._names):
             del self._views[gone]
+        self.generation += 1
         self._unsubscribe = monitor.subscribe(self._on_event)
 
     def _on_event(self, event: MonitorEvent) -> None:
         monitor = self.monitor
         if isinstance(event, OrgChanged) and monitor is not None and event.name in monitor.names:
             name = event.name
-            self._views[name] = view_of(event.state, monitor.forecast_for(name), self._views.get(name))
+            previous = self._views.get(name)
+            view = view_of(event.state, monitor.forecast_for(name), previous)
+            if view != previous:  # a poll starting changes the state, not what a scrape shows
+                self._views[name] = view
+                self.generation += 1
 
     def views(self) -> list[OrgView]:
         views = self._views
@@ -88,6 +97,8 @@ class ExporterOptions:
     reload: Callable[[], LoadedConfig] | None = None
     """Reads the config again (SIGHUP); raises ConfigError. None: nothing to read (the demo)."""
     stopped_retry: float = STOPPED_RETRY
+    render_every: float = RENDER_EVERY
+    """Seconds between two renders of /metrics while the orgs change (see ``exposition``)."""
 
 
 class ExporterService:
@@ -97,10 +108,14 @@ class ExporterService:
         self.options = options
         self.web = WebConfigSource(options.web_config)  # WebConfigError: the caller says it in one line
         self.exporter = Exporter()
+        exporter = self.exporter
+        self.exposition = ExpositionCache(exporter.registry(), lambda: exporter.generation,
+                                          render_every=options.render_every)
         self.server: MetricsServer | None = None
         self._thread: threading.Thread | None = None
         self._retry: asyncio.Task[None] | None = None
         self._reloading = asyncio.Lock()
+        self._switch_interval: float | None = None
 
     @property
     def port(self) -> int:
@@ -115,13 +130,16 @@ class ExporterService:
         """Listen first (a port in use fails before any poll), then poll."""
         listen = self.options.listen
         try:
-            self.server = MetricsServer(listen.host, listen.port, make_app(self.exporter.registry(), self.web),
-                                        self.web)
+            app = make_app(make_metrics_app(self.exposition), self.web)
+            self.server = MetricsServer(listen.host, listen.port, app, self.web)
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             raise ListenError(f"cannot listen on {listen} ({reason}); choose another address with --listen") from None
         monitor = self.options.monitor_for(self.options.loaded)
         self.exporter.follow(monitor)
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL))  # scrapes get the GIL soon
+        self.exposition.start()
         self._thread = threading.Thread(target=self.server.serve_forever, name="exporter-http", daemon=True)
         self._thread.start()
         await monitor.start()
@@ -158,6 +176,7 @@ class ExporterService:
             monitor = self.options.monitor_for(loaded)
             self.options.loaded = loaded
             self.exporter.follow(monitor)
+            self.exposition.invalidate()  # a removed org is gone from the next scrape
             print(f"cuadra-top exporter: config reloaded: {len(monitor.names)} org(s)", file=sys.stderr, flush=True)
             await monitor.start()
             return True
@@ -180,6 +199,10 @@ class ExporterService:
         if self.server is not None:
             await asyncio.to_thread(self.server.shutdown)
             self.server.server_close()
+        await asyncio.to_thread(self.exposition.stop)
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
         monitor = self.exporter.monitor
         if monitor is not None:
             await monitor.stop()

@@ -156,9 +156,12 @@ _MIGRATE_FROM_3 = (_LATEST,)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
-    """One recorded fetch of one org (``org`` is its display name). Limits are None when unlimited."""
+    """One recorded fetch of one org (``org`` is its display name). Limits are None when unlimited.
+
+    Slotted: an org's trend window holds up to ~400 of them (a month of history), and hundreds
+    of orgs multiply that; without an instance dict each is ~50 bytes smaller."""
 
     org: str
     at: datetime
@@ -566,7 +569,8 @@ class History:
                 rows += conn.execute(f"SELECT {', '.join(_SAMPLE_COLUMNS)} FROM samples"
                                      f" WHERE rowid IN ({', '.join('?' * len(part))})", part).fetchall()
             rows.sort(key=lambda row: row[1])  # by time: one row per step, so no two tie
-            return [_sample(row) for row in rows]
+            shared: dict[Any, Any] = {}
+            return [_sample(row, shared) for row in rows]
 
         return self._run("read", select, [])
 
@@ -760,13 +764,34 @@ def _out_of_range(row: tuple[Any, ...]) -> str | None:
     return None
 
 
-def _sample(row: tuple[Any, ...]) -> Sample:
-    """A Sample from the ``_SAMPLE_COLUMNS`` of a row."""
+_REPEATED_COLUMNS = (0, 3, 5, 7, 8, 9, 10)
+"""Columns whose value rarely changes along a series: org, limits, purchased balance, period
+and plan (see :func:`_sample`)."""
+_PERIOD_COLUMNS = (8, 9)
+
+
+def _sample(row: tuple[Any, ...], shared: dict[Any, Any] | None = None) -> Sample:
+    """A Sample from the ``_SAMPLE_COLUMNS`` of a row.
+
+    ``shared``, one dict for the rows of one read: the values of the columns that repeat
+    along a series become one object each (SQLite hands out a new one per row), so the
+    hundreds of samples of a window hold one name, one period and one set of limits."""
     at = _from_epoch(row[1])
     assert at is not None
+    if shared is None:
+        values = list(row)
+        values[8], values[9] = _from_epoch(row[8]), _from_epoch(row[9])
+    else:
+        values = list(row)
+        for index in _REPEATED_COLUMNS:
+            key = (index, row[index])
+            value = shared.get(key)
+            if value is None and row[index] is not None:
+                value = shared[key] = _from_epoch(row[index]) if index in _PERIOD_COLUMNS else row[index]
+            values[index] = value
     return Sample(
-        org=row[0], at=at, credits_used=row[2], credits_limit=row[3], credits_available=row[4],
-        purchased_balance=row[5], storage_used=row[6], storage_limit=row[7],
-        period_start=_from_epoch(row[8]), period_end=_from_epoch(row[9]), plan_tier=row[10],
+        org=values[0], at=at, credits_used=values[2], credits_limit=values[3], credits_available=values[4],
+        purchased_balance=values[5], storage_used=values[6], storage_limit=values[7],
+        period_start=values[8], period_end=values[9], plan_tier=values[10],
         hard_cap=None if row[11] is None else bool(row[11]), overage_credits=row[12],
     )

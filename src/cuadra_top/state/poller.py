@@ -31,7 +31,10 @@ log = logger("poller")
 BACKOFF_CAP = 300.0
 MIN_DELAY = 1.0
 STALE_AFTER_INTERVALS = 2
-DELAYS_KEPT = 1000
+DELAYS_KEPT = 32
+"""A poller keeps its latest decisions, between DELAYS_KEPT and twice as many (the tests and
+the soak read them): with a thousand, 500 orgs held 8 MiB of them after a few hours, and a
+long outage, every backoff a float of its own, four times that."""
 
 
 class Status(StrEnum):
@@ -207,11 +210,16 @@ class OrgPoller:
                      self.state.failures)
 
     async def _sleep(self, seconds: float | None) -> None:
-        """Wait ``seconds`` (forever if None), or until a control call wakes the loop."""
+        """Wait ``seconds`` (forever if None), or until a control call wakes the loop.
+
+        ``asyncio.timeout``, not ``wait_for``: Python 3.11's ``wait_for`` swallows a
+        cancellation that arrives once the wake is set, so a poller cancelled just after a
+        refresh, pause or interval change lived on, and the monitor's stop waited for it."""
         self._wake.clear()
         try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        except TimeoutError:
             pass
 
     async def _poll(self) -> OrgResult:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -57,6 +57,8 @@ class Window:
 
     def add(self, sample: Sample) -> None:
         samples = self.samples
+        if samples:
+            sample = _sharing(sample, samples[-1])
         if self._breaks.starts(sample):
             samples.clear()  # a new period, plan or account: the old series says nothing about this one
         if len(samples) >= 2 and samples[-1].at - samples[-2].at < DENSE_STEP:
@@ -78,6 +80,25 @@ class Window:
 
     def credits_series(self) -> list[float]:
         return [float(sample.credits_used) for sample in self.samples]
+
+
+_SHARED_FIELDS = ("org", "credits_limit", "purchased_balance", "storage_limit", "period_start", "period_end",
+                  "plan_tier")
+"""What a series keeps from one sample to the next (its name, limits, period and plan)."""
+
+
+def _sharing(sample: Sample, previous: Sample) -> Sample:
+    """``sample`` holding ``previous``'s objects where their values are the same: each answer
+    parses its own copies (of the period's two datetimes, the plan, the limits), and a
+    window of hundreds of samples per org would keep hundreds of copies. Cheap when the
+    values are already shared (the history's reads share them)."""
+    same = {}
+    for name in _SHARED_FIELDS:
+        mine, theirs = getattr(sample, name), getattr(previous, name)
+        if mine is not theirs and mine == theirs and type(mine) is type(theirs) and (
+                not isinstance(mine, datetime) or mine.utcoffset() == theirs.utcoffset()):
+            same[name] = theirs
+    return replace(sample, **same) if same else sample
 
 
 class Trends:

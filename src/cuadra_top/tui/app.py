@@ -31,7 +31,7 @@ from cuadra_top.notify.service import NotifyService
 from cuadra_top.notify.terminal import TerminalNotifier
 from cuadra_top.startup import resume_gc
 from cuadra_top.state.monitor import Monitor
-from cuadra_top.tui.help import HelpScreen
+from cuadra_top.tui.help import open_help
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.screen import MonitorScreen
 from cuadra_top.tui.themes import bundled_themes_dir, load_themes, save_theme_choice, user_themes_dir
@@ -207,7 +207,7 @@ class CuadraTopApp(App[int]):
     # -- actions ------------------------------------------------------------------------------
     def action_help(self) -> None:
         bindings: list[Binding] = [*self.BINDINGS, *MonitorScreen.BINDINGS, *OverviewTable.BINDINGS]  # type: ignore[list-item]
-        self.push_screen(HelpScreen(bindings))
+        open_help(self, bindings)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

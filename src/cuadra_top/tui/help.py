@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.table import Table
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
@@ -55,3 +55,18 @@ class HelpScreen(ModalScreen[None]):
         scroll = VerticalScroll(Static(table, id="help-keys"))
         scroll.border_title = "cuadra-top keys"
         yield scroll
+
+
+HELP_SCREEN = "help"
+
+
+def open_help(app: App, bindings: Iterable[Binding]) -> None:
+    """Show the help screen: built on first use, then the same one each time.
+
+    Textual keeps the rendered lines of up to 1024 widgets in a global cache (keyed by each
+    widget's style cache) after the widgets are gone; a help screen built anew at every ?
+    left a full screen of its lines there, ~130 KiB each time. An installed screen is kept
+    when closed and shown again, restyled for the theme of the moment."""
+    if not app.is_screen_installed(HELP_SCREEN):
+        app.install_screen(HelpScreen(bindings), HELP_SCREEN)
+    app.push_screen(HELP_SCREEN)

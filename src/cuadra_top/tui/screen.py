@@ -117,6 +117,10 @@ class MonitorScreen(Screen):
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        # Quit before start-up was declared over (before the first data, or before the screen
+        # went idle after it): the collector must not come back unfrozen when main returns, or
+        # the interpreter's last collection walks all that start-up built (~200 ms to quit).
+        resume_gc(freeze=True)
 
     def on_resize(self, event) -> None:
         self.set_class(event.size.width >= WIDE_AT, "-wide")

@@ -1,4 +1,5 @@
-"""The web configuration file every official Prometheus exporter shares (``--web.config.file``).
+"""The web configuration file every official Prometheus exporter shares (``--web.config.file``),
+read by both of cuadra-top's servers (``exporter`` and ``web``), and the basic auth it sets up.
 
 The format is the Prometheus exporter-toolkit's: ``tls_server_config`` (a certificate and key,
 as files or inline; client certificates), ``http_server_config.headers``, ``basic_auth_users``
@@ -13,6 +14,9 @@ warning. Hashes and inline keys are secrets: no message ever quotes them.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import os
 import re
 import ssl
@@ -20,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +32,7 @@ from typing import Any
 
 from cuadra_top.debuglog import logger
 
-log = logger("exporter.webconfig")
+log = logger("webconfig")
 
 TLS_VERSIONS = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
                 "TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
@@ -43,6 +48,9 @@ HEADERS = {"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options
 HEADER_VALUES = {"X-Frame-Options": {"deny", "sameorigin"}, "X-Content-Type-Options": {"nosniff"}}
 BCRYPT = re.compile(r"^\$2[aby]?\$\d\d\$[./A-Za-z0-9]{53}$")
 MAKE_HASH = "make one with: htpasswd -nBC 10 \"\" | tr -d ':\\n'"
+AUTH_CACHE_SIZE = 256
+DUMMY_HASH = b"$2b$10$3euPcmQFCiblsZeEu5s7p.9OVHgeHWFDk9nhMqZ0m/3pd/lhwZgES"
+"""Checked against when the user is unknown, so a wrong name takes as long as a wrong password."""
 
 
 class WebConfigError(Exception):
@@ -258,15 +266,58 @@ def _users(path: Path, users: dict[str, Any]) -> dict[str, bytes]:
     return found
 
 
+class BasicAuth:
+    """bcrypt checks with a small cache of the credentials that passed (bcrypt costs ~100 ms by
+    design; Prometheus sends the same credentials every scrape). Keys are digests, never the
+    password itself."""
+
+    def __init__(self, size: int = AUTH_CACHE_SIZE) -> None:
+        self._passed: OrderedDict[bytes, None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def check(self, header: str | None, users: dict[str, bytes] | Any) -> bool:
+        import bcrypt
+
+        if not header:
+            return False
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        if not sep:
+            return False
+        hashed = users.get(user)
+        key = hashlib.sha256(b"\0".join((user.encode(), hashed or b"", password.encode()))).digest()
+        with self._lock:
+            if hashed is not None and key in self._passed:
+                self._passed.move_to_end(key)
+                return True
+        ok = bcrypt.checkpw(password.encode(), hashed or DUMMY_HASH) and hashed is not None
+        if ok:
+            with self._lock:
+                self._passed[key] = None
+                while len(self._passed) > self._size:
+                    self._passed.popitem(last=False)
+        return ok
+
+
 class WebConfigSource:
     """The current web configuration: the file read again when it, or a file it names,
     changes (checked at most every ``recheck`` seconds); without a file, plain HTTP."""
 
-    def __init__(self, path: Path | None, recheck: float = 1.0) -> None:
+    def __init__(self, path: Path | None, recheck: float = 1.0, program: str = "exporter") -> None:
         self.path = path
         self.recheck = recheck
+        self.program = program
+        """Which server's warnings these are (``exporter``, ``web``)."""
         self._lock = threading.Lock()
         self._config = load_web_config(path) if path is not None else NONE
+        self._own: tuple[str, int, int] | None = None
+        self._named: list[Path] = []
         self._signature = self._stat()
         self._checked = time.monotonic()
 
@@ -284,14 +335,24 @@ class WebConfigSource:
                         log.info("web config %s read again", self.path)
                     except WebConfigError as exc:
                         log.warning("%s; keeping the previous web config", exc)
-                        warn(f"{exc}; keeping the previous web config")
+                        warn(f"{exc}; keeping the previous web config", self.program)
         return self._config
 
     def _stat(self) -> tuple[tuple[str, int, int], ...]:
-        """mtime and size of the file and of the files it names (certificates, CA)."""
+        """mtime and size of the file and of the files it names (certificates, CA). Which
+        files it names is read again only when the file itself changed: a check is a few
+        stat calls, not a YAML parse (it runs on the accept loop, once a second under scrapes)."""
         if self.path is None:
             return ()
-        paths = [self.path]
+        own = _signature_of(self.path)
+        if own != self._own:
+            self._own = own
+            self._named = self._named_files()
+        return (own, *(_signature_of(item) for item in self._named))
+
+    def _named_files(self) -> list[Path]:
+        assert self.path is not None
+        paths = []
         try:
             import yaml
 
@@ -302,15 +363,16 @@ class WebConfigSource:
                     paths.append(Path(tls[key]) if os.path.isabs(tls[key]) else self.path.parent / tls[key])
         except Exception:  # unreadable now: its own signature changes, and loading it says why
             pass
-        signature = []
-        for item in paths:
-            try:
-                st = item.stat()
-                signature.append((str(item), st.st_mtime_ns, st.st_size))
-            except OSError:
-                signature.append((str(item), -1, -1))
-        return tuple(signature)
+        return paths
 
 
-def warn(message: str) -> None:
-    print(f"cuadra-top exporter: warning: {message}", file=sys.stderr, flush=True)
+def _signature_of(path: Path) -> tuple[str, int, int]:
+    try:
+        st = path.stat()
+        return str(path), st.st_mtime_ns, st.st_size
+    except OSError:
+        return str(path), -1, -1
+
+
+def warn(message: str, program: str = "exporter") -> None:
+    print(f"cuadra-top {program}: warning: {message}", file=sys.stderr, flush=True)

@@ -1,4 +1,5 @@
-"""Where the exporter listens: ``--listen HOST:PORT``, loopback unless told otherwise.
+"""Where a server of ours listens (``cuadra-top exporter``, ``cuadra-top web``): ``--listen
+HOST:PORT``, loopback unless told otherwise.
 
 No heavy import here: the CLI parses ``--listen`` with it before anything is loaded.
 """
@@ -9,9 +10,11 @@ import ipaddress
 from dataclasses import dataclass
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 10870
+EXPORTER_PORT = 10870
 """Past the Prometheus default port allocations (9100-9999 is full; allocations go on from
 10000): see the README, section Prometheus exporter."""
+WEB_PORT = 10871
+"""``cuadra-top web``: the exporter's neighbour, so both can run on one machine as they come."""
 
 
 @dataclass(frozen=True)
@@ -32,22 +35,22 @@ class Listen:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
-    def url(self, port: int | None = None, tls: bool = False) -> str:
+    def url(self, port: int | None = None, tls: bool = False, path: str = "/metrics") -> str:
         host = f"[{self.host}]" if ":" in self.host else (self.host or "0.0.0.0")
-        return f"{'https' if tls else 'http'}://{host}:{self.port if port is None else port}/metrics"
+        return f"{'https' if tls else 'http'}://{host}:{self.port if port is None else port}{path}"
 
 
-def parse_listen(text: str) -> Listen:
+def parse_listen(text: str, example_port: int = EXPORTER_PORT) -> Listen:
     """``HOST:PORT``, ``[V6]:PORT`` or ``:PORT`` (every interface, as the official exporters
-    read it); raises ValueError with the fix."""
+    read it); raises ValueError with the fix (its examples on ``example_port``)."""
     host, sep, port = text.rpartition(":")
     if not sep:
-        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:{DEFAULT_PORT}, or :{DEFAULT_PORT} for every "
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:{example_port}, or :{example_port} for every "
                          "interface)")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
-        raise ValueError(f"{text!r}: put an IPv6 address in brackets, e.g. [::1]:{DEFAULT_PORT}")
+        raise ValueError(f"{text!r}: put an IPv6 address in brackets, e.g. [::1]:{example_port}")
     try:
         number = int(port)
     except ValueError:

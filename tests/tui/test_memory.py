@@ -1,0 +1,200 @@
+"""Memory by design: what a long run or a large fleet keeps is bounded, whatever the run's length.
+
+Each test measures through public interfaces (tracemalloc around the public calls) what one
+consumer keeps once it has been fed far more than it should hold: the overview's rendering,
+the trend window of an org with a month of history, a poller's record of its decisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import tracemalloc
+
+import pytest
+from datetime import datetime, timedelta, timezone
+
+from textual.app import App, ComposeResult
+
+from cuadra_top.api.client import Fetched
+from cuadra_top.api.models import parse_usage
+from cuadra_top.api.errors import ServerError
+from cuadra_top.state.fleet import OrgResult
+from cuadra_top.state.history import History, sample_of
+from cuadra_top.state.poller import OrgPoller, OrgState
+from cuadra_top.state.trends import Trends
+from cuadra_top.thresholds import Thresholds
+from cuadra_top.tui.help import HelpScreen
+from cuadra_top.tui.overview import OverviewTable
+from cuadra_top.tui.screenshots import frozen_app, wait_for_data
+
+UTC = timezone.utc
+NOW = datetime(2026, 5, 31, 12, tzinfo=UTC)
+KIB = 1024
+MIB = 1024 * KIB
+
+
+def usage(used: int, storage: int = 10**9):
+    return parse_usage({
+        "storage": {"used": storage, "limit": 5 * 10**10},
+        "credits": {"used": used, "limit": 10**6, "available": 10**6 - used,
+                    "periodStart": "2026-05-01T00:00:00Z", "periodEnd": "2026-05-31T23:59:59Z"},
+        "plan": {"tier": "pro", "name": "Pro"},
+    })
+
+
+def traced() -> int:
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
+async def test_the_overview_keeps_no_more_renders_than_a_few_screens():
+    """DataTable caches up to 1000 rendered rows and lines and 10000 cells, keyed by its update
+    count: after every change they are all stale, yet kept until evicted. An overview whose
+    orgs answer every few seconds filled them (10+ MiB) over a run: that must not grow."""
+    names = [f"org-{i:03d}" for i in range(1, 41)]
+    states = [OrgState(name, fetched=Fetched(usage(1_000 * i), {}, NOW, 0.1)) for i, name in enumerate(names, 1)]
+    thresholds = Thresholds()
+
+    class OverviewApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield OverviewTable(names, id="overview")
+
+    app = OverviewApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(OverviewTable)
+
+        async def rounds(count: int, start: int) -> None:
+            for i in range(start, start + count):
+                for state in states:
+                    state.paused = (i + names.index(state.name)) % 2 == 0  # every Status cell changes
+                table.update_rows([(n, s, None, thresholds) for n, s in enumerate(states, 1)],
+                                  NOW + timedelta(seconds=i), 5.0)
+                table.move_cursor(row=i % len(names))
+                await pilot.pause()
+
+        tracemalloc.start()
+        try:
+            await rounds(10, 0)  # the table's own start: rows, columns, the first renders
+            before = traced()
+            await rounds(80, 10)
+            grown = traced() - before
+        finally:
+            tracemalloc.stop()
+    assert grown < 1 * MIB, f"the overview grew {grown / MIB:.1f} MiB over 80 redraws of 40 rows"
+
+
+def month_of_samples(day: int) -> list:
+    """One day of one sample a minute, of a month that started on 2026-05-01 (NOW is the 31st)."""
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    minutes = range(day * 24 * 60, min((day + 1) * 24 * 60, 30 * 24 * 60 + 12 * 60))
+    return [sample_of("acme", start + timedelta(minutes=m), usage(1_000 + m, 10**9 + 1_000 * m)) for m in minutes]
+
+
+@pytest.mark.parametrize("source", ["answers", "history"])
+async def test_a_month_of_samples_keeps_a_small_window_per_org(source, tmp_path):
+    """The window of an org with a month of samples (one a minute, thinned to one per 10
+    minutes for the last day and one per 3 hours before: ~380) is what a fleet of hundreds of
+    orgs multiplies. Whether the samples came from answers (each parses its own period,
+    plan and limits) or from the history file, they share what does not change."""
+    history = None
+    if source == "history":
+        history = History(tmp_path / "history.sqlite3")
+        for day in range(31):
+            history.record_many([("acme-key", "acme", s.at, usage(s.credits_used, s.storage_used))
+                                 for s in month_of_samples(day)])
+    trends = Trends(history, lambda: NOW)
+    await asyncio.to_thread(lambda: None)  # the executor's thread, which the history reads use, is not the window
+    tracemalloc.start()
+    try:
+        before = traced()
+        if history is None:
+            for day in range(31):  # a day at a time, as answers bring them
+                trends.add_samples("acme", month_of_samples(day))
+        else:
+            await trends.load(["acme"], {"acme": "acme-key"})
+        kept = traced() - before
+        count = len(trends.windows["acme"].samples)
+    finally:
+        tracemalloc.stop()
+        if history is not None:
+            history.close()
+    assert 300 <= count <= 450, count
+    assert kept < 120 * KIB, f"{count} samples take {kept / KIB:.0f} KiB ({kept / count:.0f} B each)"
+
+
+async def test_a_poller_keeps_a_short_record_of_its_decisions():
+    """The delays are kept for the tests and the soak; a poller of months of polls (or of a
+    long outage, every backoff a float of its own) keeps a few dozen of them, not thousands."""
+
+    polls = 0
+
+    async def fetch(name: str) -> OrgResult:
+        nonlocal polls
+        polls += 1
+        if polls % 2:
+            return OrgResult(name, None, ServerError("down", status=503), NOW)
+        return OrgResult(name, Fetched(usage(1_000), {}, NOW, 0.0), None, NOW)
+
+    poller = OrgPoller("acme", fetch, 0.0)
+    task = asyncio.create_task(poller.run())
+    try:
+        while polls < 300:
+            await asyncio.sleep(0)
+            if poller.state.failures and poller.state.next_poll_at:
+                poller.refresh_now()  # skip the backoff: the record is what is tested
+        kept = len(poller.delays)
+    finally:
+        task.cancel()
+        await asyncio.wait([task], timeout=2)
+    assert kept <= 64, f"{kept} delays kept after {polls} polls"
+
+
+async def test_the_help_screen_opened_again_and_again_keeps_one_set_of_renders(sim):
+    """Textual keeps the rendered lines of up to 1024 widgets in a global cache after they are
+    gone. A help screen built anew at every ? left its lines there each time (~65 KiB): in a
+    long run that was the RSS that kept growing. One help screen, shown again, holds one set."""
+    app = frozen_app(sim, start_org="acme-free")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_data(app, pilot.pause)
+
+        async def help_and_back(times: int) -> None:
+            for _ in range(times):
+                await pilot.press("question_mark")
+                await pilot.pause()
+                assert isinstance(app.screen, HelpScreen)
+                await pilot.press("escape")
+                await pilot.pause()
+
+        app.monitor.pause(True)  # no answers meanwhile: the help screen is what is measured
+        tracemalloc.start()
+        try:
+            await help_and_back(10)  # the first ones fill Textual's small per-line caches
+            before = traced()
+            await help_and_back(40)
+            grown = traced() - before
+        finally:
+            tracemalloc.stop()
+    assert grown < 256 * KIB, f"40 more openings of the help screen kept {grown / KIB:.0f} KiB"
+
+
+async def test_the_help_screen_shown_again_wears_the_theme_of_the_moment(sim):
+    """The one help screen is kept between openings: a theme chosen meanwhile still shows."""
+    from textual.color import Color
+    from textual.containers import VerticalScroll
+
+    app = frozen_app(sim, start_org="acme-free")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        backgrounds = []
+        for theme in ("textual-dark", "textual-light"):
+            app.theme = theme
+            await pilot.pause()
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            backgrounds.append(app.screen.query_one(VerticalScroll).styles.background)
+            assert backgrounds[-1] == Color.parse(app.get_css_variables()["surface"]), theme
+            await pilot.press("escape")
+            await pilot.pause()
+    assert backgrounds[0] != backgrounds[1]
