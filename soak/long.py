@@ -5,7 +5,7 @@
 ``.venv/bin/cuadra-top`` (importing the sources of this checkout) runs on a 120x40 pty, as a
 person would run it, against the API simulator (in this process, on 127.0.0.1) with 40
 organizations at ``--interval 5``, with its history file, in a clean temporary home. Every
-10 s or so a key is pressed (] [ o s r p u v a 1-9, the arrows, + and -, ? and Esc; a pause, a
+10 s or so a key is pressed (] [ o s r p u v a h , . 1-9, the arrows, + and -, ? and Esc; a pause, a
 slower interval or the help screen is undone a few seconds later; never q; the run starts
 with each of them once, see TOUR), and every minute
 a few orgs' answers start failing (5xx, 429 with Retry-After, slow, malformed) while the
@@ -60,7 +60,7 @@ SAMPLE_EVERY = 5.0
 KEYS: list[tuple[str, bytes]] = [
     ("]", b"]"), ("[", b"["), ("o", b"o"), ("s", b"s"), ("r", b"r"), ("p", b"p"), ("u", b"u"), ("v", b"v"),
     ("a", b"a"), *((str(n), str(n).encode()) for n in range(1, 10)), ("down", b"\x1b[B"), ("up", b"\x1b[A"),
-    ("+", b"+"), ("-", b"-"), ("?", b"?"),
+    ("+", b"+"), ("-", b"-"), ("?", b"?"), ("h", b"h"), (",", b","), (".", b"."),
 ]
 UNDO = {"p": ("p", b"p", 3.0), "+": ("-", b"-", 2.0), "?": ("esc", b"\x1b", 3.0)}
 """Keys whose effect is undone a moment later, so the run keeps polling at the asked pace."""
