@@ -96,7 +96,7 @@ def _sharing(sample: Sample, previous: Sample) -> Sample:
     for name in _SHARED_FIELDS:
         mine, theirs = getattr(sample, name), getattr(previous, name)
         if mine is not theirs and mine == theirs and type(mine) is type(theirs) and (
-                not isinstance(mine, datetime) or mine.utcoffset() == theirs.utcoffset()):
+                not isinstance(mine, datetime) or mine.tzinfo is theirs.tzinfo or mine.utcoffset() == theirs.utcoffset()):
             same[name] = theirs
     return replace(sample, **same) if same else sample
 
