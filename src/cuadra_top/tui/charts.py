@@ -1,6 +1,6 @@
 """Charts of one billing period, drawn with plotext (through textual-plotext).
 
-Each series has its own glyph as well as its own colour (used: braille dots, the limit: a rule,
+Each series has its own glyph as well as its own colour (used: quarter blocks, the limit: a rule,
 the projection: bullets; complete days: full blocks, incomplete ones: shaded), so the charts
 read under ``NO_COLOR`` and in 16 colours. A chart builds its picture only when its data, its
 size or the theme changes: an idle screen costs nothing, and a repaint for any other reason
@@ -90,6 +90,18 @@ def amount_ticks(top: float, count: int = 4) -> tuple[list[float], list[str]]:
     return values, [_short(v) for v in values]
 
 
+def byte_ticks(top: float, count: int = 2) -> tuple[list[float], list[str]]:
+    """Round ticks from 0 to ``top`` bytes in one IEC unit (0 B, 20 GiB, 40 GiB): round in
+    the unit shown, not in decimal bytes (which read 46.6 GiB)."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+    power = 0
+    while power < len(units) - 1 and top >= 1024 ** (power + 1):
+        power += 1
+    scale = 1024 ** power
+    values, _ = amount_ticks(top / scale, count)
+    return [v * scale for v in values], [f"{v:g} {units[power]}" if v else "0" for v in values]
+
+
 def _nice(raw: float) -> float:
     magnitude = 10 ** (len(str(int(raw))) - 1) if raw >= 1 else 1
     for factor in (1, 2, 2.5, 5, 10):
@@ -127,7 +139,7 @@ def credits_drawing(period: Period, zone: DisplayZone, rate_per_day: float | Non
             plt.plot([0.0, length], [float(limit), float(limit)], marker="─", color="red",
                      label=f"limit {fmt.thousands(limit)}")
             top = max(top, float(limit))
-        plt.plot(xs, ys, marker="braille", color="cyan", label="used")
+        plt.plot(xs, ys, marker="hd", color="cyan", label="used")
         if rate_per_day and rate_per_day > 0 and now is not None and xs:
             end_y = ys[-1] + rate_per_day * max(length - xs[-1], 0.0)
             label = "at this rate"
@@ -158,11 +170,10 @@ def daily_drawing(period: Period, zone: DisplayZone) -> Drawing:
             group = complete if day.status is DayStatus.COMPLETE else partial
             group[0].append(middle)
             group[1].append(float(day.credits_used))
-        width_days = 0.7
         if complete[0]:
-            plt.bar(*complete, marker="█", color="cyan", width=width_days, label="per day")
+            plt.bar(*complete, marker="█", color="cyan", width=bar_width(complete[0]), label="per day")
         if partial[0]:
-            plt.bar(*partial, marker="▒", color="blue", width=width_days, label="part of a day")
+            plt.bar(*partial, marker="▒", color="blue", width=bar_width(partial[0]), label="part of a day")
         tops = complete[1] + partial[1]
         plt.xlim(0, length)
         plt.ylim(0, (max(tops) if tops else 1) * 1.1)
@@ -170,6 +181,20 @@ def daily_drawing(period: Period, zone: DisplayZone) -> Drawing:
         plt.yticks(*amount_ticks(max(tops) if tops else 0, 2))
 
     return draw
+
+
+BAR_DAYS = 0.7
+"""How wide a day's bar is, in days."""
+
+
+def bar_width(xs: list[float]) -> float:
+    """plotext's ``width`` for bars ``BAR_DAYS`` wide at ``xs``: it reads ``width`` as a share of
+    the mean gap between its bars, so a few days far apart (the shaded ones, or days around a
+    gap) would otherwise get bars days wide."""
+    if len(xs) < 2:
+        return BAR_DAYS
+    mean_gap = (max(xs) - min(xs)) / (len(xs) - 1)
+    return min(BAR_DAYS / mean_gap, 1.0) if mean_gap > 0 else BAR_DAYS
 
 
 def storage_drawing(period: Period, zone: DisplayZone) -> Drawing:
@@ -184,12 +209,11 @@ def storage_drawing(period: Period, zone: DisplayZone) -> Drawing:
             plt.plot([0.0, length], [float(period.storage_limit)] * 2, marker="─", color="red",
                      label=f"limit {fmt.iec_bytes(period.storage_limit)}")
             top = max(top, float(period.storage_limit))
-        plt.plot(xs, ys, marker="braille", color="green", label="storage")
+        plt.plot(xs, ys, marker="hd", color="green", label="storage")
         plt.xlim(0, length)
         plt.ylim(0, top * 1.05 or 1)
         plt.xticks(*day_ticks(period, zone, length, width))
-        ticks = amount_ticks(top, 2)[0]
-        plt.yticks(ticks, [fmt.iec_bytes(int(t)) for t in ticks])
+        plt.yticks(*byte_ticks(top))
 
     return draw
 
