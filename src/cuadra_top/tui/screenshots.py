@@ -10,12 +10,14 @@ import asyncio
 import dataclasses
 import random
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cuadra_top.demo import backfill, demo_config
+from cuadra_top.demo import backfill, demo_config, seed_history
 from cuadra_top.simulator import Fault, Simulator, demo_orgs
+from cuadra_top.state.history import History
 from cuadra_top.state.trends import Trends
 from cuadra_top.tui.app import CuadraTopApp
 from cuadra_top.tui.factory import TuiOptions, make_app
@@ -56,27 +58,47 @@ SHOTS: dict[str, tuple[tuple[int, int], dict[str, object], tuple[str, ...]]] = {
     "org-80x24": ((80, 24), {"start_org": "nimbus-pro"}, ()),
     "admin": ((80, 24), {"start_org": "globex-enterprise"}, ("a",)),
     "error": ((80, 24), {"start_org": "nimbus-pro"}, ("r",)),
+    "history": ((120, 40), {"start_org": "nimbus-pro", "history": True}, ("h",)),
 }
-"""name -> (terminal size, app options, keys pressed once the data is in)."""
+"""name -> (terminal size, app options, keys pressed once the data is in). ``history``: the
+demo's seeded history (a period and a half, as ``make demo`` has) instead of a day of samples."""
 
 
 async def take(name: str, directory: Path) -> Path:
     size, options, keys = SHOTS[name]
+    options = dict(options)
     sim = frozen_simulator()
     try:
-        app = frozen_app(sim, **options)
-        async with app.run_test(size=size) as pilot:
-            await wait_for_data(app, pilot.pause)
-            if name == "error":
-                sim.set_fault("nimbus-pro", Fault(status=503))
-            for key in keys:
-                await pilot.press(key)
-            await wait_for_data(app, pilot.pause)
-            path = directory / f"{name}.svg"
-            app.save_screenshot(filename=path.name, path=str(directory))
-            return path
+        with tempfile.TemporaryDirectory(prefix="cuadra-top-shot-") as scratch:
+            if options.pop("history", False):
+                path = seed_history(Path(scratch) / "history.sqlite3", sim, sim.base_url, FROZEN_AT)
+                options["trends"] = Trends(History(path), lambda: FROZEN_AT)
+            app = frozen_app(sim, **options)
+            async with app.run_test(size=size) as pilot:
+                await wait_for_data(app, pilot.pause)
+                if name == "error":
+                    sim.set_fault("nimbus-pro", Fault(status=503))
+                for key in keys:
+                    await pilot.press(key)
+                await wait_for_data(app, pilot.pause)
+                if "h" in keys:
+                    await wait_for_history(app, pilot.pause)
+                path = directory / f"{name}.svg"
+                app.save_screenshot(filename=path.name, path=str(directory))
+                return path
     finally:
         sim.stop()
+
+
+async def wait_for_history(app: CuadraTopApp, pause: Callable[[], Awaitable[None]], timeout: float = 10.0) -> None:
+    """Wait until the History tab's charts are drawn (the history is read in a thread)."""
+    for _ in range(int(timeout / 0.05)):
+        if app.main_screen.query("#history-credits"):
+            break
+        await asyncio.sleep(0.05)
+    await pause()
+    await asyncio.sleep(0.2)
+    await pause()
 
 
 def main(argv: list[str] | None = None) -> int:
