@@ -151,3 +151,15 @@ def test_snapshot_previous_period_with_a_gap(snap_compare, app, no_color):
         await pilot.pause(0.5)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=previous)
+
+
+@pytest.mark.parametrize("days", [[0.5], [0.5, 1.5, 2.5], [0.5, 8.5, 11.5, 30.5], [3.5, 4.5, 20.5]])
+def test_a_days_bar_is_as_wide_as_a_day_allows_wherever_the_other_bars_stand(days):
+    """plotext sizes bars by the mean gap between them: a few days far apart (the shaded ones
+    of a period with a gap) got bars several days wide."""
+    from plotext._utility import bars
+
+    from cuadra_top.tui.charts import BAR_DAYS, bar_width
+
+    spans, _ = bars(days, [1.0] * len(days), bar_width(days), 0)
+    assert [round(right - left, 6) for left, right in spans] == [BAR_DAYS] * len(days)
