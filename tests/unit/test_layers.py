@@ -46,7 +46,7 @@ except SystemExit as exc:  # argparse's own exit (--version)
     code = exc.code
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in (
     "textual", "rich", "tomlkit", "apprise", "prometheus_client", "bcrypt", "yaml", "aiohttp", "textual_serve",
-    "jinja2"))
+    "jinja2", "plotext", "textual_plotext"))
 print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
 """
 
@@ -157,15 +157,15 @@ def test_the_history_command_never_imports_textual_or_rich(argv, tmp_path, isola
 
 
 STATUS_PROBE = PROBE.replace(
-    '"jinja2"))',
-    '"jinja2", "pydantic", "httpx", "httpcore", "keyring", "asyncio") and sys.modules[m] is not None)')
+    '"textual_plotext"))',
+    '"textual_plotext", "pydantic", "httpx", "httpcore", "keyring", "asyncio") and sys.modules[m] is not None)')
 # None above: the block of httpx._main
 
 
 def test_status_from_the_cache_imports_no_heavy_library(sim, tmp_path, isolated_env):
     """tmux runs it every few seconds: from the history, no HTTP stack, no validation library,
     no keyring, no event loop (the first run fetches and records; the probe is the second)."""
-    assert "pydantic" in STATUS_PROBE and "is not None" in STATUS_PROBE and "aiohttp" in STATUS_PROBE
+    assert "pydantic" in STATUS_PROBE and "is not None" in STATUS_PROBE and "plotext" in STATUS_PROBE
     config = tmp_path / "config.toml"
     config.write_text(f'[[org]]\nname = "alpha"\napi_url = "{sim.base_url}"\ntoken = "alpha-token"\n'
                       f'[[org]]\nname = "beta"\napi_url = "{sim.base_url}"\ntoken_command = "echo beta-token"\n')
