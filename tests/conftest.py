@@ -23,11 +23,15 @@ Fixtures (a test module may override any of them by defining its own, as
   ``receiver.wait_for(n)``).
 - ``memory_keyring``: the keyring library's backend replaced by :class:`MemoryKeyring` (its
   ``entries`` are what was stored); ``no_keyring``: by keyring's own "no backend found".
+- ``debug_log_restored``: the app's logger put back as it was after the test (``--log`` and
+  ``setup_debug_log`` add a handler to it); a module that needs it for every test says
+  ``pytestmark = pytest.mark.usefixtures("debug_log_restored")``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -44,6 +48,7 @@ import pytest
 from keyring.backends import fail
 
 from cuadra_top.api.http import make_http_client
+from cuadra_top.debuglog import LOGGER_NAME
 from cuadra_top.simulator import DemoOrg, Simulator
 
 START = datetime(2026, 4, 15, 12, 0, 0, tzinfo=timezone.utc).timestamp()
@@ -161,6 +166,22 @@ def isolated_env(monkeypatch, tmp_path) -> Path:
     xdg.mkdir()
     monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
     return xdg
+
+
+@pytest.fixture
+def debug_log_restored() -> Iterator[None]:
+    """``--log`` and ``setup_debug_log`` add a handler to the app's logger and set its level:
+    after the test, close the handlers it added and put the logger back as it was, so no later
+    test writes into this test's log file."""
+    root = logging.getLogger(LOGGER_NAME)
+    handlers, level, propagate = list(root.handlers), root.level, root.propagate
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    root.propagate = propagate
 
 
 @pytest.fixture

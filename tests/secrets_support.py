@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import re
 import secrets
@@ -20,7 +19,7 @@ import pytest
 from cuadra_top import redaction
 from cuadra_top.cli import main
 from cuadra_top.config import load_config
-from cuadra_top.debuglog import LOGGER_NAME, setup_debug_log
+from cuadra_top.debuglog import setup_debug_log
 from cuadra_top.simulator import DemoOrg, Fault, Simulator
 from cuadra_top.tui.app import CuadraTopApp
 from cuadra_top.tui.factory import TuiOptions
@@ -146,20 +145,6 @@ token = "{BAD_TOKEN}"
 def empty_registry(monkeypatch):
     """Each test starts with no secret remembered, so none relies on an earlier test's."""
     monkeypatch.setattr(redaction, "_SECRETS", set())
-
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """``--log`` and ``setup_debug_log`` add a handler to the app's logger: remove it after."""
-    root = logging.getLogger(LOGGER_NAME)
-    saved = (list(root.handlers), root.level, root.propagate)
-    yield
-    for handler in root.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    root.propagate = saved[2]
 
 
 @pytest.fixture

@@ -57,11 +57,12 @@ from secrets_support import (  # what the unit and the TUI tests of this topic s
     empty_registry,
     explode,
     leaks,
-    restore_logging,
     run_cli,
     sim_for_secrets,
     world,
 )
+
+pytestmark = pytest.mark.usefixtures("debug_log_restored")
 
 
 def test_an_internal_error_in_the_tui_shows_no_traceback_and_no_secret(world, capsys, tmp_path, monkeypatch):

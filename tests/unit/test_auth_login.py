@@ -236,21 +236,6 @@ def test_a_broken_config_is_not_touched(sim, config, capsys, monkeypatch, memory
 # -- secrets: never in output, config or log -----------------------------------------------------
 
 
-@pytest.fixture
-def debug_log_restored():
-    """``--log`` in-process sets up the app's logger: put it back as it was for later tests."""
-    import logging
-
-    root = logging.getLogger("cuadra_top")
-    saved = (list(root.handlers), root.level, root.propagate)
-    yield
-    for handler in root.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    root.handlers[:] = saved[0]
-    root.level, root.propagate = saved[1], saved[2]
-
-
 def test_the_secret_is_in_no_output_config_or_log(sim, config, tmp_path, capsys, monkeypatch, memory_keyring,
                                                   debug_log_restored):
     log = tmp_path / "debug.log"

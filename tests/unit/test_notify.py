@@ -28,10 +28,11 @@ from cuadra_top.state.alerts import Level, Notice, NoticeKind
 from cuadra_top.state.monitor import AlertNotice
 from notify_support import (  # what the unit and the TUI tests of this topic share
     empty_registry,
-    restore_logging,
     settings_with,
     write_config,
 )
+
+pytestmark = [pytest.mark.usefixtures("debug_log_restored")]
 
 
 SLACK = "slack://T000SECRETA/B000SECRETB/XXXXsecretCCCC/#alerts"
@@ -538,5 +539,5 @@ def test_nothing_of_the_url_reaches_the_debug_log(tmp_path, sim, receiver, capsy
 
 
 if sys.platform != "linux":  # pragma: no cover
-    pytestmark = pytest.mark.skip("loopback servers and process groups as on Linux")
+    pytestmark.append(pytest.mark.skip("loopback servers and process groups as on Linux"))
 

@@ -55,11 +55,12 @@ from secrets_support import (  # what the unit and the TUI tests of this topic s
     empty_registry,
     explode,
     leaks,
-    restore_logging,
     run_cli,
     sim_for_secrets,
     world,
 )
+
+pytestmark = pytest.mark.usefixtures("debug_log_restored")
 
 
 def test_once_table_and_json(world, capsys):
