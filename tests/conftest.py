@@ -26,6 +26,8 @@ Fixtures (a test module may override any of them by defining its own, as
 - ``debug_log_restored``: the app's logger put back as it was after the test (``--log`` and
   ``setup_debug_log`` add a handler to it); a module that needs it for every test says
   ``pytestmark = pytest.mark.usefixtures("debug_log_restored")``.
+- ``no_known_secrets``: the redaction registry emptied for the test, so a test passes only on
+  the secrets its own run registered (``cuadra_top.redaction`` is process-wide).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import keyring.errors
 import pytest
 from keyring.backends import fail
 
+from cuadra_top import redaction
 from cuadra_top.api.http import make_http_client
 from cuadra_top.debuglog import LOGGER_NAME
 from cuadra_top.simulator import DemoOrg, Simulator
@@ -166,6 +169,13 @@ def isolated_env(monkeypatch, tmp_path) -> Path:
     xdg.mkdir()
     monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
     return xdg
+
+
+@pytest.fixture
+def no_known_secrets(monkeypatch) -> None:
+    """The redaction registry is process-wide: empty it for the test, so that a test passes only
+    if its own run registered the secrets it needs hidden, never on an earlier test's."""
+    monkeypatch.setattr(redaction, "_SECRETS", set())
 
 
 @pytest.fixture

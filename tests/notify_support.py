@@ -9,9 +9,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
-
-from cuadra_top import redaction
 from cuadra_top.cli import main
 from cuadra_top.config import ConfigError, load_config, render_masked
 from cuadra_top.notify.channels import Target, resolve, resolve_strictly, split_urls
@@ -27,12 +24,6 @@ def write_config(tmp_path: Path, notify: str, *, orgs: str = '[[org]]\nname = "a
     path.write_text(f"{top}\n{orgs}\n{notify}")
     path.chmod(0o600)
     return path
-
-
-@pytest.fixture(autouse=True)
-def empty_registry(monkeypatch):
-    """Each test starts with no secret remembered: a test passes only on what its run registered."""
-    monkeypatch.setattr(redaction, "_SECRETS", set())
 
 
 def settings_with(tmp_path, notify: str):

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from cuadra_top import redaction
 from cuadra_top.cli import main
 from cuadra_top.config import load_config
 from cuadra_top.debuglog import setup_debug_log
@@ -139,12 +138,6 @@ name = "bad"
 api_url = "{url}"
 token = "{BAD_TOKEN}"
 """
-
-
-@pytest.fixture(autouse=True)
-def empty_registry(monkeypatch):
-    """Each test starts with no secret remembered, so none relies on an earlier test's."""
-    monkeypatch.setattr(redaction, "_SECRETS", set())
 
 
 @pytest.fixture

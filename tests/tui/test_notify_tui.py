@@ -29,12 +29,11 @@ from cuadra_top.notify.service import NotifyService, deliver_once
 from cuadra_top.state.alerts import Level, Notice, NoticeKind
 from cuadra_top.state.monitor import AlertNotice
 from notify_support import (  # what the unit and the TUI tests of this topic share
-    empty_registry,
     settings_with,
     write_config,
 )
 
-pytestmark = pytest.mark.usefixtures("debug_log_restored")
+pytestmark = pytest.mark.usefixtures("no_known_secrets", "debug_log_restored")
 
 
 async def test_a_failing_channel_in_the_tui_is_one_toast_without_its_url(tmp_path, start_sim, make_org, receiver,

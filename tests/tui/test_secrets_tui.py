@@ -54,7 +54,6 @@ from secrets_support import (  # what the unit and the TUI tests of this topic s
     assert_clean,
     config_text,
     demo_org,
-    empty_registry,
     explode,
     leaks,
     run_cli,
@@ -62,7 +61,7 @@ from secrets_support import (  # what the unit and the TUI tests of this topic s
     world,
 )
 
-pytestmark = pytest.mark.usefixtures("debug_log_restored")
+pytestmark = pytest.mark.usefixtures("no_known_secrets", "debug_log_restored")
 
 
 def test_an_internal_error_in_the_tui_shows_no_traceback_and_no_secret(world, capsys, tmp_path, monkeypatch):

@@ -27,12 +27,11 @@ from cuadra_top.notify.service import NotifyService, deliver_once
 from cuadra_top.state.alerts import Level, Notice, NoticeKind
 from cuadra_top.state.monitor import AlertNotice
 from notify_support import (  # what the unit and the TUI tests of this topic share
-    empty_registry,
     settings_with,
     write_config,
 )
 
-pytestmark = [pytest.mark.usefixtures("debug_log_restored")]
+pytestmark = [pytest.mark.usefixtures("no_known_secrets", "debug_log_restored")]
 
 
 SLACK = "slack://T000SECRETA/B000SECRETB/XXXXsecretCCCC/#alerts"

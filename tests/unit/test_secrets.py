@@ -52,7 +52,6 @@ from secrets_support import (  # what the unit and the TUI tests of this topic s
     assert_clean,
     config_text,
     demo_org,
-    empty_registry,
     explode,
     leaks,
     run_cli,
@@ -60,7 +59,7 @@ from secrets_support import (  # what the unit and the TUI tests of this topic s
     world,
 )
 
-pytestmark = pytest.mark.usefixtures("debug_log_restored")
+pytestmark = pytest.mark.usefixtures("no_known_secrets", "debug_log_restored")
 
 
 def test_once_table_and_json(world, capsys):
