@@ -26,6 +26,8 @@ Fixtures (a test module may override any of them by defining its own, as
 - ``debug_log_restored``: the app's logger put back as it was after the test (``--log`` and
   ``setup_debug_log`` add a handler to it); a module that needs it for every test says
   ``pytestmark = pytest.mark.usefixtures("debug_log_restored")``.
+- ``run_cli(capsys, *argv)`` (a function): ``cuadra_top.cli.main(argv)`` in this process ->
+  ``(exit code, stdout, stderr)``.
 - ``no_known_secrets``: the redaction registry emptied for the test, so a test passes only on
   the secrets its own run registered (``cuadra_top.redaction`` is process-wide).
 """
@@ -169,6 +171,19 @@ def isolated_env(monkeypatch, tmp_path) -> Path:
     xdg.mkdir()
     monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
     return xdg
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``cuadra_top.cli.main(argv)`` in this process -> (exit code, stdout, stderr). argparse's
+    own exits (--help, --version, bad usage) give their codes instead of ending the test."""
+    from cuadra_top.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from cuadra_top.cli import main
 from cuadra_top.config import load_config
 from cuadra_top.debuglog import setup_debug_log
 from cuadra_top.simulator import DemoOrg, Fault, Simulator
@@ -176,15 +175,6 @@ def assert_clean(text: str, known: list[str], where: str) -> None:
     match = BEARER_VALUE.search(text)
     assert match is None, f"{where}: an Authorization value is shown: {match.group(0)[:30]}..."
     assert "Traceback" not in text, f"{where}: a traceback is shown"
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 2
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def explode(*args, **kwargs):

@@ -37,6 +37,7 @@ from cuadra_top.tui.app import CuadraTopApp
 from cuadra_top.tui.factory import TuiOptions
 from cuadra_top.tui.factory import make_app as build_app
 from cuadra_top.tui.help import HelpScreen
+from conftest import run_cli
 from secrets_support import (  # what the unit and the TUI tests of this topic share
     BAD_TOKEN,
     BEARER_VALUE,
@@ -56,7 +57,6 @@ from secrets_support import (  # what the unit and the TUI tests of this topic s
     demo_org,
     explode,
     leaks,
-    run_cli,
     sim_for_secrets,
     world,
 )

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MemoryKeyring
+from conftest import MemoryKeyring, run_cli
 from cuadra_top import keystore
-from cuadra_top.cli import main
 
 SECRETS = ["alpha-token", "m2m-secret-do-not-leak", "wrong-token-5f3e", "noscope-token", "beta-token",
            "boss-token", "wrong-secret-77aa"]
@@ -29,11 +28,7 @@ def config(isolated_env, tmp_path) -> Path:
 def run(capsys, monkeypatch, *argv: str, stdin: str | None = None) -> tuple[int, str, str]:
     """``main(argv)`` with ``stdin`` piped in -> (exit code, stdout, stderr); no secret, no traceback."""
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin if stdin is not None else ""))
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 2
-    out, err = capsys.readouterr()
+    code, out, err = run_cli(capsys, *argv)
     for secret in SECRETS:
         assert secret not in out and secret not in err, f"{secret} leaked by {argv}"
     assert "Traceback" not in out + err

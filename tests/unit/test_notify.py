@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from cuadra_top import redaction
-from cuadra_top.cli import main
 from cuadra_top.config import ConfigError, load_config, render_masked
 from cuadra_top.debuglog import LOGGER_NAME
 from cuadra_top.notify.channels import Target, resolve, resolve_strictly, split_urls
@@ -26,6 +25,7 @@ from cuadra_top.notify.delivery import Dispatcher, Report
 from cuadra_top.notify.service import NotifyService, deliver_once
 from cuadra_top.state.alerts import Level, Notice, NoticeKind
 from cuadra_top.state.monitor import AlertNotice
+from conftest import run_cli
 from notify_support import (  # what the unit and the TUI tests of this topic share
     settings_with,
     write_config,
@@ -44,15 +44,6 @@ def notice(org: str = "acme", level: Level = Level.WARNING, kind: NoticeKind = N
            message: str | None = None) -> Notice:
     return Notice(org, "credits", level, kind, message or f"{org}: credits at 84.2% (warn at 80%)",
                   datetime(2026, 4, 15, 12, tzinfo=timezone.utc))
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 2
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def target(url: str, number: int = 1, **kw) -> Target:
