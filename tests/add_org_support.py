@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 import tomllib
 from pathlib import Path
 
@@ -20,11 +18,4 @@ from cuadra_top.tui.overview import OverviewTable
 
 def org(sim, name: str, **kw) -> OrgConfig:
     return OrgConfig(name=name, api_url=sim.base_url, token=f"{name}-token", **kw)
-
-
-async def until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 

@@ -28,12 +28,15 @@ Fixtures (a test module may override any of them by defining its own, as
   ``pytestmark = pytest.mark.usefixtures("debug_log_restored")``.
 - ``run_cli(capsys, *argv)`` (a function): ``cuadra_top.cli.main(argv)`` in this process ->
   ``(exit code, stdout, stderr)``.
+- ``wait_until(condition, what, timeout)`` (a coroutine): poll ``condition`` until it is truthy
+  (its value is returned), failing the test after ``timeout`` seconds.
 - ``no_known_secrets``: the redaction registry emptied for the test, so a test passes only on
   the secrets its own run registered (``cuadra_top.redaction`` is process-wide).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -184,6 +187,16 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+async def wait_until(condition: Callable[[], Any], what: str = "the condition", timeout: float = 15.0) -> Any:
+    """Poll ``condition`` on the running event loop until it is truthy and return its value;
+    fail the test if it is not within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout:g} s"
+        await asyncio.sleep(0.02)
+    return value
 
 
 @pytest.fixture

@@ -20,8 +20,7 @@ import os
 import re
 import secrets
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,7 +36,7 @@ from cuadra_top.tui.app import CuadraTopApp
 from cuadra_top.tui.factory import TuiOptions
 from cuadra_top.tui.factory import make_app as build_app
 from cuadra_top.tui.help import HelpScreen
-from conftest import run_cli
+from conftest import run_cli, wait_until
 from secrets_support import (  # what the unit and the TUI tests of this topic share
     BAD_TOKEN,
     BEARER_VALUE,
@@ -105,13 +104,6 @@ def make_app(world: World, **kw) -> CuadraTopApp:
     return app
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
 def all_answered(app: CuadraTopApp) -> bool:
     states = app.monitor.states()
     return len(states) == len(app.monitor.names) and all((s.fetched or s.error) and not s.in_flight for s in states)
@@ -168,7 +160,7 @@ async def test_tui_every_screen_and_the_debug_log(world, tmp_path):
     app = make_app(world)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         surfaces = Surfaces(app)
-        await wait_for(lambda: all_answered(app))
+        await wait_until(lambda: all_answered(app))
         assert app.monitor.state_of("literal").fetched is not None and app.monitor.state_of("oauth").fetched is not None
         assert app.monitor.state_of("bad").error.kind == "auth"
         await visit_everything(app, pilot, surfaces, "healthy")
@@ -181,8 +173,8 @@ async def test_tui_every_screen_and_the_debug_log(world, tmp_path):
         await pilot.press("o")
         requests = {s.name: s.requests for s in app.monitor.states()}
         await pilot.press("r", "p", "p", "plus", "minus")  # notifications on screen too
-        await wait_for(lambda: all(s.requests > requests[s.name] for s in app.monitor.states()))
-        await wait_for(lambda: all_answered(app))
+        await wait_until(lambda: all(s.requests > requests[s.name] for s in app.monitor.states()))
+        await wait_until(lambda: all_answered(app))
         assert all(s.error is not None for s in app.monitor.states())
         # The other tabs and screens show the same data as before; the usage tab has the errors.
         await visit_everything(app, pilot, surfaces, "failing", tabs=(), screens=False)
@@ -202,7 +194,7 @@ async def test_tui_every_screen_and_the_debug_log(world, tmp_path):
 async def test_tui_saved_screenshot_file(world, tmp_path):
     app = make_app(world, start_org="oauth")
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(lambda: all_answered(app))
+        await wait_until(lambda: all_answered(app))
         await pilot.press("a")
         await pilot.pause()
         path = app.save_screenshot(filename="shot.svg", path=str(tmp_path))

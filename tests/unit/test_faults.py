@@ -44,7 +44,7 @@ from cuadra_top.tui.app import CuadraTopApp
 from cuadra_top.tui.factory import TuiOptions, make_app
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import Line
-from conftest import full_accept_queue  # a loopback port whose connect hangs
+from conftest import full_accept_queue, wait_until  # full_accept_queue: a loopback port whose connect hangs
 from faults_support import (  # what the unit and the TUI tests of this topic share
     BAD_TOKEN,
     CASES,
@@ -54,7 +54,6 @@ from faults_support import (  # what the unit and the TUI tests of this topic sh
     decided,
     inject,
     status,
-    wait_until,
 )
 
 
