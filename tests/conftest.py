@@ -26,6 +26,8 @@ Fixtures (a test module may override any of them by defining its own, as
 - ``debug_log_restored``: the app's logger put back as it was after the test (``--log`` and
   ``setup_debug_log`` add a handler to it); a module that needs it for every test says
   ``pytestmark = pytest.mark.usefixtures("debug_log_restored")``.
+- ``sim_config_file(tmp_path, sim, names, extra="")`` (a function): a 0600 ``config.toml``
+  watching the simulator's orgs ``names`` with their own tokens; returns its path.
 - ``run_cli(capsys, *argv)`` (a function): ``cuadra_top.cli.main(argv)`` in this process ->
   ``(exit code, stdout, stderr)``.
 - ``wait_until(condition, what, timeout)`` (a coroutine): poll ``condition`` until it is truthy
@@ -174,6 +176,19 @@ def isolated_env(monkeypatch, tmp_path) -> Path:
     xdg.mkdir()
     monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
     return xdg
+
+
+def sim_config_file(tmp_path: Path, sim: Simulator, names: list[str], extra: str = "") -> str:
+    """A ``config.toml`` (mode 0600, as the config check wants for a file holding tokens) in
+    ``tmp_path`` watching the simulator's orgs ``names``, each with its own token; ``extra``:
+    top-level lines before them. Returns its path."""
+    lines = [extra]
+    for name in names:
+        lines += ["[[org]]", f'name = "{name}"', f'api_url = "{sim.base_url}"', f'token = "{sim.orgs[name].token}"', ""]
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(lines))
+    path.chmod(0o600)
+    return str(path)
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

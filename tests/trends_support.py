@@ -19,16 +19,6 @@ from cuadra_top.tui.factory import TuiOptions, make_app
 from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, wait_for_data
 
 
-def write_config(tmp_path, sim, orgs, extra: str = "") -> str:
-    lines = [extra]
-    for org in orgs:
-        lines += ["[[org]]", f'name = "{org}"', f'token = "{sim.orgs[org].token}"', f'api_url = "{sim.base_url}"', ""]
-    path = tmp_path / "config.toml"
-    path.write_text("\n".join(lines))
-    path.chmod(0o600)
-    return str(path)
-
-
 def key_of(sim, name: str) -> str:
     """The history key --once and the TUI use for the simulator's org ``name``."""
     from pydantic import SecretStr
