@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 import re
 import secrets
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from cuadra_top.config import load_config
-from cuadra_top.debuglog import setup_debug_log
-from cuadra_top.simulator import DemoOrg, Fault, Simulator
-from cuadra_top.tui.app import CuadraTopApp
-from cuadra_top.tui.factory import TuiOptions
-from cuadra_top.tui.factory import make_app as build_app
-from cuadra_top.tui.help import HelpScreen
+from cuadra_top.simulator import DemoOrg, Simulator
 
 
 def _secret(label: str) -> str:
