@@ -26,30 +26,23 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from cuadra_top.api.errors import RateLimited, ServerError
-from cuadra_top.api.http import MAX_BODY_BYTES, Timeouts
+from cuadra_top.api.http import Timeouts
 from cuadra_top.cli import main
-from cuadra_top.config import OrgConfig, Settings
+from cuadra_top.config import OrgConfig
 from cuadra_top.simulator import Fault, Simulator
 from cuadra_top.state.fleet import Fleet
 from cuadra_top.state.poller import BACKOFF_CAP, MIN_DELAY, OrgPoller, Status, next_delay
-from cuadra_top.tui.app import CuadraTopApp
-from cuadra_top.tui.factory import TuiOptions, make_app
-from cuadra_top.tui.overview import OverviewTable
-from cuadra_top.tui.panes import Line
 from conftest import full_accept_queue, wait_until  # full_accept_queue: a loopback port whose connect hangs
 from faults_support import (  # what the unit and the TUI tests of this topic share
     BAD_TOKEN,
     CASES,
-    Case,
-    DNS_URL,
     _isolated,
     decided,
     inject,
