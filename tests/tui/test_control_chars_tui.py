@@ -9,26 +9,17 @@ The TUI half (the rest is in tests/unit/test_control_chars.py)."""
 
 from __future__ import annotations
 
-import json
 import random
-import re
-import subprocess
-import sys
-import tomllib
 
-import pytest
-from pty_session import child_env
 
 from cuadra_top.config import OrgConfig, Settings
 from cuadra_top.tui.factory import TuiOptions, make_app
 from cuadra_top.tui.screenshots import FROZEN_AT
 from control_chars_support import (  # what the unit and the TUI tests of this topic share
-    CONTROL,
     HOSTILE,
     WRONG,
     assert_clean,
     hostile_config,
-    toml_string,
 )
 
 

@@ -8,8 +8,6 @@ the debug log in tests/test_debuglog.py."""
 from __future__ import annotations
 
 import json
-import random
-import re
 import subprocess
 import sys
 import tomllib
@@ -17,11 +15,7 @@ import tomllib
 import pytest
 from pty_session import child_env
 
-from cuadra_top.config import OrgConfig, Settings
-from cuadra_top.tui.factory import TuiOptions, make_app
-from cuadra_top.tui.screenshots import FROZEN_AT
 from control_chars_support import (  # what the unit and the TUI tests of this topic share
-    CONTROL,
     HOSTILE,
     WRONG,
     assert_clean,
