@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-import random
-import tomllib
-from pathlib import Path
-
-import pytest
-from textual.widgets import Button, Input, Select
-
-from cuadra_top.config import ConfigError, OrgConfig, Settings
-from cuadra_top.state.monitor import Monitor
-from cuadra_top.tui.add_org import AddOrgScreen
-from cuadra_top.tui.factory import TuiOptions, make_app
-from cuadra_top.tui.overview import OverviewTable
+from cuadra_top.config import OrgConfig
 
 
 def org(sim, name: str, **kw) -> OrgConfig:

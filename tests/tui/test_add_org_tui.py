@@ -5,17 +5,14 @@ The TUI half (the rest is in tests/unit/test_add_org.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 import tomllib
 from pathlib import Path
 
 import pytest
 from textual.widgets import Button, Input, Select
 
-from cuadra_top.config import ConfigError, OrgConfig, Settings
-from cuadra_top.state.monitor import Monitor
+from cuadra_top.config import OrgConfig, Settings
 from cuadra_top.tui.add_org import AddOrgScreen
 from cuadra_top.tui.factory import TuiOptions, make_app
 from cuadra_top.tui.overview import OverviewTable

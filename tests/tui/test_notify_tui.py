@@ -10,24 +10,12 @@ The TUI half (the rest is in tests/unit/test_notify.py)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
-import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
-from cuadra_top import redaction
-from cuadra_top.cli import main
-from cuadra_top.config import ConfigError, load_config, render_masked
-from cuadra_top.debuglog import LOGGER_NAME
-from cuadra_top.notify.channels import Target, resolve, resolve_strictly, split_urls
-from cuadra_top.notify.delivery import Dispatcher, Report
-from cuadra_top.notify.service import NotifyService, deliver_once
-from cuadra_top.state.alerts import Level, Notice, NoticeKind
-from cuadra_top.state.monitor import AlertNotice
+from cuadra_top.config import load_config
 from notify_support import (  # what the unit and the TUI tests of this topic share
     settings_with,
     write_config,

@@ -5,19 +5,8 @@ The TUI half (the rest is in tests/unit/test_trends_integration.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from datetime import datetime, timedelta, timezone
-
-import pytest
-
-from cuadra_top.api.models import parse_usage
-from cuadra_top.cli import main
-from cuadra_top.simulator import Fault
-from cuadra_top.state.fleet import OrgResult
-from cuadra_top.state.history import History, default_history_path, sample_of
-from cuadra_top.state.trends import DENSE_STEP, Trends, Window, recording
+from cuadra_top.state.history import History
+from cuadra_top.state.trends import Trends
 from cuadra_top.tui.factory import TuiOptions, make_app
 from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, wait_for_data
 from conftest import sim_config_file

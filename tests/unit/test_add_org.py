@@ -3,20 +3,13 @@ screen (at start with no orgs, and from the command palette), driven with Pilot.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
-import tomllib
-from pathlib import Path
 
 import pytest
-from textual.widgets import Button, Input, Select
 
 from cuadra_top.config import ConfigError, OrgConfig, Settings
 from cuadra_top.state.monitor import Monitor
-from cuadra_top.tui.add_org import AddOrgScreen
-from cuadra_top.tui.factory import TuiOptions, make_app
-from cuadra_top.tui.overview import OverviewTable
 from add_org_support import (  # what the unit and the TUI tests of this topic share
     org,
 )

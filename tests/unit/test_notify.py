@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from cuadra_top import redaction
-from cuadra_top.config import ConfigError, load_config, render_masked
+from cuadra_top.config import ConfigError, load_config
 from cuadra_top.debuglog import LOGGER_NAME
 from cuadra_top.notify.channels import Target, resolve, resolve_strictly, split_urls
 from cuadra_top.notify.delivery import Dispatcher, Report

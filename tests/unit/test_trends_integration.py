@@ -16,8 +16,7 @@ from cuadra_top.simulator import Fault
 from cuadra_top.state.fleet import OrgResult
 from cuadra_top.state.history import History, default_history_path, sample_of
 from cuadra_top.state.trends import DENSE_STEP, Trends, Window, recording
-from cuadra_top.tui.factory import TuiOptions, make_app
-from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, wait_for_data
+from cuadra_top.tui.screenshots import FROZEN_AT
 from conftest import sim_config_file
 from trends_support import (  # what the unit and the TUI tests of this topic share
     key_of,
