@@ -1,22 +1,7 @@
-"""The fault matrix: every way a fetch can fail, against the simulator over real loopback HTTP,
-and what each surface makes of it.
+"""The fault matrix as the TUI shows it: each fault on the header and the status line, a fault
+before any data, and STALE after two intervals without fresh data (in the overview too).
 
-For each fault there are two outcomes to check:
-
-- the CLI (``cuadra-top --once --json``): exit code 1, the failed org's ``error`` object has the
-  right ``kind`` and a one-line message that says what to do, and the other org is still ok;
-- the poller (what the TUI shows): the error kind in ``OrgState``, stopped (credential and URL
-  errors) or backing off (everything transient), and the last good data kept when the fault
-  comes after a success. A few are checked on the TUI's header and status line too.
-
-Then the bounds on requests: ``Retry-After`` is honoured, repeated 5xx back off more and more,
-a slow or hung org holds back no other org, and data older than two intervals reads STALE.
-
-Faults the simulator cannot produce (a closed port, a DNS failure, TLS to a plain-HTTP port) are
-injected after a success by pointing the org's client at the broken endpoint, as a network
-change would. Timing bounds are generous lower bounds; nothing asserts how fast things are.
-
-The TUI half (the rest is in tests/unit/test_faults.py)."""
+The matrix, the CLI and poller outcomes and the bounds on requests: tests/unit/test_faults.py."""
 
 from __future__ import annotations
 

@@ -1,14 +1,7 @@
-"""Property tests: whatever the API sends, nothing raises past the layer meant to catch it.
+"""Property tests of what the TUI draws: the gauges, the label/value layout, and the header and
+status lines of any org state never raise, whatever the numbers.
 
-- Any JSON value, and any mutation of a valid usage document (keys deleted, values replaced by
-  random JSON, huge, negative or fractional numbers), either parses into a ``Usage`` or raises
-  ``pydantic.ValidationError``, which ``describe_validation_error`` turns into one line.
-- Every ``Usage`` that parses renders through the formatters, the ``--once`` table and JSON,
-  the gauges, the label/value layout, the overview row and the header and status lines.
-- The HTTP layer: any bytes as a body decode or raise ``ProtocolError``; any status and body
-  become a typed error without raising.
-
-The TUI half (the rest is in tests/unit/test_properties.py)."""
+The API documents, the formatters, ``--once`` and the HTTP layer: tests/unit/test_properties.py."""
 
 from __future__ import annotations
 

@@ -1,15 +1,7 @@
-"""No secret ever shows: known secrets go in through every door a credential has (a literal in
-the config, an environment variable, ``CUADRA_TOKEN``, a ``token_command``, client secrets
-literal and from the environment, and the access tokens the OAuth endpoint hands out), and
-every surface is searched for them: the TUI's screens and SVG screenshots, ``--once`` and
-``--once --json``, ``config show`` and ``config validate``, the error message of every fault
-(including a server that echoes the credential back in its errors), internal errors forced
-through ``cuadra_top.cli.main``, and the ``--log`` debug log.
+"""No secret ever shows, on the TUI: every screen and tab, notifications, a saved SVG
+screenshot, the ``--log`` debug log of a TUI run, and an internal error of the app.
 
-The redaction registry (``cuadra_top.redaction``) is global, so every test starts with it empty:
-a test passes only if its own run registered the secrets it needs hidden.
-
-The TUI half (the rest is in tests/unit/test_secrets.py)."""
+Which secrets, through which doors, and the other surfaces: tests/unit/test_secrets.py."""
 
 from __future__ import annotations
 

@@ -14,7 +14,9 @@ a slow or hung org holds back no other org, and data older than two intervals re
 
 Faults the simulator cannot produce (a closed port, a DNS failure, TLS to a plain-HTTP port) are
 injected after a success by pointing the org's client at the broken endpoint, as a network
-change would. Timing bounds are generous lower bounds; nothing asserts how fast things are."""
+change would. Timing bounds are generous lower bounds; nothing asserts how fast things are.
+
+The TUI's side is in tests/tui/test_faults_tui.py."""
 
 from __future__ import annotations
 

@@ -6,7 +6,9 @@
 - Every ``Usage`` that parses renders through the formatters, the ``--once`` table and JSON,
   the gauges, the label/value layout, the overview row and the header and status lines.
 - The HTTP layer: any bytes as a body decode or raise ``ProtocolError``; any status and body
-  become a typed error without raising."""
+  become a typed error without raising.
+
+The TUI's side is in tests/tui/test_properties_tui.py."""
 
 from __future__ import annotations
 

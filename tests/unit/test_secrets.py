@@ -7,7 +7,9 @@ every surface is searched for them: the TUI's screens and SVG screenshots, ``--o
 through ``cuadra_top.cli.main``, and the ``--log`` debug log.
 
 The redaction registry (``cuadra_top.redaction``) is global, so every test starts with it empty:
-a test passes only if its own run registered the secrets it needs hidden."""
+a test passes only if its own run registered the secrets it needs hidden.
+
+The TUI's side is in tests/tui/test_secrets_tui.py."""
 
 from __future__ import annotations
 
