@@ -418,15 +418,21 @@ PRAGMA user_version = 2;
 """
 
 
-def test_a_schema_2_file_gains_the_hard_cap_and_the_alert_state(db: Path):
-    """Schema 3 (issue 11): the hard cap and overage of each sample, and where each alert stands."""
+def old_history(db: Path, schema: str, *rows: tuple[str, tuple[object, ...]]) -> None:
+    """A history file as an older cuadra-top left it: ``schema`` run, then each (SQL, parameters)."""
     db.parent.mkdir(parents=True)
     conn = sqlite3.connect(db)
-    conn.executescript(SCHEMA_2)
-    conn.execute("INSERT INTO samples VALUES (?, 'acme', ?, 90, 100, 10, NULL, 5, NULL, NULL, NULL, 'pro')",
-                 (KEY_A, NOW.timestamp()))
+    conn.executescript(schema)
+    for sql, parameters in rows:
+        conn.execute(sql, parameters)
     conn.commit()
     conn.close()
+
+
+def test_a_schema_2_file_gains_the_hard_cap_and_the_alert_state(db: Path):
+    """Schema 3 (issue 11): the hard cap and overage of each sample, and where each alert stands."""
+    old_history(db, SCHEMA_2, ("INSERT INTO samples VALUES (?, 'acme', ?, 90, 100, 10, NULL, 5, NULL, NULL, NULL, 'pro')",
+                               (KEY_A, NOW.timestamp())))
     h = History(db)
     assert h.enabled and h.warnings == []
     [old] = h.samples(KEY_A, name="acme")
@@ -449,14 +455,10 @@ PRAGMA user_version = 3;""")
 
 def test_a_schema_3_file_gains_the_newest_answers_and_keeps_its_samples_and_alerts(db: Path):
     """Schema 4 (issue 13): each account's newest answer, for the first screen."""
-    db.parent.mkdir(parents=True)
-    conn = sqlite3.connect(db)
-    conn.executescript(SCHEMA_3)
-    conn.execute("INSERT INTO samples VALUES (?, 'acme', ?, 90, 100, 10, NULL, 5, NULL, NULL, NULL, 'pro', 1, 0)",
-                 (KEY_A, NOW.timestamp()))
-    conn.execute("INSERT INTO alert_state VALUES (?, 'credits', 'acme', 1, ?)", (KEY_A, NOW.timestamp()))
-    conn.commit()
-    conn.close()
+    old_history(db, SCHEMA_3,
+                ("INSERT INTO samples VALUES (?, 'acme', ?, 90, 100, 10, NULL, 5, NULL, NULL, NULL, 'pro', 1, 0)",
+                 (KEY_A, NOW.timestamp())),
+                ("INSERT INTO alert_state VALUES (?, 'credits', 'acme', 1, ?)", (KEY_A, NOW.timestamp())))
     h = History(db)
     assert h.enabled and h.warnings == []
     [old] = h.samples(KEY_A, name="acme")
