@@ -90,10 +90,15 @@ def write_config(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def two_org_config(tmp_path: Path, sim: Simulator, faulty_url: str, faulty_token: str,
-                   timeouts: Timeouts = SHORT) -> Path:
+def two_org_config(tmp_path: Path, sim: Simulator, faulty_url: str, faulty_token: str | None = None,
+                   timeouts: Timeouts | None = SHORT, *, faulty_credential: str | None = None) -> Path:
+    """A "good" org (alpha's token, on the simulator) and a "faulty" one at ``faulty_url`` with
+    ``faulty_token``, or the TOML lines ``faulty_credential`` instead; ``timeouts`` None: the
+    defaults."""
+    timeout = f"timeout = {{ connect = {timeouts.connect}, read = {timeouts.read} }}" if timeouts else ""
+    credential = faulty_credential or f'token = "{faulty_token}"'
     return write_config(tmp_path, f"""
-timeout = {{ connect = {timeouts.connect}, read = {timeouts.read} }}
+{timeout}
 [[org]]
 name = "good"
 api_url = "{sim.base_url}"
@@ -102,7 +107,7 @@ token = "alpha-token"
 [[org]]
 name = "faulty"
 api_url = "{faulty_url}"
-token = "{faulty_token}"
+{credential}
 """)
 
 
@@ -161,19 +166,9 @@ def test_cli_once_table_keeps_the_other_orgs(capsys, tmp_path, sim):
 
 
 def m2m_config(tmp_path: Path, sim: Simulator) -> Path:
-    return write_config(tmp_path, f"""
-[[org]]
-name = "good"
-api_url = "{sim.base_url}"
-token = "alpha-token"
-
-[[org]]
-name = "faulty"
-api_url = "{sim.base_url}"
-token_url = "{sim.auth_url}"
-client_id = "m2m-client"
-client_secret = "m2m-secret-do-not-leak"
-""")
+    """The faulty org is the simulator's m2m org, by client credentials, with the default timeouts."""
+    return two_org_config(tmp_path, sim, sim.base_url, timeouts=None, faulty_credential=(
+        f'token_url = "{sim.auth_url}"\nclient_id = "m2m-client"\nclient_secret = "m2m-secret-do-not-leak"'))
 
 
 def test_cli_401_client_credentials_one_new_token_one_retry(capsys, tmp_path, sim):
