@@ -35,6 +35,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import BENCH_DIR, PYTHON, ROOT, _LIVE, _kill_group, eprint, machine_info, summarize  # noqa: E402
+from bench.procfs import cpu_seconds, memory_mib  # noqa: E402
 
 NS = (10, 100, 1000, 5000)
 LATENCY = 0.05
@@ -62,21 +63,6 @@ READING = (
     "over a ~45 MiB base, plus the kept render and its gzip (~0.9 MB at 1,000 orgs). Before the renders were "
     "kept (a2cf654, a render on every scrape, CPU per cycle measured with no render at all): 157 ms median / "
     "280 ms p99 at 1,000 orgs, 1.28 s / 2.04 s at 5,000.")
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def memory_mib(pid: int) -> dict[str, float]:
-    found = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            found[key] = int(rest.split()[0]) / 1024
-    return found
 
 
 def scrape(port: int, accept: str = PROMETHEUS_ACCEPT, gzip: bool = True) -> tuple[float, bytes]:
@@ -152,7 +138,7 @@ def measure(n: int, home: Path, interval: float = INTERVAL, scrapes: int = SCRAP
             raise RuntimeError(f"scrape worker failed: {worker.stderr[-1000:]}")
         scraped = json.loads(worker.stdout)
         latencies, size = scraped["ms"], scraped["bytes"]
-        memory = memory_mib(proc.pid)
+        memory = memory_mib(proc.pid, "status", ("VmRSS", "VmHWM"))
         # A scrape that renders: the first of a content type (OpenMetrics under a version string
         # no one asked for yet, the same encoder and gzip as Prometheus'), as every scrape was
         # before the renders were kept. From a child process, as the timed scrapes.

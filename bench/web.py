@@ -20,24 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the web tests' server, browser and screen
 
+from bench.procfs import cpu_seconds, memory_mib  # noqa: E402
 from web_support import DEMO_ORGS, Browser, WebServer  # noqa: E402
-
-TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def memory_mib(pid: int) -> tuple[float, float]:
-    """RSS and PSS, MiB."""
-    values = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("Rss", "Pss"):
-            values[name] = int(rest.split()[0]) / 1024
-    return values["Rss"], values["Pss"]
 
 
 def shown(text: str) -> bool:
@@ -68,7 +52,8 @@ def measure(tabs: int, seconds: float) -> dict:
         while time.monotonic() - began < seconds:
             browser.read()  # keep the DevTools log drained, as a page would keep drawing
             for pid in pids:
-                rss, pss = memory_mib(pid)
+                memory = memory_mib(pid, "smaps_rollup", ("Rss", "Pss"))  # PSS: shared pages split
+                rss, pss = memory["Rss"], memory["Pss"]
                 peaks[pid] = (max(peaks[pid][0], rss), max(peaks[pid][1], pss))
             time.sleep(1)
         elapsed = time.monotonic() - began

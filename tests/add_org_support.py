@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-import tomllib
-from pathlib import Path
-
-import pytest
-from textual.widgets import Button, Input, Select
-
-from cuadra_top.config import ConfigError, OrgConfig, Settings
-from cuadra_top.state.monitor import Monitor
-from cuadra_top.tui.add_org import AddOrgScreen
-from cuadra_top.tui.factory import TuiOptions, make_app
-from cuadra_top.tui.overview import OverviewTable
+from cuadra_top.config import OrgConfig
 
 
 def org(sim, name: str, **kw) -> OrgConfig:
     return OrgConfig(name=name, api_url=sim.base_url, token=f"{name}-token", **kw)
-
-
-async def until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 

@@ -23,11 +23,24 @@ Fixtures (a test module may override any of them by defining its own, as
   ``receiver.wait_for(n)``).
 - ``memory_keyring``: the keyring library's backend replaced by :class:`MemoryKeyring` (its
   ``entries`` are what was stored); ``no_keyring``: by keyring's own "no backend found".
+- ``debug_log_restored``: the app's logger put back as it was after the test (``--log`` and
+  ``setup_debug_log`` add a handler to it); a module that needs it for every test says
+  ``pytestmark = pytest.mark.usefixtures("debug_log_restored")``.
+- ``sim_config_file(tmp_path, sim, names, extra="")`` (a function): a 0600 ``config.toml``
+  watching the simulator's orgs ``names`` with their own tokens; returns its path.
+- ``run_cli(capsys, *argv)`` (a function): ``cuadra_top.cli.main(argv)`` in this process ->
+  ``(exit code, stdout, stderr)``.
+- ``wait_until(condition, what, timeout)`` (a coroutine): poll ``condition`` until it is truthy
+  (its value is returned), failing the test after ``timeout`` seconds.
+- ``no_known_secrets``: the redaction registry emptied for the test, so a test passes only on
+  the secrets its own run registered (``cuadra_top.redaction`` is process-wide).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -43,7 +56,9 @@ import keyring.errors
 import pytest
 from keyring.backends import fail
 
+from cuadra_top import redaction
 from cuadra_top.api.http import make_http_client
+from cuadra_top.debuglog import LOGGER_NAME
 from cuadra_top.simulator import DemoOrg, Simulator
 
 START = datetime(2026, 4, 15, 12, 0, 0, tzinfo=timezone.utc).timestamp()
@@ -161,6 +176,65 @@ def isolated_env(monkeypatch, tmp_path) -> Path:
     xdg.mkdir()
     monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
     return xdg
+
+
+def sim_config_file(tmp_path: Path, sim: Simulator, names: list[str], extra: str = "") -> str:
+    """A ``config.toml`` (mode 0600, as the config check wants for a file holding tokens) in
+    ``tmp_path`` watching the simulator's orgs ``names``, each with its own token; ``extra``:
+    top-level lines before them. Returns its path."""
+    lines = [extra]
+    for name in names:
+        lines += ["[[org]]", f'name = "{name}"', f'api_url = "{sim.base_url}"', f'token = "{sim.orgs[name].token}"', ""]
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(lines))
+    path.chmod(0o600)
+    return str(path)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``cuadra_top.cli.main(argv)`` in this process -> (exit code, stdout, stderr). argparse's
+    own exits (--help, --version, bad usage) give their codes instead of ending the test."""
+    from cuadra_top.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def wait_until(condition: Callable[[], Any], what: str = "the condition", timeout: float = 15.0) -> Any:
+    """Poll ``condition`` on the running event loop until it is truthy and return its value;
+    fail the test if it is not within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout:g} s"
+        await asyncio.sleep(0.02)
+    return value
+
+
+@pytest.fixture
+def no_known_secrets(monkeypatch) -> None:
+    """The redaction registry is process-wide: empty it for the test, so that a test passes only
+    if its own run registered the secrets it needs hidden, never on an earlier test's."""
+    monkeypatch.setattr(redaction, "_SECRETS", set())
+
+
+@pytest.fixture
+def debug_log_restored() -> Iterator[None]:
+    """``--log`` and ``setup_debug_log`` add a handler to the app's logger and set its level:
+    after the test, close the handlers it added and put the logger back as it was, so no later
+    test writes into this test's log file."""
+    root = logging.getLogger(LOGGER_NAME)
+    handlers, level, propagate = list(root.handlers), root.level, root.propagate
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    root.propagate = propagate
 
 
 @pytest.fixture

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 import json
-import random
 import re
-import subprocess
-import sys
-import tomllib
 
 import pytest
-from pty_session import child_env
-
-from cuadra_top.config import OrgConfig, Settings
-from cuadra_top.tui.factory import TuiOptions, make_app
-from cuadra_top.tui.screenshots import FROZEN_AT
 
 
 HOSTILE = [

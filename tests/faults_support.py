@@ -2,47 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import random
-import statistics
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
-from cuadra_top.api.errors import RateLimited, ServerError
-from cuadra_top.api.http import MAX_BODY_BYTES, Timeouts
-from cuadra_top.cli import main
-from cuadra_top.config import OrgConfig, Settings
+from cuadra_top.api.http import MAX_BODY_BYTES
 from cuadra_top.simulator import Fault, Simulator
 from cuadra_top.state.fleet import Fleet
-from cuadra_top.state.poller import BACKOFF_CAP, MIN_DELAY, OrgPoller, Status, next_delay
+from cuadra_top.state.poller import OrgPoller
 from cuadra_top.tui.app import CuadraTopApp
-from cuadra_top.tui.factory import TuiOptions, make_app
-from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import Line
-from conftest import full_accept_queue  # a loopback port whose connect hangs
 
 
 BAD_TOKEN = "faults-bad-token-0c6f1e9a7d"
 
 
 DNS_URL = "https://api.cuadra-top-faults.invalid"
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 def decided(poller: OrgPoller) -> bool:

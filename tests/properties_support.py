@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
-import httpx
-import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
-
-from cuadra_top import format as fmt
-from cuadra_top.api.client import Fetched
-from cuadra_top.api.errors import ApiError, AuthError, NetworkError, ProtocolError, RateLimited, ServerError
-from cuadra_top.api.http import Answer, error_for, retry_after_seconds
-from cuadra_top.api.models import Usage, describe_validation_error, parse_usage
-from cuadra_top.once import available_cell, credits_cell, json_org, render_json, render_table, storage_cell, table_row
-from cuadra_top.state.fleet import OrgResult
-from cuadra_top.state.poller import OrgState, Status
-from cuadra_top.thresholds import Band, Thresholds
-from cuadra_top.tui.gauge import gauge_line
-from cuadra_top.tui.header import header_text, status_text
-from cuadra_top.tui.overview import OverviewTable
-from cuadra_top.tui.panes import layout_pairs
 
 
 NOW = datetime(2026, 4, 15, 12, 0, 0, tzinfo=timezone.utc)

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
-import os
 import re
 import secrets
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from cuadra_top import redaction
-from cuadra_top.cli import main
-from cuadra_top.config import load_config
-from cuadra_top.debuglog import LOGGER_NAME, setup_debug_log
-from cuadra_top.simulator import DemoOrg, Fault, Simulator
-from cuadra_top.tui.app import CuadraTopApp
-from cuadra_top.tui.factory import TuiOptions
-from cuadra_top.tui.factory import make_app as build_app
-from cuadra_top.tui.help import HelpScreen
+from cuadra_top.simulator import DemoOrg, Simulator
 
 
 def _secret(label: str) -> str:
@@ -142,26 +127,6 @@ token = "{BAD_TOKEN}"
 """
 
 
-@pytest.fixture(autouse=True)
-def empty_registry(monkeypatch):
-    """Each test starts with no secret remembered, so none relies on an earlier test's."""
-    monkeypatch.setattr(redaction, "_SECRETS", set())
-
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """``--log`` and ``setup_debug_log`` add a handler to the app's logger: remove it after."""
-    root = logging.getLogger(LOGGER_NAME)
-    saved = (list(root.handlers), root.level, root.propagate)
-    yield
-    for handler in root.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    root.propagate = saved[2]
-
-
 @pytest.fixture
 def world(isolated_env, tmp_path, monkeypatch) -> Iterator[World]:
     monkeypatch.setenv("SECRETS_TEST_TOKEN", ENV_TOKEN)
@@ -198,15 +163,6 @@ def assert_clean(text: str, known: list[str], where: str) -> None:
     match = BEARER_VALUE.search(text)
     assert match is None, f"{where}: an Authorization value is shown: {match.group(0)[:30]}..."
     assert "Traceback" not in text, f"{where}: a traceback is shown"
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 2
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def explode(*args, **kwargs):

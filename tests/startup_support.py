@@ -7,7 +7,6 @@ import gc
 import pytest
 
 from cuadra_top import startup
-from cuadra_top.cli import main
 
 
 @pytest.fixture(autouse=True)

@@ -2,32 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from datetime import datetime, timedelta, timezone
-
-import pytest
-
-from cuadra_top.api.models import parse_usage
-from cuadra_top.cli import main
-from cuadra_top.simulator import Fault
-from cuadra_top.state.fleet import OrgResult
-from cuadra_top.state.history import History, default_history_path, sample_of
-from cuadra_top.state.trends import DENSE_STEP, Trends, Window, recording
-from cuadra_top.tui.factory import TuiOptions, make_app
-from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, wait_for_data
-
-
-def write_config(tmp_path, sim, orgs, extra: str = "") -> str:
-    lines = [extra]
-    for org in orgs:
-        lines += ["[[org]]", f'name = "{org}"', f'token = "{sim.orgs[org].token}"', f'api_url = "{sim.base_url}"', ""]
-    path = tmp_path / "config.toml"
-    path.write_text("\n".join(lines))
-    path.chmod(0o600)
-    return str(path)
-
 
 def key_of(sim, name: str) -> str:
     """The history key --once and the TUI use for the simulator's org ``name``."""

@@ -5,24 +5,21 @@ The TUI half (the rest is in tests/unit/test_add_org.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 import tomllib
 from pathlib import Path
 
 import pytest
 from textual.widgets import Button, Input, Select
 
-from cuadra_top.config import ConfigError, OrgConfig, Settings
-from cuadra_top.state.monitor import Monitor
+from cuadra_top.config import OrgConfig, Settings
 from cuadra_top.tui.add_org import AddOrgScreen
 from cuadra_top.tui.factory import TuiOptions, make_app
 from cuadra_top.tui.overview import OverviewTable
 from add_org_support import (  # what the unit and the TUI tests of this topic share
     org,
-    until,
 )
+from conftest import wait_until
 
 
 def app_with(sim, orgs: list[OrgConfig], config: Path | None, **options):
@@ -55,9 +52,9 @@ async def test_with_no_orgs_the_app_opens_add_organization_and_polls_the_new_org
         await pilot.pause()
         assert screen.query_one("#addorg-client").has_class("-hidden")  # a token needs no client ID
         screen.query_one("#addorg-add", Button).press()
-        await until(lambda: not isinstance(app.screen, AddOrgScreen))
+        await wait_until(lambda: not isinstance(app.screen, AddOrgScreen))
         assert app.monitor.names == ["alpha"]
-        await until(lambda: app.monitor.state_of("alpha").fetched is not None)
+        await wait_until(lambda: app.monitor.state_of("alpha").fetched is not None)
         await pilot.pause(0.2)
         assert app.main_screen.current == "alpha" and "alpha" in app.main_screen.header_line
         assert any("added alpha: Pro" in notice for notice in app.notices)
@@ -78,14 +75,14 @@ async def test_a_failed_check_keeps_the_form_and_saves_nothing(sim, config, memo
              **{"token-url": sim.auth_url}, secret="wrong-secret-1234")
         screen.query_one("#addorg-add", Button).press()
         message = screen.query_one("#addorg-message")
-        await until(lambda: "refused" in str(message.render()))
+        await wait_until(lambda: "refused" in str(message.render()))
         assert "401: Invalid client credentials." in str(message.render()) and message.has_class("-error")
         assert isinstance(app.screen, AddOrgScreen) and screen.query_one("#addorg-name", Input).value == "robot"
         assert "wrong-secret-1234" not in str(message.render())
         assert app.monitor.names == []
         fill(screen, secret="m2m-secret-do-not-leak")  # fixed in place: added
         screen.query_one("#addorg-add", Button).press()
-        await until(lambda: app.monitor.names == ["robot"])
+        await wait_until(lambda: app.monitor.names == ["robot"])
     assert tomllib.loads(config.read_text())["org"][0]["client_secret_keyring"] is True
 
 
@@ -93,7 +90,7 @@ async def test_without_a_keyring_the_form_says_so_and_offers_the_other_ways(sim,
     app = app_with(sim, [], config)
     async with app.run_test(size=(100, 40)) as pilot:
         screen = app.screen
-        await until(lambda: screen.keyring_problem is not None)
+        await wait_until(lambda: screen.keyring_problem is not None)
         await pilot.pause()
         assert "cannot go into the OS keyring" in str(screen.query_one("#addorg-message").render())
         storage = screen.query_one("#addorg-storage", Select)
@@ -103,7 +100,7 @@ async def test_without_a_keyring_the_form_says_so_and_offers_the_other_ways(sim,
         await pilot.pause()
         fill(screen, secret="alpha-token")
         screen.query_one("#addorg-add", Button).press()
-        await until(lambda: app.monitor.names == ["alpha"])
+        await wait_until(lambda: app.monitor.names == ["alpha"])
     assert tomllib.loads(config.read_text())["org"][0]["token"] == "alpha-token"
     assert config.stat().st_mode & 0o777 == 0o600
 
@@ -113,7 +110,7 @@ async def test_add_organization_from_the_palette_joins_the_overview_and_the_keys
     config.chmod(0o600)
     app = app_with(sim, [org(sim, "alpha")], config)
     async with app.run_test(size=(100, 40)) as pilot:
-        await until(lambda: app.monitor.answered())
+        await wait_until(lambda: app.monitor.answered())
         await app.main_screen.action_overview()
         await pilot.pause()
         commands = {command.title: command for command in app.get_system_commands(app.main_screen)}
@@ -123,8 +120,8 @@ async def test_add_organization_from_the_palette_joins_the_overview_and_the_keys
         assert isinstance(screen, AddOrgScreen)
         fill(screen, name="beta", url=sim.base_url, kind="token", secret="beta-token")
         await pilot.press("enter")  # from the last field: submits
-        await until(lambda: app.monitor.names == ["alpha", "beta"])
-        await until(lambda: app.monitor.state_of("beta").fetched is not None)
+        await wait_until(lambda: app.monitor.names == ["alpha", "beta"])
+        await wait_until(lambda: app.monitor.state_of("beta").fetched is not None)
         await pilot.pause(0.3)
         table = app.query_one(OverviewTable)
         assert [str(row.key.value) for row in table.ordered_rows] == ["alpha", "beta"]

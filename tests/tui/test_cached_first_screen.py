@@ -9,7 +9,7 @@ import random
 import time
 from datetime import datetime, timedelta, timezone
 
-from conftest import FakeClock
+from conftest import FakeClock, wait_until
 
 from cuadra_top.api.models import parse_usage
 from cuadra_top.cli import main
@@ -24,13 +24,6 @@ from cuadra_top.tui.overview import OverviewTable
 
 def screen_text(app) -> str:
     return "\n".join("".join(s.text for s in line) for line in app.screen._compositor.render_strips())  # noqa: SLF001
-
-
-async def wait_until(condition, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not reached in time"
-        await asyncio.sleep(0.05)
 
 
 def remember(sim, name: str, used: int, at: datetime) -> None:

@@ -1,10 +1,7 @@
-"""Outputs that cannot carry Unicode (issue 10, defect 13): ``LC_ALL=C`` without Python's UTF-8
-mode, ``PYTHONIOENCODING=latin-1`` or ``ascii``. Every text the program prints gets ASCII
-stand-ins instead of a crash or ``\xb7``-style escapes; UTF-8 output stays as it was.
+"""Outputs that cannot carry Unicode, on the TUI: a terminal without Unicode gets its keys named
+in words.
 
-Real processes against the simulator: the encoding is decided by the interpreter at start-up.
-
-The TUI half (the rest is in tests/unit/test_encodings.py)."""
+The other outputs, and how the encoding is decided: tests/unit/test_encodings.py."""
 
 from __future__ import annotations
 

@@ -1,62 +1,33 @@
-"""The fault matrix: every way a fetch can fail, against the simulator over real loopback HTTP,
-and what each surface makes of it.
+"""The fault matrix as the TUI shows it: each fault on the header and the status line, a fault
+before any data, and STALE after two intervals without fresh data (in the overview too).
 
-For each fault there are two outcomes to check:
-
-- the CLI (``cuadra-top --once --json``): exit code 1, the failed org's ``error`` object has the
-  right ``kind`` and a one-line message that says what to do, and the other org is still ok;
-- the poller (what the TUI shows): the error kind in ``OrgState``, stopped (credential and URL
-  errors) or backing off (everything transient), and the last good data kept when the fault
-  comes after a success. A few are checked on the TUI's header and status line too.
-
-Then the bounds on requests: ``Retry-After`` is honoured, repeated 5xx back off more and more,
-a slow or hung org holds back no other org, and data older than two intervals reads STALE.
-
-Faults the simulator cannot produce (a closed port, a DNS failure, TLS to a plain-HTTP port) are
-injected after a success by pointing the org's client at the broken endpoint, as a network
-change would. Timing bounds are generous lower bounds; nothing asserts how fast things are.
-
-The TUI half (the rest is in tests/unit/test_faults.py)."""
+The matrix, the CLI and poller outcomes and the bounds on requests: tests/unit/test_faults.py."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import random
-import statistics
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-import pytest
 from pydantic import SecretStr
 
-from cuadra_top.api.errors import RateLimited, ServerError
-from cuadra_top.api.http import MAX_BODY_BYTES, Timeouts
-from cuadra_top.cli import main
 from cuadra_top.config import OrgConfig, Settings
 from cuadra_top.simulator import Fault, Simulator
 from cuadra_top.state.fleet import Fleet
-from cuadra_top.state.poller import BACKOFF_CAP, MIN_DELAY, OrgPoller, Status, next_delay
+from cuadra_top.state.poller import Status
 from cuadra_top.tui.app import CuadraTopApp
 from cuadra_top.tui.factory import TuiOptions, make_app
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import Line
-from conftest import full_accept_queue  # a loopback port whose connect hangs
+from conftest import wait_until
 from faults_support import (  # what the unit and the TUI tests of this topic share
-    BAD_TOKEN,
     CASES,
     Case,
-    DNS_URL,
     _isolated,
     decided,
     inject,
     status,
-    wait_until,
 )
 
 

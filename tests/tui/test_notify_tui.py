@@ -10,30 +10,18 @@ The TUI half (the rest is in tests/unit/test_notify.py)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
-import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
-from cuadra_top import redaction
-from cuadra_top.cli import main
-from cuadra_top.config import ConfigError, load_config, render_masked
-from cuadra_top.debuglog import LOGGER_NAME
-from cuadra_top.notify.channels import Target, resolve, resolve_strictly, split_urls
-from cuadra_top.notify.delivery import Dispatcher, Report
-from cuadra_top.notify.service import NotifyService, deliver_once
-from cuadra_top.state.alerts import Level, Notice, NoticeKind
-from cuadra_top.state.monitor import AlertNotice
+from cuadra_top.config import load_config
 from notify_support import (  # what the unit and the TUI tests of this topic share
-    empty_registry,
-    restore_logging,
     settings_with,
     write_config,
 )
+
+pytestmark = pytest.mark.usefixtures("no_known_secrets", "debug_log_restored")
 
 
 async def test_a_failing_channel_in_the_tui_is_one_toast_without_its_url(tmp_path, start_sim, make_org, receiver,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from conftest import FakeClock, WebhookReceiver
+from conftest import FakeClock, WebhookReceiver, wait_until
 
 from cuadra_top.api.auth import StaticToken
 from cuadra_top.api.models import parse_usage
@@ -61,13 +61,6 @@ def seed_history(sim, now: datetime) -> None:
         history.record_many(records)
 
 
-async def wait_until(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not reached in time"
-        await asyncio.sleep(0.05)
-
-
 async def cron(config: Path) -> int:
     """One ``cuadra-top --once --notify`` run, as cron starts it (its own event loop)."""
     return await asyncio.to_thread(main, ["--once", "--notify", "--config", str(config)])
@@ -99,7 +92,7 @@ async def test_a_projected_402_is_told_once_across_the_tui_cron_and_watch(
                               rng=random.Random(0),
                               trends=Trends(History(default_history_path()), lambda: datetime.now(timezone.utc))))
     async with app.run_test(size=(100, 30)):
-        await wait_until(lambda: about_402(receiver))
+        await wait_until(lambda: about_402(receiver), "the notice about 402", timeout=20)
         await asyncio.sleep(1.5)  # more polls: the same crossing, nothing more
     told = about_402(receiver)
     assert len(told) == 1, notices(receiver)

@@ -1,67 +1,35 @@
-"""No secret ever shows: known secrets go in through every door a credential has (a literal in
-the config, an environment variable, ``CUADRA_TOKEN``, a ``token_command``, client secrets
-literal and from the environment, and the access tokens the OAuth endpoint hands out), and
-every surface is searched for them: the TUI's screens and SVG screenshots, ``--once`` and
-``--once --json``, ``config show`` and ``config validate``, the error message of every fault
-(including a server that echoes the credential back in its errors), internal errors forced
-through ``cuadra_top.cli.main``, and the ``--log`` debug log.
+"""No secret ever shows, on the TUI: every screen and tab, notifications, a saved SVG
+screenshot, the ``--log`` debug log of a TUI run, and an internal error of the app.
 
-The redaction registry (``cuadra_top.redaction``) is global, so every test starts with it empty:
-a test passes only if its own run registered the secrets it needs hidden.
-
-The TUI half (the rest is in tests/unit/test_secrets.py)."""
+Which secrets, through which doors, and the other surfaces: tests/unit/test_secrets.py."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 import os
 import re
-import secrets
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from cuadra_top import redaction
-from cuadra_top.cli import main
 from cuadra_top.config import load_config
-from cuadra_top.debuglog import LOGGER_NAME, setup_debug_log
-from cuadra_top.simulator import DemoOrg, Fault, Simulator
+from cuadra_top.debuglog import setup_debug_log
+from cuadra_top.simulator import Fault
 from cuadra_top.tui.app import CuadraTopApp
 from cuadra_top.tui.factory import TuiOptions
 from cuadra_top.tui.factory import make_app as build_app
 from cuadra_top.tui.help import HelpScreen
+from conftest import run_cli, wait_until
 from secrets_support import (  # what the unit and the TUI tests of this topic share
-    BAD_TOKEN,
-    BEARER_VALUE,
-    CLIENT_SECRET,
-    COMMAND_TOKEN,
-    CUADRA_TOKEN,
-    ENV_CLIENT_SECRET,
-    ENV_TOKEN,
     KNOWN,
-    LITERAL_TOKEN,
     ORG_NAMES,
-    WINDOW,
     World,
-    _secret,
     assert_clean,
-    config_text,
-    demo_org,
-    empty_registry,
     explode,
-    leaks,
-    restore_logging,
-    run_cli,
-    sim_for_secrets,
     world,
 )
+
+pytestmark = pytest.mark.usefixtures("no_known_secrets", "debug_log_restored")
 
 
 def test_an_internal_error_in_the_tui_shows_no_traceback_and_no_secret(world, capsys, tmp_path, monkeypatch):
@@ -103,13 +71,6 @@ def make_app(world: World, **kw) -> CuadraTopApp:
     app = build_app(TuiOptions(loaded.settings, environ=dict(os.environ), persist_theme=False, **kw))
     app.animation_level = "none"  # Pilot's pauses wait for an idle CPU; tab animations only slow them
     return app
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 def all_answered(app: CuadraTopApp) -> bool:
@@ -168,7 +129,7 @@ async def test_tui_every_screen_and_the_debug_log(world, tmp_path):
     app = make_app(world)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         surfaces = Surfaces(app)
-        await wait_for(lambda: all_answered(app))
+        await wait_until(lambda: all_answered(app))
         assert app.monitor.state_of("literal").fetched is not None and app.monitor.state_of("oauth").fetched is not None
         assert app.monitor.state_of("bad").error.kind == "auth"
         await visit_everything(app, pilot, surfaces, "healthy")
@@ -181,8 +142,8 @@ async def test_tui_every_screen_and_the_debug_log(world, tmp_path):
         await pilot.press("o")
         requests = {s.name: s.requests for s in app.monitor.states()}
         await pilot.press("r", "p", "p", "plus", "minus")  # notifications on screen too
-        await wait_for(lambda: all(s.requests > requests[s.name] for s in app.monitor.states()))
-        await wait_for(lambda: all_answered(app))
+        await wait_until(lambda: all(s.requests > requests[s.name] for s in app.monitor.states()))
+        await wait_until(lambda: all_answered(app))
         assert all(s.error is not None for s in app.monitor.states())
         # The other tabs and screens show the same data as before; the usage tab has the errors.
         await visit_everything(app, pilot, surfaces, "failing", tabs=(), screens=False)
@@ -202,7 +163,7 @@ async def test_tui_every_screen_and_the_debug_log(world, tmp_path):
 async def test_tui_saved_screenshot_file(world, tmp_path):
     app = make_app(world, start_org="oauth")
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(lambda: all_answered(app))
+        await wait_until(lambda: all_answered(app))
         await pilot.press("a")
         await pilot.pause()
         path = app.save_screenshot(filename="shot.svg", path=str(tmp_path))

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import gc
 
-import pytest
-
 from cuadra_top import startup
-from cuadra_top.cli import main
 from startup_support import (  # what the unit and the TUI tests of this topic share
     _collector_on,
 )

@@ -4,11 +4,8 @@ the simulator, as in tests/test_tui.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 
 import pytest
@@ -24,6 +21,7 @@ from cuadra_top.tui.factory import make_app as build_app
 from cuadra_top.tui.help import HelpScreen
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.panes import Line
+from conftest import wait_until
 
 FROZEN = datetime(2026, 4, 15, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -80,13 +78,6 @@ def header(app: CuadraTopApp) -> str:
     return str(app.query_one("#header", Line).render())
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
 async def wait_for_data(app: CuadraTopApp, pilot) -> None:
     """Every org has answered and the overview (which batches updates) shows it."""
     def answered() -> bool:
@@ -100,15 +91,15 @@ async def wait_for_data(app: CuadraTopApp, pilot) -> None:
         return table.row_count == len(app.monitor.names) and all(
             table.get_row(name)[-1] != "LOADING" for name in app.monitor.names)
 
-    await wait_for(answered)
-    await wait_for(overview_synced)
+    await wait_until(answered)
+    await wait_until(overview_synced)
     await pilot.pause(0.1)
 
 
 async def quiesce(app: CuadraTopApp, pilot) -> None:
     """No fetch under way and no overview update batched: safe to leave the app. (A batched
     overview sync that fires while the app shuts down crashes it: reported as a bug.)"""
-    await wait_for(lambda: not any(s.in_flight for s in app.monitor.states())
+    await wait_until(lambda: not any(s.in_flight for s in app.monitor.states())
                    and not getattr(app, "_overview_pending", False))
     await pilot.pause(0.1)
 
@@ -263,7 +254,7 @@ async def test_one_org(start):
         assert app.main_screen.current == "solo" and not app.main_screen.showing_overview
         before = sim.request_count()
         await pilot.press("r")
-        await wait_for(lambda: sim.request_count() == before + 1)
+        await wait_until(lambda: sim.request_count() == before + 1)
 
 
 FIFTY = [f"org-{i:02d}" for i in range(1, 51)]

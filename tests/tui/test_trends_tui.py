@@ -5,24 +5,13 @@ The TUI half (the rest is in tests/unit/test_trends_integration.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from datetime import datetime, timedelta, timezone
-
-import pytest
-
-from cuadra_top.api.models import parse_usage
-from cuadra_top.cli import main
-from cuadra_top.simulator import Fault
-from cuadra_top.state.fleet import OrgResult
-from cuadra_top.state.history import History, default_history_path, sample_of
-from cuadra_top.state.trends import DENSE_STEP, Trends, Window, recording
+from cuadra_top.state.history import History
+from cuadra_top.state.trends import Trends
 from cuadra_top.tui.factory import TuiOptions, make_app
 from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, wait_for_data
+from conftest import sim_config_file
 from trends_support import (  # what the unit and the TUI tests of this topic share
     key_of,
-    write_config,
 )
 
 
@@ -88,7 +77,7 @@ async def test_the_tui_shows_a_sample_it_could_not_store_once(tmp_path, start_si
 
     monkeypatch.setattr(app_module, "WARNINGS_EVERY", 0.1)
     sim = start_sim([make_org("huge", credits_used_at_start=2**70, credit_limit=2**71), make_org("fine")])
-    loaded = load_config(write_config(tmp_path, sim, ["huge", "fine"]), {})
+    loaded = load_config(sim_config_file(tmp_path, sim, ["huge", "fine"]), {})
     history = History(tmp_path / "h.sqlite3")
     app = make_app(TuiOptions(loaded.settings, environ={}, rng=random.Random(0),
                               trends=Trends(history, lambda: FROZEN_AT)))

@@ -4,10 +4,8 @@ up by ``r``, long names, many orgs, narrow terminals."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
-from collections.abc import Callable
 
 import pytest
 from pathlib import Path
@@ -18,6 +16,7 @@ from cuadra_top.tui.app import CuadraTopApp
 from cuadra_top.tui.factory import TuiOptions, make_app
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, wait_for_data
+from conftest import wait_until
 
 
 def screen_lines(app: CuadraTopApp) -> list[str]:
@@ -26,13 +25,6 @@ def screen_lines(app: CuadraTopApp) -> list[str]:
 
 def screen_text(app: CuadraTopApp) -> str:
     return "\n".join(screen_lines(app))
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 def app_for(sim, orgs: list[OrgConfig], **options) -> CuadraTopApp:
@@ -119,7 +111,7 @@ async def test_r_on_a_stopped_org_reads_its_credential_afresh(start_sim, make_or
         assert "not valid TOML" in screen.status_line
         write("acme-token")
         await pilot.press("r")
-        await wait_for(lambda: app.monitor.state_of("acme").fetched is not None)
+        await wait_until(lambda: app.monitor.state_of("acme").fetched is not None)
         await pilot.pause(0.2)
         assert "STOPPED" not in screen.header_line and screen.status_line == ""
 
@@ -152,7 +144,7 @@ async def test_two_hundred_orgs_show_three_digit_numbers(start_sim, make_org):
     app = app_for(sim, orgs)
     async with app.run_test(size=(80, 24)) as pilot:
         table = app.query_one(OverviewTable)
-        await wait_for(lambda: table.row_count == 200)
+        await wait_until(lambda: table.row_count == 200)
         table.move_cursor(row=199, animate=False)
         await pilot.pause(0.1)
         text = screen_text(app)

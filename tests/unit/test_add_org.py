@@ -3,24 +3,17 @@ screen (at start with no orgs, and from the command palette), driven with Pilot.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
-import tomllib
-from pathlib import Path
 
 import pytest
-from textual.widgets import Button, Input, Select
 
 from cuadra_top.config import ConfigError, OrgConfig, Settings
 from cuadra_top.state.monitor import Monitor
-from cuadra_top.tui.add_org import AddOrgScreen
-from cuadra_top.tui.factory import TuiOptions, make_app
-from cuadra_top.tui.overview import OverviewTable
 from add_org_support import (  # what the unit and the TUI tests of this topic share
     org,
-    until,
 )
+from conftest import wait_until
 
 
 async def test_an_org_added_to_a_running_monitor_is_polled_without_a_restart(sim):
@@ -30,7 +23,7 @@ async def test_an_org_added_to_a_running_monitor_is_polled_without_a_restart(sim
         assert await monitor.wait_answered()
         monitor.add_org(org(sim, "beta"))
         assert monitor.names == ["alpha", "beta"] and monitor.number_of("beta") == 2
-        await until(lambda: monitor.state_of("beta").fetched is not None)
+        await wait_until(lambda: monitor.state_of("beta").fetched is not None)
         assert monitor.state_of("beta").fetched.usage.plan.tier == "free"
         assert sim.request_count("beta") >= 1
         assert monitor.thresholds_for("beta") == monitor.settings.thresholds_for("beta")

@@ -242,6 +242,20 @@ async def test_token_command_bad_output(http, sim, command, words):
     assert words in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ("   ", "token_command is empty; give a command that prints the token"),
+        ("helper --name 'unclosed", "token_command cannot be split into words (No closing quotation); check its quotes"),
+    ],
+)
+async def test_token_command_that_is_no_command_says_what_to_fix(http, sim, command, words):
+    with pytest.raises(AuthError) as info:
+        await UsageClient(http, CommandToken(command), sim.base_url).fetch()
+    assert info.value.message == words
+    assert sim.request_count() == 0
+
+
 # -- static tokens ---------------------------------------------------------------------------
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MemoryKeyring
+from conftest import MemoryKeyring, run_cli
 from cuadra_top import keystore
-from cuadra_top.cli import main
 
 SECRETS = ["alpha-token", "m2m-secret-do-not-leak", "wrong-token-5f3e", "noscope-token", "beta-token",
            "boss-token", "wrong-secret-77aa"]
@@ -29,11 +28,7 @@ def config(isolated_env, tmp_path) -> Path:
 def run(capsys, monkeypatch, *argv: str, stdin: str | None = None) -> tuple[int, str, str]:
     """``main(argv)`` with ``stdin`` piped in -> (exit code, stdout, stderr); no secret, no traceback."""
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin if stdin is not None else ""))
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 2
-    out, err = capsys.readouterr()
+    code, out, err = run_cli(capsys, *argv)
     for secret in SECRETS:
         assert secret not in out and secret not in err, f"{secret} leaked by {argv}"
     assert "Traceback" not in out + err
@@ -234,21 +229,6 @@ def test_a_broken_config_is_not_touched(sim, config, capsys, monkeypatch, memory
 
 
 # -- secrets: never in output, config or log -----------------------------------------------------
-
-
-@pytest.fixture
-def debug_log_restored():
-    """``--log`` in-process sets up the app's logger: put it back as it was for later tests."""
-    import logging
-
-    root = logging.getLogger("cuadra_top")
-    saved = (list(root.handlers), root.level, root.propagate)
-    yield
-    for handler in root.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    root.handlers[:] = saved[0]
-    root.level, root.propagate = saved[1], saved[2]
 
 
 def test_the_secret_is_in_no_output_config_or_log(sim, config, tmp_path, capsys, monkeypatch, memory_keyring,

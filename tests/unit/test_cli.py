@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from cuadra_top import __version__
-from cuadra_top.cli import main
 from cuadra_top.simulator import Simulator
+from conftest import run_cli
 
 DEMO_ORGS = ["acme-free", "nimbus-pro", "globex-enterprise", "flaky-labs", "initech-capped"]
 JSON_KEYS = {"name", "ok", "fetched_at", "stale", "usage", "error", "forecast"}
@@ -35,11 +35,7 @@ def cli_env(isolated_env, monkeypatch):
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     """``main(argv)`` -> (exit code, stdout, stderr); checks no secret and no traceback leaked."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's own exits (--help, --version, bad usage)
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    out, err = capsys.readouterr()
+    code, out, err = run_cli(capsys, *argv)
     for secret in SECRETS:
         assert secret not in out and secret not in err, f"secret leaked by {argv}"
     assert "Traceback" not in out and "Traceback" not in err

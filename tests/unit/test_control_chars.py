@@ -3,13 +3,13 @@ org name such as "evil\x1b]0;PWNED\x07" must not retitle the terminal, a newline
 a ``--once`` row, and ``config show`` must stay valid TOML that reads back the same values.
 Every surface is checked: the TUI (header, overview, palette, notifications, status line),
 ``--once`` (table and JSON), ``--check``, ``config show|validate|path`` and errors on stderr;
-the debug log in tests/test_debuglog.py."""
+the debug log in tests/unit/test_debuglog.py.
+
+The TUI's side is in tests/tui/test_control_chars_tui.py."""
 
 from __future__ import annotations
 
 import json
-import random
-import re
 import subprocess
 import sys
 import tomllib
@@ -17,11 +17,7 @@ import tomllib
 import pytest
 from pty_session import child_env
 
-from cuadra_top.config import OrgConfig, Settings
-from cuadra_top.tui.factory import TuiOptions, make_app
-from cuadra_top.tui.screenshots import FROZEN_AT
 from control_chars_support import (  # what the unit and the TUI tests of this topic share
-    CONTROL,
     HOSTILE,
     WRONG,
     assert_clean,

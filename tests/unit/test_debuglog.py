@@ -3,26 +3,15 @@ link is refused rather than followed (in a shared directory it could point anywh
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 
 import pytest
 
 from cuadra_top.cli import main
-from cuadra_top.debuglog import LOGGER_NAME, logger, setup_debug_log
+from cuadra_top.debuglog import logger, setup_debug_log
 
-
-@pytest.fixture(autouse=True)
-def _restore_logger():
-    root = logging.getLogger(LOGGER_NAME)
-    saved = (list(root.handlers), root.level, root.propagate)
-    yield
-    for handler in root.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    root.handlers[:] = saved[0]
-    root.level, root.propagate = saved[1], saved[2]
+pytestmark = pytest.mark.usefixtures("debug_log_restored")
 
 
 def mode(path) -> int:

@@ -2,7 +2,9 @@
 mode, ``PYTHONIOENCODING=latin-1`` or ``ascii``. Every text the program prints gets ASCII
 stand-ins instead of a crash or ``\xb7``-style escapes; UTF-8 output stays as it was.
 
-Real processes against the simulator: the encoding is decided by the interpreter at start-up."""
+Real processes against the simulator: the encoding is decided by the interpreter at start-up.
+
+The TUI's side is in tests/tui/test_encodings_tui.py."""
 
 from __future__ import annotations
 

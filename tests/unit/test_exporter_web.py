@@ -18,7 +18,7 @@ import bcrypt
 import httpx
 import pytest
 
-from conftest import small_org
+from conftest import sim_config_file, small_org
 from cuadra_top.listen import Listen, parse_listen
 from cuadra_top.webconfig import WebConfigError, load_web_config
 from exporter_support import make_certificates, orgs_in, parse, service_for
@@ -177,14 +177,6 @@ def test_bad_listen_addresses(text, says):
 
 # -- the command line --------------------------------------------------------------------------
 
-def config_file(tmp_path: Path, sim, names) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text("".join(f'[[org]]\nname = "{n}"\napi_url = "{sim.base_url}"\ntoken = "{n}-token"\n'
-                            for n in names))
-    path.chmod(0o600)
-    return path
-
-
 class Running:
     """``cuadra-top exporter`` in its own process group, killed whatever happens."""
 
@@ -216,7 +208,7 @@ class Running:
 
 
 def test_the_command_serves_reloads_on_sighup_and_exits_cleanly_on_sigterm(wsim, tmp_path, isolated_env):
-    config = config_file(tmp_path, wsim, ["plain", "other"])
+    config = sim_config_file(tmp_path, wsim, ["plain", "other"])
     with Running("exporter", "--config", str(config), "--listen", "127.0.0.1:0", "--no-history") as running:
         url = running.url()
         assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
@@ -228,7 +220,7 @@ def test_the_command_serves_reloads_on_sighup_and_exits_cleanly_on_sigterm(wsim,
         while parse(httpx.get(url, timeout=5).text).get(("cuadra_up", frozenset({("org", "other")}))) != 1:
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        config_file(tmp_path, wsim, ["plain"])
+        sim_config_file(tmp_path, wsim, ["plain"])
         os.kill(running.proc.pid, signal.SIGHUP)
         deadline = time.monotonic() + 10
         while orgs() != {"plain"}:
@@ -244,7 +236,7 @@ def test_the_command_serves_reloads_on_sighup_and_exits_cleanly_on_sigterm(wsim,
 
 
 def test_a_busy_port_is_one_line_and_exit_2(wsim, tmp_path, isolated_env):
-    config = config_file(tmp_path, wsim, ["plain"])
+    config = sim_config_file(tmp_path, wsim, ["plain"])
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -263,7 +255,7 @@ def test_a_busy_port_is_one_line_and_exit_2(wsim, tmp_path, isolated_env):
     (["exporter", "--web.config.file", "/nonexistent/web.yml"], "/nonexistent/web.yml: no such file"),
 ])
 def test_usage_errors_are_one_line(argv, says, wsim, tmp_path, isolated_env):
-    config = config_file(tmp_path, wsim, ["plain"])
+    config = sim_config_file(tmp_path, wsim, ["plain"])
     result = subprocess.run([sys.executable, "-m", "cuadra_top", "--config", str(config), *argv],
                             capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")})
@@ -272,7 +264,7 @@ def test_usage_errors_are_one_line(argv, says, wsim, tmp_path, isolated_env):
 
 
 def test_beyond_loopback_without_protection_it_warns(wsim, tmp_path, isolated_env):
-    config = config_file(tmp_path, wsim, ["plain"])
+    config = sim_config_file(tmp_path, wsim, ["plain"])
     with Running("exporter", "--config", str(config), "--listen", "0.0.0.0:0", "--no-history") as running:
         running.url()
         os.kill(running.proc.pid, signal.SIGTERM)

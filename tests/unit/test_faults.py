@@ -14,7 +14,9 @@ a slow or hung org holds back no other org, and data older than two intervals re
 
 Faults the simulator cannot produce (a closed port, a DNS failure, TLS to a plain-HTTP port) are
 injected after a success by pointing the org's client at the broken endpoint, as a network
-change would. Timing bounds are generous lower bounds; nothing asserts how fast things are."""
+change would. Timing bounds are generous lower bounds; nothing asserts how fast things are.
+
+The TUI's side is in tests/tui/test_faults_tui.py."""
 
 from __future__ import annotations
 
@@ -26,35 +28,27 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from cuadra_top.api.errors import RateLimited, ServerError
-from cuadra_top.api.http import MAX_BODY_BYTES, Timeouts
+from cuadra_top.api.http import Timeouts
 from cuadra_top.cli import main
-from cuadra_top.config import OrgConfig, Settings
+from cuadra_top.config import OrgConfig
 from cuadra_top.simulator import Fault, Simulator
 from cuadra_top.state.fleet import Fleet
 from cuadra_top.state.poller import BACKOFF_CAP, MIN_DELAY, OrgPoller, Status, next_delay
-from cuadra_top.tui.app import CuadraTopApp
-from cuadra_top.tui.factory import TuiOptions, make_app
-from cuadra_top.tui.overview import OverviewTable
-from cuadra_top.tui.panes import Line
-from conftest import full_accept_queue  # a loopback port whose connect hangs
+from conftest import full_accept_queue, wait_until  # full_accept_queue: a loopback port whose connect hangs
 from faults_support import (  # what the unit and the TUI tests of this topic share
     BAD_TOKEN,
     CASES,
-    Case,
-    DNS_URL,
     _isolated,
     decided,
     inject,
     status,
-    wait_until,
 )
 
 
@@ -96,10 +90,15 @@ def write_config(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def two_org_config(tmp_path: Path, sim: Simulator, faulty_url: str, faulty_token: str,
-                   timeouts: Timeouts = SHORT) -> Path:
+def two_org_config(tmp_path: Path, sim: Simulator, faulty_url: str, faulty_token: str | None = None,
+                   timeouts: Timeouts | None = SHORT, *, faulty_credential: str | None = None) -> Path:
+    """A "good" org (alpha's token, on the simulator) and a "faulty" one at ``faulty_url`` with
+    ``faulty_token``, or the TOML lines ``faulty_credential`` instead; ``timeouts`` None: the
+    defaults."""
+    timeout = f"timeout = {{ connect = {timeouts.connect}, read = {timeouts.read} }}" if timeouts else ""
+    credential = faulty_credential or f'token = "{faulty_token}"'
     return write_config(tmp_path, f"""
-timeout = {{ connect = {timeouts.connect}, read = {timeouts.read} }}
+{timeout}
 [[org]]
 name = "good"
 api_url = "{sim.base_url}"
@@ -108,7 +107,7 @@ token = "alpha-token"
 [[org]]
 name = "faulty"
 api_url = "{faulty_url}"
-token = "{faulty_token}"
+{credential}
 """)
 
 
@@ -167,19 +166,9 @@ def test_cli_once_table_keeps_the_other_orgs(capsys, tmp_path, sim):
 
 
 def m2m_config(tmp_path: Path, sim: Simulator) -> Path:
-    return write_config(tmp_path, f"""
-[[org]]
-name = "good"
-api_url = "{sim.base_url}"
-token = "alpha-token"
-
-[[org]]
-name = "faulty"
-api_url = "{sim.base_url}"
-token_url = "{sim.auth_url}"
-client_id = "m2m-client"
-client_secret = "m2m-secret-do-not-leak"
-""")
+    """The faulty org is the simulator's m2m org, by client credentials, with the default timeouts."""
+    return two_org_config(tmp_path, sim, sim.base_url, timeouts=None, faulty_credential=(
+        f'token_url = "{sim.auth_url}"\nclient_id = "m2m-client"\nclient_secret = "m2m-secret-do-not-leak"'))
 
 
 def test_cli_401_client_credentials_one_new_token_one_retry(capsys, tmp_path, sim):

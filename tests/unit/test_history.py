@@ -167,8 +167,8 @@ def test_a_foreign_sqlite_schema_is_moved_aside(db: Path):
     _assert_moved_aside(db, History(db))
 
 
-@pytest.mark.parametrize("version", [1, history_module.SCHEMA_VERSION])
-def test_our_version_with_wrong_columns_is_moved_aside(db: Path, version: int):
+@pytest.mark.parametrize("version", [-1, 1, 2, 3, history_module.SCHEMA_VERSION])
+def test_our_version_with_wrong_columns_or_a_version_we_never_wrote_is_moved_aside(db: Path, version: int):
     db.parent.mkdir(parents=True)
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE samples (org TEXT, at REAL)")
@@ -418,15 +418,21 @@ PRAGMA user_version = 2;
 """
 
 
-def test_a_schema_2_file_gains_the_hard_cap_and_the_alert_state(db: Path):
-    """Schema 3 (issue 11): the hard cap and overage of each sample, and where each alert stands."""
+def old_history(db: Path, schema: str, *rows: tuple[str, tuple[object, ...]]) -> None:
+    """A history file as an older cuadra-top left it: ``schema`` run, then each (SQL, parameters)."""
     db.parent.mkdir(parents=True)
     conn = sqlite3.connect(db)
-    conn.executescript(SCHEMA_2)
-    conn.execute("INSERT INTO samples VALUES (?, 'acme', ?, 90, 100, 10, NULL, 5, NULL, NULL, NULL, 'pro')",
-                 (KEY_A, NOW.timestamp()))
+    conn.executescript(schema)
+    for sql, parameters in rows:
+        conn.execute(sql, parameters)
     conn.commit()
     conn.close()
+
+
+def test_a_schema_2_file_gains_the_hard_cap_and_the_alert_state(db: Path):
+    """Schema 3 (issue 11): the hard cap and overage of each sample, and where each alert stands."""
+    old_history(db, SCHEMA_2, ("INSERT INTO samples VALUES (?, 'acme', ?, 90, 100, 10, NULL, 5, NULL, NULL, NULL, 'pro')",
+                               (KEY_A, NOW.timestamp())))
     h = History(db)
     assert h.enabled and h.warnings == []
     [old] = h.samples(KEY_A, name="acme")
@@ -436,6 +442,32 @@ def test_a_schema_2_file_gains_the_hard_cap_and_the_alert_state(db: Path):
     assert new.hard_cap is True and new.overage_credits == 0
     columns = [row[1] for row in sqlite3.connect(db).execute("PRAGMA table_info(samples)")]
     assert columns == list(history_module._COLUMNS)  # noqa: SLF001 - the same order as a new file
+    h.close()
+
+
+SCHEMA_3 = SCHEMA_2.replace("plan_tier TEXT\n", "plan_tier TEXT, hard_cap INTEGER, overage_credits INTEGER\n").replace(
+    "PRAGMA user_version = 2;", """CREATE TABLE alert_state (
+    series TEXT NOT NULL, rule TEXT NOT NULL, org TEXT NOT NULL, level INTEGER NOT NULL, since REAL NOT NULL,
+    PRIMARY KEY (series, rule)
+);
+PRAGMA user_version = 3;""")
+
+
+def test_a_schema_3_file_gains_the_newest_answers_and_keeps_its_samples_and_alerts(db: Path):
+    """Schema 4 (issue 13): each account's newest answer, for the first screen."""
+    old_history(db, SCHEMA_3,
+                ("INSERT INTO samples VALUES (?, 'acme', ?, 90, 100, 10, NULL, 5, NULL, NULL, NULL, 'pro', 1, 0)",
+                 (KEY_A, NOW.timestamp())),
+                ("INSERT INTO alert_state VALUES (?, 'credits', 'acme', 1, ?)", (KEY_A, NOW.timestamp())))
+    h = History(db)
+    assert h.enabled and h.warnings == []
+    [old] = h.samples(KEY_A, name="acme")
+    assert old.credits_used == 90 and old.hard_cap is True and old.overage_credits == 0
+    assert h.alert_levels(KEY_A) == {"credits": 1}
+    h.record(KEY_A, NOW + timedelta(minutes=1), usage(used=95), name="acme")
+    [(at, body)] = h.latest([("acme", KEY_A.split(" ")[0])]).values()
+    assert at == NOW + timedelta(minutes=1) and body["credits"]["used"] == 95
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == history_module.SCHEMA_VERSION
     h.close()
 
 

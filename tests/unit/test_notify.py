@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -18,20 +17,20 @@ from pathlib import Path
 import pytest
 
 from cuadra_top import redaction
-from cuadra_top.cli import main
-from cuadra_top.config import ConfigError, load_config, render_masked
+from cuadra_top.config import ConfigError, load_config
 from cuadra_top.debuglog import LOGGER_NAME
 from cuadra_top.notify.channels import Target, resolve, resolve_strictly, split_urls
 from cuadra_top.notify.delivery import Dispatcher, Report
 from cuadra_top.notify.service import NotifyService, deliver_once
 from cuadra_top.state.alerts import Level, Notice, NoticeKind
 from cuadra_top.state.monitor import AlertNotice
+from conftest import run_cli
 from notify_support import (  # what the unit and the TUI tests of this topic share
-    empty_registry,
-    restore_logging,
     settings_with,
     write_config,
 )
+
+pytestmark = [pytest.mark.usefixtures("no_known_secrets", "debug_log_restored")]
 
 
 SLACK = "slack://T000SECRETA/B000SECRETB/XXXXsecretCCCC/#alerts"
@@ -44,15 +43,6 @@ def notice(org: str = "acme", level: Level = Level.WARNING, kind: NoticeKind = N
            message: str | None = None) -> Notice:
     return Notice(org, "credits", level, kind, message or f"{org}: credits at 84.2% (warn at 80%)",
                   datetime(2026, 4, 15, 12, tzinfo=timezone.utc))
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 2
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def target(url: str, number: int = 1, **kw) -> Target:
@@ -538,5 +528,5 @@ def test_nothing_of_the_url_reaches_the_debug_log(tmp_path, sim, receiver, capsy
 
 
 if sys.platform != "linux":  # pragma: no cover
-    pytestmark = pytest.mark.skip("loopback servers and process groups as on Linux")
+    pytestmark.append(pytest.mark.skip("loopback servers and process groups as on Linux"))
 

@@ -9,7 +9,6 @@ import contextlib
 import random
 import statistics
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -32,6 +31,7 @@ from cuadra_top.config import OrgConfig
 from cuadra_top.simulator import Fault
 from cuadra_top.state.fleet import Fleet, OrgResult
 from cuadra_top.state.poller import BACKOFF_CAP, MIN_DELAY, OrgPoller, OrgState, Status, next_delay
+from conftest import wait_until
 
 T0 = datetime(2026, 4, 15, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -52,14 +52,6 @@ async def running(poller: OrgPoller):
         with contextlib.suppress(asyncio.CancelledError):
             await task
         assert not crashed, f"the poll loop died: {task.exception()!r}"
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 6.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 class Recorder:

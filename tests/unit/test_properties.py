@@ -6,7 +6,9 @@
 - Every ``Usage`` that parses renders through the formatters, the ``--once`` table and JSON,
   the gauges, the label/value layout, the overview row and the header and status lines.
 - The HTTP layer: any bytes as a body decode or raise ``ProtocolError``; any status and body
-  become a typed error without raising."""
+  become a typed error without raising.
+
+The TUI's side is in tests/tui/test_properties_tui.py."""
 
 from __future__ import annotations
 
@@ -17,19 +19,18 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from cuadra_top import format as fmt
 from cuadra_top.api.client import Fetched
-from cuadra_top.api.errors import ApiError, AuthError, NetworkError, ProtocolError, RateLimited, ServerError
+from cuadra_top.api.errors import ApiError, AuthError, ProtocolError, RateLimited, ServerError
 from cuadra_top.api.http import Answer, error_for, retry_after_seconds
 from cuadra_top.api.models import Usage, describe_validation_error, parse_usage
 from cuadra_top.once import available_cell, credits_cell, json_org, render_json, render_table, storage_cell, table_row
 from cuadra_top.state.fleet import OrgResult
-from cuadra_top.state.poller import OrgState, Status
-from cuadra_top.thresholds import Band, Thresholds
+from cuadra_top.state.poller import OrgState
 from cuadra_top.tui.gauge import gauge_line
 from cuadra_top.tui.header import header_text, status_text
 from cuadra_top.tui.overview import OverviewTable

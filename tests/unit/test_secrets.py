@@ -7,59 +7,37 @@ every surface is searched for them: the TUI's screens and SVG screenshots, ``--o
 through ``cuadra_top.cli.main``, and the ``--log`` debug log.
 
 The redaction registry (``cuadra_top.redaction``) is global, so every test starts with it empty:
-a test passes only if its own run registered the secrets it needs hidden."""
+a test passes only if its own run registered the secrets it needs hidden.
+
+The TUI's side is in tests/tui/test_secrets_tui.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import os
 import re
 import secrets
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from cuadra_top import redaction
-from cuadra_top.cli import main
-from cuadra_top.config import load_config
-from cuadra_top.debuglog import LOGGER_NAME, setup_debug_log
-from cuadra_top.simulator import DemoOrg, Fault, Simulator
-from cuadra_top.tui.app import CuadraTopApp
-from cuadra_top.tui.factory import TuiOptions
-from cuadra_top.tui.factory import make_app as build_app
-from cuadra_top.tui.help import HelpScreen
+from cuadra_top.simulator import Fault
+from conftest import run_cli
 from secrets_support import (  # what the unit and the TUI tests of this topic share
-    BAD_TOKEN,
-    BEARER_VALUE,
-    CLIENT_SECRET,
-    COMMAND_TOKEN,
-    CUADRA_TOKEN,
     ENV_CLIENT_SECRET,
-    ENV_TOKEN,
     KNOWN,
     LITERAL_TOKEN,
     ORG_NAMES,
-    WINDOW,
-    World,
     _secret,
     assert_clean,
     config_text,
-    demo_org,
-    empty_registry,
     explode,
-    leaks,
-    restore_logging,
-    run_cli,
-    sim_for_secrets,
     world,
 )
+
+pytestmark = pytest.mark.usefixtures("no_known_secrets", "debug_log_restored")
 
 
 def test_once_table_and_json(world, capsys):

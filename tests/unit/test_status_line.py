@@ -10,21 +10,12 @@ import pytest
 from cuadra_top import status_line
 from cuadra_top.cli import main
 from cuadra_top.state.history import default_history_path
+from conftest import sim_config_file
 
 
 @pytest.fixture(autouse=True)
 def _env(isolated_env):
     return isolated_env
-
-
-def config_for(tmp_path, sim, *orgs: str, extra: str = "") -> str:
-    lines = [extra]
-    for name in orgs:
-        lines += ["[[org]]", f'name = "{name}"', f'api_url = "{sim.base_url}"', f'token = "{name}-token"', ""]
-    path = tmp_path / "config.toml"
-    path.write_text("\n".join(lines))
-    path.chmod(0o600)
-    return str(path)
 
 
 def status(capsys, *argv: str) -> tuple[int, str, str]:
@@ -41,7 +32,7 @@ def age_history(seconds: float) -> None:
 
 
 def test_status_from_the_cache_makes_no_api_call(sim, tmp_path, capsys):
-    config = config_for(tmp_path, sim, "alpha", "beta")
+    config = sim_config_file(tmp_path, sim, ["alpha", "beta"])
     code, out, _ = status(capsys, "--config", config)  # nothing stored yet: fetched live, recorded
     assert code == 0 and out.startswith("alpha 10% · beta 10%")
     assert sim.request_count("alpha") == 1 and sim.request_count("beta") == 1
@@ -52,7 +43,7 @@ def test_status_from_the_cache_makes_no_api_call(sim, tmp_path, capsys):
 
 
 def test_an_old_figure_is_fetched_again_and_only_that_org(sim, tmp_path, capsys):
-    config = config_for(tmp_path, sim, "alpha", "beta", extra="refresh_interval = 30")
+    config = sim_config_file(tmp_path, sim, ["alpha", "beta"], extra="refresh_interval = 30")
     status(capsys, "--config", config)
     with sqlite3.connect(default_history_path()) as conn:
         conn.execute("UPDATE samples SET at = at - 600 WHERE org = 'alpha'")
@@ -64,7 +55,7 @@ def test_an_old_figure_is_fetched_again_and_only_that_org(sim, tmp_path, capsys)
 def test_an_unreachable_api_keeps_the_last_figure_marked_old(sim, tmp_path, capsys):
     from cuadra_top.simulator import Fault
 
-    config = config_for(tmp_path, sim, "alpha")
+    config = sim_config_file(tmp_path, sim, ["alpha"])
     status(capsys, "--config", config)
     age_history(3600)
     sim.set_fault("alpha", Fault(status=503))
@@ -79,7 +70,7 @@ def test_a_hanging_api_costs_a_short_timeout_only(sim, tmp_path, capsys):
 
     from cuadra_top.simulator import Fault
 
-    config = config_for(tmp_path, sim, "alpha")
+    config = sim_config_file(tmp_path, sim, ["alpha"])
     status(capsys, "--config", config)
     age_history(3600)
     sim.set_fault("alpha", Fault(hang=True))
@@ -105,7 +96,7 @@ def test_a_history_of_a_newer_schema_is_left_alone(sim, tmp_path, capsys):
     path.parent.mkdir(parents=True)
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA user_version = 99")
-    config = config_for(tmp_path, sim, "alpha")
+    config = sim_config_file(tmp_path, sim, ["alpha"])
     code, out, _ = status(capsys, "--config", config)
     assert code == 0 and out == "alpha 10%\n"  # fetched live: the file is not ours to read
     with sqlite3.connect(path) as conn:
@@ -116,7 +107,7 @@ def test_marks_and_the_run_out_time(start_sim, make_org, tmp_path, capsys):
     sim = start_sim([make_org("hot", credits_used_at_start=8_400, burn_per_hour=0.0),
                      make_org("calm", credits_used_at_start=3_500, burn_per_hour=0.0),
                      make_org("over", credits_used_at_start=12_000, burn_per_hour=0.0)])
-    config = config_for(tmp_path, sim, "hot", "calm", "over")
+    config = sim_config_file(tmp_path, sim, ["hot", "calm", "over"])
     code, out, _ = status(capsys, "--config", config)
     assert out == "hot 84% ⚠ · calm 35% · over 120% ‼\n"
 
@@ -133,7 +124,7 @@ def test_a_projected_run_out_marks_the_org_and_says_when(sim, tmp_path, capsys):
     from cuadra_top.state.history import History
     from cuadra_top.state.identity import series_key
 
-    config = config_for(tmp_path, sim, "alpha")
+    config = sim_config_file(tmp_path, sim, ["alpha"])
     key = series_key(sim.base_url, StaticToken(SecretStr("alpha-token")), "alpha")
     now = datetime(2026, 4, 15, 12, 0, tzinfo=timezone.utc)  # the simulator's clock: period ends 30 April
     body = sim.usage_for("alpha")
@@ -150,7 +141,7 @@ def test_a_projected_run_out_marks_the_org_and_says_when(sim, tmp_path, capsys):
 
 def test_ascii_where_the_encoding_cannot_carry_the_marks(start_sim, make_org, tmp_path, capsys):
     sim = start_sim([make_org("hot", credits_used_at_start=8_400, burn_per_hour=0.0), make_org("calm")])
-    config = config_for(tmp_path, sim, "hot", "calm")
+    config = sim_config_file(tmp_path, sim, ["hot", "calm"])
     raw = io.BytesIO()
     stream = io.TextIOWrapper(raw, encoding="ascii")
     assert status_line.run(config, None, None, {}, out=stream) == 0
@@ -159,7 +150,7 @@ def test_ascii_where_the_encoding_cannot_carry_the_marks(start_sim, make_org, tm
 
 
 def test_a_format_per_org(sim, tmp_path, capsys):
-    config = config_for(tmp_path, sim, "alpha", "beta")
+    config = sim_config_file(tmp_path, sim, ["alpha", "beta"])
     code, out, _ = status(capsys, "--config", config, "--format", "{name}:{used}/{limit} {level}")
     assert code == 0 and out == "alpha:1,000/10,000 ok · beta:100/1,000 ok\n"
     code, out, _ = status(capsys, "--config", config, "--org", "beta")
@@ -172,7 +163,7 @@ def test_a_format_per_org(sim, tmp_path, capsys):
     ("{name!r}", "unknown field {name}"),
 ])
 def test_a_bad_format_is_one_line_and_exit_2(sim, tmp_path, capsys, template, words):
-    config = config_for(tmp_path, sim, "alpha")
+    config = sim_config_file(tmp_path, sim, ["alpha"])
     code, out, err = status(capsys, "--config", config, "--format", template)
     assert code == 2 and out == "" and words in err and len(err.strip().splitlines()) == 1
     assert sim.request_count() == 0

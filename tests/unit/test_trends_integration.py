@@ -16,11 +16,10 @@ from cuadra_top.simulator import Fault
 from cuadra_top.state.fleet import OrgResult
 from cuadra_top.state.history import History, default_history_path, sample_of
 from cuadra_top.state.trends import DENSE_STEP, Trends, Window, recording
-from cuadra_top.tui.factory import TuiOptions, make_app
-from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, wait_for_data
+from cuadra_top.tui.screenshots import FROZEN_AT
+from conftest import sim_config_file
 from trends_support import (  # what the unit and the TUI tests of this topic share
     key_of,
-    write_config,
 )
 
 
@@ -133,7 +132,7 @@ async def test_samples_are_written_in_batches_and_none_is_lost_at_close(tmp_path
 
 
 def test_once_records_history_and_no_history_does_not(tmp_path, sim, capsys):
-    config = write_config(tmp_path, sim, ["alpha"])
+    config = sim_config_file(tmp_path, sim, ["alpha"])
     assert main(["--once", "--config", config]) == 0
     assert main(["--once", "--config", config]) == 0
     path = default_history_path()
@@ -147,7 +146,7 @@ def test_once_records_history_and_no_history_does_not(tmp_path, sim, capsys):
 
 def test_json_forecast_from_history(tmp_path, start_sim, make_org, capsys):
     sim = start_sim([make_org("alpha", burn_per_hour=0.0)], clock=time.time)
-    config = write_config(tmp_path, sim, ["alpha"])
+    config = sim_config_file(tmp_path, sim, ["alpha"])
     # Six hours of samples in the history, as a cron job would have left them.
     now = datetime.now(timezone.utc)
     if now - timedelta(hours=7) < now.replace(day=1, hour=0, minute=0, second=0, microsecond=0):
@@ -170,7 +169,7 @@ def test_json_forecast_from_history(tmp_path, start_sim, make_org, capsys):
 
 
 def test_failed_org_in_json_is_stale_with_its_last_good_time(tmp_path, sim, capsys):
-    config = write_config(tmp_path, sim, ["alpha"])
+    config = sim_config_file(tmp_path, sim, ["alpha"])
     assert main(["--once", "--config", config]) == 0
     sim.set_fault("alpha", Fault(status=503))
     capsys.readouterr()
@@ -186,7 +185,7 @@ def test_failed_org_in_json_is_stale_with_its_last_good_time(tmp_path, sim, caps
 )
 def test_check_exit_codes(tmp_path, start_sim, make_org, used, expected_code, expected_word, capsys):
     sim = start_sim([make_org("alpha", credits_used_at_start=used, burn_per_hour=0.0)])
-    config = write_config(tmp_path, sim, ["alpha"])
+    config = sim_config_file(tmp_path, sim, ["alpha"])
     code = main(["--once", "--check", "--config", config])
     out = capsys.readouterr().out.strip().splitlines()
     assert code == expected_code
@@ -196,7 +195,7 @@ def test_check_exit_codes(tmp_path, start_sim, make_org, used, expected_code, ex
 def test_check_unknown_when_an_org_fails_and_thresholds_per_org(tmp_path, start_sim, make_org, capsys):
     sim = start_sim([make_org("alpha", credits_used_at_start=8_500, burn_per_hour=0.0),
                      make_org("beta", burn_per_hour=0.0)])
-    config = write_config(tmp_path, sim, ["alpha", "beta"])
+    config = sim_config_file(tmp_path, sim, ["alpha", "beta"])
     sim.set_fault("beta", Fault(status=500))
     assert main(["--check", "--config", config]) == 3
     assert capsys.readouterr().out.startswith("CUADRA UNKNOWN - beta: server error 500")
@@ -277,7 +276,7 @@ async def test_an_org_sqlite_cannot_store_costs_only_its_own_samples(tmp_path):
 def test_once_records_the_other_orgs_and_warns_about_one_too_big(tmp_path, start_sim, make_org, capsys):
     """Issue 10, defect 1, end to end: two --once runs, one org at credits.used = 2**70."""
     sim = start_sim([make_org("huge", credits_used_at_start=2**70, credit_limit=2**71), make_org("fine")])
-    config = write_config(tmp_path, sim, ["huge", "fine"])
+    config = sim_config_file(tmp_path, sim, ["huge", "fine"])
     for _ in range(2):
         capsys.readouterr()
         assert main(["--once", "--config", config]) == 0

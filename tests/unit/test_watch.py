@@ -16,17 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from cuadra_top import redaction
 from cuadra_top.config import ConfigError, load_config
 from cuadra_top.watch import run_watch
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER_SECRET = "hdr-secret-9f8e7d6c"
 
-
-@pytest.fixture(autouse=True)
-def empty_registry(monkeypatch):
-    monkeypatch.setattr(redaction, "_SECRETS", set())
+pytestmark = pytest.mark.usefixtures("no_known_secrets")
 
 
 def write_config(tmp_path: Path, sim, receiver, *, notify: str | None = None, interval: int = 1) -> Path:

@@ -29,6 +29,7 @@ from cuadra_top.web.run import WebError, WebOptions, WebService, exposure
 from cuadra_top.webconfig import WebConfig
 from exporter_support import make_certificates
 from web_support import WebServer, alive, child_env, stub_argv
+from conftest import wait_until
 
 PASSWORD = "s3cret-pass"
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
@@ -50,14 +51,6 @@ async def started(argv=None, **options) -> WebService:
 
 def base(service: WebService, scheme: str = "http") -> str:
     return f"{scheme}://127.0.0.1:{service.port}"
-
-
-async def wait_until(condition, what: str, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        await asyncio.sleep(0.05)
-    return value
 
 
 async def first_text(websocket: aiohttp.ClientWebSocketResponse, timeout: float = 15.0) -> str:

@@ -9,7 +9,6 @@ shows ``**********``, never the value.
 from __future__ import annotations
 
 import asyncio
-import shlex
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -19,11 +18,11 @@ import httpx
 from pydantic import SecretStr
 
 from cuadra_top.api.claims import token_identity
-from cuadra_top.api.command import CommandTimeout, OutputTooLarge, run_bounded
+from cuadra_top.api.command import CommandFailed, exit_problem, run_configured
 from cuadra_top.api.errors import ApiError, AuthError, ProtocolError, RateLimited, ServerError
 from cuadra_top.debuglog import logger
 from cuadra_top.redaction import remember_secret
-from cuadra_top.api.http import check_url, one_line, problem_of, retry_advice, retry_after_seconds, send
+from cuadra_top.api.http import check_url, problem_of, retry_advice, retry_after_seconds, send
 
 log = logger("auth")
 
@@ -136,18 +135,13 @@ class CommandToken:
 
     async def _run(self) -> str:
         try:
-            done = await run_bounded(shlex.split(self.command), timeout=self.timeout, max_stdout=MAX_TOKEN_OUTPUT)
-        except (OSError, ValueError) as exc:
-            raise AuthError(f"token_command could not start: {one_line(exc)}") from None
-        except CommandTimeout:
-            raise AuthError(f"token_command did not finish within {self.timeout:g} s") from None
-        except OutputTooLarge:
-            raise AuthError(f"token_command printed more than {MAX_TOKEN_OUTPUT // 1024} KiB; "
-                            "it must print only the token") from None
-        if done.returncode != 0:
-            first = done.stderr.decode(errors="replace").strip().splitlines()[:1]
-            why = f": {one_line(first[0], 120)}" if first else ""
-            raise AuthError(f"token_command exited with status {done.returncode}{why}")
+            done = await run_configured(self.command, what="token_command", prints="the token",
+                                        timeout=self.timeout, max_stdout=MAX_TOKEN_OUTPUT)
+        except CommandFailed as exc:
+            raise AuthError(str(exc)) from None
+        problem = exit_problem(done, "token_command")
+        if problem:
+            raise AuthError(problem)
         token = without_trailing_newline(done.stdout.decode(errors="replace"))
         if not token:
             raise AuthError("token_command printed nothing; it must print exactly one line: the token")

@@ -1,4 +1,5 @@
-"""Running a helper command (``token_command``) so that it can never hang, linger or flood us.
+"""Running a helper command (``token_command``, ``urls_command``) so that it can never hang,
+linger or flood us, and saying in one line why one gave nothing usable.
 
 The command runs in a session, hence a process group, of its own. Whatever way the run ends
 (the token printed, the timeout, too much output, the awaiting task cancelled because the app
@@ -14,9 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from cuadra_top.api.http import one_line
+from cuadra_top.redaction import redact
 
 STDERR_KEPT = 4096
 PIPE_GRACE = 0.2
@@ -30,6 +35,11 @@ class CommandTimeout(Exception):
 
 class OutputTooLarge(Exception):
     """The command printed more than the cap on stdout (it has been killed)."""
+
+
+class CommandFailed(Exception):
+    """A configured command gave no output to use; ``str()`` says why in one line that names
+    the command's key and what to do, with known secrets masked."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,39 @@ async def run_bounded(argv: Sequence[str], *, timeout: float, max_stdout: int) -
     finally:
         kill_group(transport.get_pid())
         transport.close()  # closes the pipes (and kills the command itself if it still runs)
+
+
+async def run_configured(command: str, *, what: str, prints: str, timeout: float, max_stdout: int) -> Finished:
+    """Run a command line from the config (split like a shell's words) with :func:`run_bounded`.
+    ``what`` names it in messages (``"token_command"``), ``prints`` says what it must print
+    (``"the token"``). Raises CommandFailed when it cannot be split, is empty, cannot start,
+    does not finish in time or prints too much. Its exit status is the caller's to check with
+    :func:`exit_problem`, after registering any secret its output holds, so that the stderr
+    line shown is masked."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise CommandFailed(f"{what} cannot be split into words ({exc}); check its quotes") from None
+    if not argv:
+        raise CommandFailed(f"{what} is empty; give a command that prints {prints}")
+    try:
+        return await run_bounded(argv, timeout=timeout, max_stdout=max_stdout)
+    except (OSError, ValueError) as exc:
+        raise CommandFailed(f"{what} could not start: {one_line(redact(str(exc)))}") from None
+    except CommandTimeout:
+        raise CommandFailed(f"{what} did not finish within {timeout:g} s") from None
+    except OutputTooLarge:
+        raise CommandFailed(f"{what} printed more than {max_stdout // 1024} KiB; it must print only {prints}") from None
+
+
+def exit_problem(done: Finished, what: str) -> str | None:
+    """None when the command exited 0; else its status and the first line of its stderr (known
+    secrets masked), in one line."""
+    if done.returncode == 0:
+        return None
+    first = done.stderr.decode(errors="replace").strip().splitlines()[:1]
+    why = f": {one_line(redact(first[0]), 120)}" if first else ""
+    return f"{what} exited with status {done.returncode}{why}"
 
 
 def kill_group(pid: int) -> None:

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shlex
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cuadra_top.api.command import CommandTimeout, OutputTooLarge, run_bounded
-from cuadra_top.api.http import one_line
+from cuadra_top.api.command import CommandFailed, exit_problem, run_configured
 from cuadra_top.config import URL_SHAPE, ConfigError, NotifyConfig, Settings, looks_like_env_name, masked_url
 from cuadra_top.redaction import redact, remember_secret
 from cuadra_top.state.alerts import SEVERITY, Level, Notice, NoticeKind
@@ -152,29 +150,18 @@ async def _from_command(command: str) -> list[str]:
     timeout, an output cap, stdin closed)."""
     what = "key urls_command"
     try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise ConfigError(f"{what} cannot be split into words ({exc}); check its quotes") from None
-    if not argv:
-        raise ConfigError(f"{what} is empty; give a command that prints the URLs")
-    try:
-        done = await run_bounded(argv, timeout=URLS_COMMAND_TIMEOUT, max_stdout=MAX_URLS_OUTPUT)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{what} could not start: {one_line(redact(str(exc)))}") from None
-    except CommandTimeout:
-        raise ConfigError(f"{what} did not finish within {URLS_COMMAND_TIMEOUT:g} s") from None
-    except OutputTooLarge:
-        raise ConfigError(f"{what} printed more than {MAX_URLS_OUTPUT // 1024} KiB; it must print only "
-                          "the URLs") from None
+        done = await run_configured(command, what=what, prints="the URLs", timeout=URLS_COMMAND_TIMEOUT,
+                                    max_stdout=MAX_URLS_OUTPUT)
+    except CommandFailed as exc:
+        raise ConfigError(str(exc)) from None
     output = done.stdout.decode(errors="replace")
     remember_secret(output.strip())
     urls = split_urls(output)
     for url in urls:
         remember_secret(url)
-    if done.returncode != 0:
-        first = done.stderr.decode(errors="replace").strip().splitlines()[:1]
-        why = f": {one_line(redact(first[0]), 120)}" if first else ""
-        raise ConfigError(f"{what} exited with status {done.returncode}{why}")
+    problem = exit_problem(done, what)
+    if problem:
+        raise ConfigError(problem)
     if not urls:
         raise ConfigError(f"{what} printed nothing; it must print one or more apprise URLs")
     return urls

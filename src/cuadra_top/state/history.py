@@ -131,8 +131,8 @@ monitor shows the instant it starts, marked as from history, until the first liv
 _CREATE = (_TABLE.format(name="samples"), _INDEX, _ALERTS, _LATEST)
 _MIGRATE_FROM_1 = (
     _TABLE.format(name="samples_v2"),
-    f"INSERT INTO samples_v2 ({', '.join(_COLUMNS)}) "
-    f"SELECT ? || org, {', '.join(_V1_COLUMNS)}, NULL, NULL, NULL FROM samples ORDER BY rowid",
+    (f"INSERT INTO samples_v2 ({', '.join(_COLUMNS)}) "
+     f"SELECT ? || org, {', '.join(_V1_COLUMNS)}, NULL, NULL, NULL FROM samples ORDER BY rowid", (LEGACY_SERIES,)),
     "DROP TABLE samples",  # and its (org, at) index
     "ALTER TABLE samples_v2 RENAME TO samples",
     _INDEX,
@@ -237,6 +237,24 @@ def _check_columns(conn: sqlite3.Connection, expected: tuple[str, ...]) -> None:
         raise _Damaged("the samples table has the wrong columns")
 
 
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a schema-``version`` file to SCHEMA_VERSION inside the open transaction, once it
+    has that schema's columns. Each step is SQL, or SQL and its parameters."""
+    migrations = {
+        1: (_V1_COLUMNS, _MIGRATE_FROM_1),
+        2: (_V2_COLUMNS, _MIGRATE_FROM_2),
+        3: (_COLUMNS, _MIGRATE_FROM_3),
+    }
+    if version not in migrations:
+        raise _Damaged(f"unknown schema version {version}")
+    columns, steps = migrations[version]
+    _check_columns(conn, columns)
+    for step in steps:
+        sql, parameters = (step, ()) if isinstance(step, str) else step
+        conn.execute(sql, parameters)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
 def _is_damage(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorname", "") in _DAMAGED_CODES
 
@@ -328,28 +346,9 @@ class History:
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 elif version > SCHEMA_VERSION:
                     raise _Newer(version)
-                elif version == 1:
-                    _check_columns(conn, _V1_COLUMNS)
-                    conn.execute(_MIGRATE_FROM_1[0])
-                    conn.execute(_MIGRATE_FROM_1[1], (LEGACY_SERIES,))
-                    for statement in _MIGRATE_FROM_1[2:]:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                    _log().info("history %s migrated from schema 1 to %s", self.path, SCHEMA_VERSION)
-                elif version == 2:
-                    _check_columns(conn, _V2_COLUMNS)
-                    for statement in _MIGRATE_FROM_2:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                    _log().info("history %s migrated from schema 2 to %s", self.path, SCHEMA_VERSION)
-                elif version == 3:
-                    _check_columns(conn, _COLUMNS)
-                    for statement in _MIGRATE_FROM_3:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                    _log().info("history %s migrated from schema 3 to %s", self.path, SCHEMA_VERSION)
                 elif version != SCHEMA_VERSION:
-                    raise _Damaged(f"unknown schema version {version}")
+                    _migrate(conn, version)
+                    _log().info("history %s migrated from schema %s to %s", self.path, version, SCHEMA_VERSION)
                 _check_columns(conn, _COLUMNS)
                 conn.execute("COMMIT")
                 committed = True
