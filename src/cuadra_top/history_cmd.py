@@ -17,13 +17,13 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 from cuadra_top import exit_codes
 from cuadra_top import format as fmt
-from cuadra_top.clock import as_utc, iso_utc
+from cuadra_top.clock import iso_utc
 from cuadra_top.display_time import DisplayZone, moment
 from cuadra_top.state.daily import MAX_GAP, Day, DayStatus, daily
 from cuadra_top.state.history import History, Sample, SeriesInfo
@@ -43,6 +43,8 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """A text cell starting like this is a formula to a spreadsheet: CSV writes it after a quote
 mark (an org name or a plan tier the API sent must not run as a formula)."""
 _MAX_NAMES_SHOWN = 20
+_FIRST_MOMENT = datetime.min.replace(tzinfo=timezone.utc)
+_LAST_MOMENT = datetime.max.replace(tzinfo=timezone.utc)
 
 
 class HistoryError(Exception):
@@ -132,7 +134,7 @@ def run_history(request: HistoryRequest, out: TextIO, warn: Callable[[str], None
             warn(f"org {fmt.printable(repr(request.org))} has {len(chosen)} series in the history (accounts "
                  "recorded under one name); each is shown separately, told apart by its series")
         margin = MAX_GAP + timedelta(days=1)  # a day's first stretch starts before the day
-        read_from = None if span.start is None else span.start - margin if request.daily else span.start
+        read_from = _earlier(span.start, margin) if request.daily else span.start
         export = _Export(request, span, out)
         for info, keys in chosen:  # one series in memory at a time: a history may hold millions of rows
             samples = _read(history, keys, read_from)
@@ -157,6 +159,14 @@ def _read(history: History, keys: list[str], since: datetime | None) -> list[Sam
     return sorted((s for key in keys for s in history.samples(key, since)), key=lambda s: s.at)
 
 
+def _earlier(moment_: datetime | None, by: timedelta) -> datetime | None:
+    """``by`` before ``moment_``; None (from the first sample) where that is before year 1."""
+    try:
+        return None if moment_ is None else moment_ - by
+    except OverflowError:
+        return None
+
+
 def _within(at: datetime, span: _Range) -> bool:
     return (span.start is None or at >= span.start) and (span.end is None or at < span.end)
 
@@ -172,20 +182,30 @@ def _range(request: HistoryRequest) -> _Range:
 
 def _bound(text: str | None, flag: str, zone: DisplayZone, *, end: bool) -> datetime | None:
     """A date (YYYY-MM-DD, a day of ``zone``: its start, or for ``--until`` the start of the
-    next day) or an ISO 8601 time (naive: a wall time of ``zone``; ``--until`` includes it)."""
+    next day) or an ISO 8601 time (naive: a wall time of ``zone``; ``--until`` includes it).
+    A bound past either end of what a datetime holds (year 1, year 9999, with an offset or a
+    zone pushing it over) is read as what it means: before or after every sample."""
     if text is None:
         return None
+    stripped = text.strip()
     try:
-        if _DATE.fullmatch(text.strip()):
-            day = date.fromisoformat(text.strip())
-            return zone.day_start(day + timedelta(days=1) if end else day)
-        value = datetime.fromisoformat(text.strip())
-        moment_ = zone.wall_time(value) if value.tzinfo is None else as_utc(value)
-        return moment_ + timedelta(microseconds=1) if end else moment_
-    except (ValueError, OverflowError, OSError):
+        day = date.fromisoformat(stripped) if _DATE.fullmatch(stripped) else None
+        value = datetime.fromisoformat(stripped) if day is None else None
+    except ValueError:
         raise HistoryError(
-            f"{flag} {text!r}: not a date; use YYYY-MM-DD (a day in {zone.name}) or an ISO 8601 time "
-            "such as 2026-04-01T09:00 (in that zone) or 2026-04-01T07:00Z", exit_codes.USAGE) from None
+            f"{flag} {fmt.printable(repr(text))}: not a date; use YYYY-MM-DD (a day in {fmt.printable(zone.name)}) "
+            "or an ISO 8601 time such as 2026-04-01T09:00 (in that zone) or 2026-04-01T07:00Z", exit_codes.USAGE) from None
+    try:
+        if day is not None:
+            return zone.day_start(day + timedelta(days=1) if end else day)
+        assert value is not None
+        moment_ = zone.wall_time(value) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return moment_ + timedelta(microseconds=1) if end else moment_
+    except (OverflowError, OSError, ValueError):
+        late = (day or value).year > 1  # type: ignore[union-attr]
+        if late:  # after every sample: --since starts after them all, --until has no limit
+            return None if end else _LAST_MOMENT
+        return _FIRST_MOMENT if end else None
 
 
 def _choose(index: list[tuple[SeriesInfo, list[str]]], org: str | None,
