@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -291,7 +291,10 @@ class _Export:
                 self._writer.writerow([_csv_cell(row[field]) for field in self.fields])
         else:
             table = _day_table if request.daily else _sample_table
-            out.write(("" if first else "\n") + table(info, rows, request.zone) + "\n")
+            if not first:
+                out.write("\n")
+            for line in table(info, rows, request.zone):  # line by line: a reader may stop at any
+                out.write(line + "\n")
 
     def finish(self) -> None:
         if self.request.format == "json":
@@ -328,38 +331,36 @@ def _limit(value: int | None) -> str:
     return fmt.thousands(value) if value is not None else fmt.UNLIMITED
 
 
-def _sample_table(info: SeriesInfo, samples: list[Sample], zone: DisplayZone) -> str:
-    lines = [_heading(info, zone, "times"),
-             f"{'time':<22} {'credits used':>13} {'limit':>11} {'purchased':>11} {'storage':>11} {'limit':>11}"]
+def _sample_table(info: SeriesInfo, samples: Iterable[Sample], zone: DisplayZone) -> Iterator[str]:
+    yield _heading(info, zone, "times")
+    yield f"{'time':<22} {'credits used':>13} {'limit':>11} {'purchased':>11} {'storage':>11} {'limit':>11}"
     terms: tuple[Any, ...] | None = None
     for sample in samples:
         now_terms = (sample.period_start, sample.period_end, sample.plan_tier)
         if now_terms != terms:
-            lines.append(_period_line(sample, sample.plan_tier))
+            yield _period_line(sample, sample.plan_tier)
             terms = now_terms
         storage_limit = fmt.iec_bytes(sample.storage_limit) if sample.storage_limit is not None else fmt.UNLIMITED
-        lines.append(
+        yield (
             f"{fmt.short_date(sample.at):<22} {fmt.thousands(sample.credits_used):>13} "
             f"{_limit(sample.credits_limit):>11} {fmt.thousands(sample.purchased_balance):>11} "
             f"{fmt.iec_bytes(sample.storage_used):>11} {storage_limit:>11}"
         )
-    return "\n".join(lines)
 
 
-def _day_table(info: SeriesInfo, days: list[Day], zone: DisplayZone) -> str:
-    lines = [_heading(info, zone, "days"),
-             f"{'day':<14} {'used that day':>13} {'used at end':>13} {'limit':>11} {'storage at end':>14}  note"]
+def _day_table(info: SeriesInfo, days: Iterable[Day], zone: DisplayZone) -> Iterator[str]:
+    yield _heading(info, zone, "days")
+    yield f"{'day':<14} {'used that day':>13} {'used at end':>13} {'limit':>11} {'storage at end':>14}  note"
     period: tuple[Any, ...] | None = None
     for day in days:
         if day.status is not DayStatus.NO_SAMPLES and (day.period_start, day.period_end) != period:
-            lines.append(_period_line(day))
+            yield _period_line(day)
             period = (day.period_start, day.period_end)
         limit = _limit(day.credits_limit) if day.credits_used_end is not None else "—"
-        lines.append(
+        yield (
             f"{day.day:%a %Y-%m-%d} {fmt.thousands(day.credits_used):>13} {fmt.thousands(day.credits_used_end):>13} "
             f"{limit:>11} {fmt.iec_bytes(day.storage_used_end):>14}  {_note(day)}".rstrip()
         )
-    return "\n".join(lines)
 
 
 def _note(day: Day) -> str:

@@ -12,6 +12,7 @@ import pytest
 from test_history_export import OCT, every, run, truth, write_default
 
 from cuadra_top.display_time import zone_named
+from pty_session import child_env
 
 UTC = timezone.utc
 
@@ -53,3 +54,29 @@ def test_bounds_beyond_the_ends_of_time_leave_nothing(argv, daily, capsys):
     code, out, err = run(capsys, *argv, *(["--daily"] if daily else []))
     assert code == 1 and out == "" and err.count("\n") == 1
     assert err.startswith("cuadra-top: no samples in the history ") and "they run from 2026-10-01 00:00 UTC" in err
+
+
+# -- a reader that stops reading ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [[], ["--daily"], ["--format", "csv"], ["--format", "json"],
+                                  ["--daily", "--format", "csv"]])
+def test_piped_into_head_it_stops_quietly(argv, tmp_path):
+    """``cuadra-top history | head``: no BrokenPipeError, no 'internal error', the code a shell
+    gives any tool a closed pipe ends (141); the output long enough to outrun the pipe's buffer."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cuadra_top
+
+    write_default([truth(at) for at in every(OCT[0], OCT[0] + timedelta(days=1100), timedelta(hours=6))])
+    child = subprocess.Popen([sys.executable, "-m", "cuadra_top", "history", *argv], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=child_env(tmp_path, XDG_DATA_HOME=os.environ["XDG_DATA_HOME"],
+                                           PYTHONPATH=str(Path(cuadra_top.__file__).parents[1])))
+    assert child.stdout is not None and child.stdout.readline()
+    child.stdout.close()  # as head does after its lines
+    _, err = child.communicate(timeout=60)
+    assert err.decode() == ""
+    assert child.returncode == 141
