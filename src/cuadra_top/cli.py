@@ -500,6 +500,8 @@ def use_display_zone(args: argparse.Namespace, settings):
     from cuadra_top.display_time import resolve_zone, set_display_zone
 
     zone = resolve_zone(args.timezone, settings.timezone, os.environ)
+    if zone.problem:
+        say(f"cuadra-top: warning: {zone.problem}", sys.stderr)
     set_display_zone(zone)
     return zone
 

@@ -318,7 +318,7 @@ def _csv_cell(value: Any) -> str:
 
 
 def _heading(info: SeriesInfo, zone: DisplayZone, what: str) -> str:
-    return f"{fmt.printable(info.name)} · series {fmt.printable(info.key)} · {what} in {zone.name}"
+    return f"{fmt.printable(info.name)} · series {fmt.printable(info.key)} · {what} in {fmt.printable(zone.name)}"
 
 
 def _period_line(sample_or_day: Any, tier: str | None = None) -> str:
