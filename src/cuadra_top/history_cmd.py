@@ -39,9 +39,10 @@ DAY_FIELDS = (
     "day_start", "day_end",
 )
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-"""A text cell starting like this is a formula to a spreadsheet: CSV writes it after a quote
-mark (an org name or a plan tier the API sent must not run as a formula)."""
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+"""A text cell starting like this is a formula to a spreadsheet (the fullwidth ＝＋－＠ too,
+which some locales read as the ASCII ones): CSV writes it after a quote mark, the usual
+defence (an org name or a plan tier the API sent must not run as a formula)."""
 _MAX_NAMES_SHOWN = 20
 _FIRST_MOMENT = datetime.min.replace(tzinfo=timezone.utc)
 _LAST_MOMENT = datetime.max.replace(tzinfo=timezone.utc)
@@ -280,9 +281,9 @@ class _Export:
             if first:
                 head = {"kind": self.kind, "timezone": request.zone.name, "since": iso_utc(self.span.start),
                         "until": iso_utc(self.span.end)}
-                out.write(json.dumps(head, indent=2, ensure_ascii=False)[:-2] + f',\n  "{self.kind}": [\n')
+                out.write(_json(head, indent=2)[:-2] + f',\n  "{self.kind}": [\n')
             for row in self._rows(info, rows):
-                out.write(("    " if first else ",\n    ") + json.dumps(row, ensure_ascii=False))
+                out.write(("    " if first else ",\n    ") + _json(row))
                 first = False
         elif request.format == "csv":
             if first:
@@ -301,16 +302,24 @@ class _Export:
             self.out.write("\n  ]\n}\n")
 
 
+def _json(value: Any, indent: int | None = None) -> str:
+    """JSON whose strings hold no character that acts on a terminal: json.dumps escapes C0,
+    and DEL, C1, the bidi controls and the line separators become ``\\u`` escapes too (the
+    same string to a parser), as ``--once --json`` writes them."""
+    return fmt.escape_controls(json.dumps(value, indent=indent, ensure_ascii=False), keep_newlines=True)
+
+
 def _csv_cell(value: Any) -> str:
-    """Empty for None, true/false, plain numbers; text that a spreadsheet would run as a
-    formula gets a leading quote mark."""
+    """Empty for None, true/false, plain numbers; text with its control characters as U+FFFD
+    (a newline stays: the writer quotes it), and text that a spreadsheet would run as a formula
+    after a leading quote mark."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    text = str(value)
+    text = fmt.printable(str(value), keep_newlines=True)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 

@@ -6,13 +6,18 @@ never a traceback."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from control_chars_support import HOSTILE, assert_clean
+from pty_session import child_env
 from test_history_export import OCT, every, run, truth, write_default
 
+from cuadra_top import format as fmt
 from cuadra_top.display_time import zone_named
-from pty_session import child_env
 
 UTC = timezone.utc
 
@@ -80,3 +85,54 @@ def test_piped_into_head_it_stops_quietly(argv, tmp_path):
     _, err = child.communicate(timeout=60)
     assert err.decode() == ""
     assert child.returncode == 141
+
+
+# -- org names that are escapes, formulas, reversed or wide ---------------------------------------
+
+
+FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2", "@SUM(A1)", "\tx", "\uff1dcmd|'/c calc'!A1",
+            "\uff0b1", "\uff0d1", "\uff20x"]
+WIDE = "宽字符宽字符宽字符宽字符宽字符"
+NAMES = [*HOSTILE, *FORMULAS, WIDE, "plain"]
+
+
+def hostile_history() -> list[str]:
+    records = []
+    for number, name in enumerate(NAMES):
+        records += [truth(at, key=f"k-{number}", name=name)
+                    for at in every(OCT[0], OCT[0] + timedelta(hours=4), timedelta(hours=1))]
+    write_default(records)
+    return NAMES
+
+
+@pytest.mark.parametrize("daily", [False, True])
+def test_hostile_names_reach_no_terminal_and_the_json_keeps_them(daily, capsys):
+    names = hostile_history()
+    flag = ["--daily"] if daily else []
+    code, out, err = run(capsys, *flag)
+    assert code == 0 and err == ""
+    assert_clean(out, "table")
+    assert f"{WIDE} · series" in out
+    code, out, err = run(capsys, *flag, "--format", "json")
+    assert code == 0 and err == ""
+    assert_clean(out, "json")
+    rows = json.loads(out)["days" if daily else "samples"]
+    assert {row["org"] for row in rows} == set(names)  # the same strings to a parser
+
+
+@pytest.mark.parametrize("daily", [False, True])
+def test_csv_runs_no_formula_and_carries_no_control_character(daily, capsys):
+    hostile_history()
+    code, out, err = run(capsys, *(["--daily"] if daily else []), "--format", "csv")
+    assert code == 0 and err == ""
+    assert_clean(out, "csv")  # a newline inside a quoted cell is CSV, not a terminal trick
+    rows = list(csv.DictReader(io.StringIO(out)))
+    orgs = {row["org"] for row in rows}
+    starts = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+    for name in FORMULAS:
+        shown = fmt.printable(name)  # a tab, like any control character, is U+FFFD as on screen
+        assert ("'" + shown if shown.startswith(starts) else shown) in orgs  # text to the spreadsheet
+    assert "plain" in orgs and WIDE in orgs
+    assert not any(org.startswith(starts) for org in orgs)
+    for row in rows:  # the figures stay plain numbers: machine-readable
+        assert row["credits_used"] == "" or int(row["credits_used"]) >= 0
