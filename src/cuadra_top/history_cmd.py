@@ -112,7 +112,10 @@ def run_history(request: HistoryRequest, out: TextIO, warn: Callable[[str], None
     if not request.path.is_file():  # never create one: this command only reads
         off = " (history = false in the config turns recording off)" if request.recording_off else ""
         raise HistoryError(f"no history at {request.path} yet: the monitor and --once record it as they run{off}")
-    with History(request.path) as history:
+    history = History(request.path, read_only=True)  # moves, creates and waits for nothing
+    if history.outdated:  # an older schema: migrated as the monitor would migrate it, then read
+        history = History(request.path)
+    with history:
         for warning in history.warnings:
             warn(warning)
         if not history.enabled:

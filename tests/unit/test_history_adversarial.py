@@ -16,6 +16,8 @@ from control_chars_support import HOSTILE, assert_clean
 from pty_session import child_env
 from test_history_export import OCT, every, run, truth, write_default
 
+from cuadra_top.state.history import default_history_path
+
 from cuadra_top import format as fmt
 from cuadra_top.display_time import zone_named
 
@@ -136,3 +138,61 @@ def test_csv_runs_no_formula_and_carries_no_control_character(daily, capsys):
     assert not any(org.startswith(starts) for org in orgs)
     for row in rows:  # the figures stay plain numbers: machine-readable
         assert row["credits_used"] == "" or int(row["credits_used"]) >= 0
+
+
+# -- a history file that is damaged, locked or older -------------------------------------------
+
+
+def files_beside(path) -> dict[str, bytes]:
+    """The history and anything beside it, but for SQLite's WAL companions (which any reader
+    of a WAL database may create)."""
+    return {entry.name: entry.read_bytes() for entry in path.parent.iterdir()
+            if entry.is_file() and not entry.name.endswith(("-wal", "-shm"))}
+
+
+def test_a_file_that_is_no_database_is_said_and_left_where_it_is(capsys):
+    path = default_history_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(bytes(range(256)) * 20)
+    before = files_beside(path)
+    code, out, err = run(capsys)
+    assert code == 1 and out == ""
+    assert err.splitlines() == [
+        f"cuadra-top: warning: history database {path} is damaged (DatabaseError: file is not a database); left as "
+        "it is (the monitor moves a damaged history aside and starts afresh when it next opens it)",
+        f"cuadra-top: cannot read the history at {path}; see the warning above"]
+    assert files_beside(path) == before  # nothing moved aside, nothing created: this command only reads
+
+
+def test_a_damaged_page_found_while_reading_is_said_and_the_file_left_as_it_is(capsys):
+    write_default([truth(at) for at in every(OCT[0], OCT[0] + timedelta(days=10), timedelta(minutes=10))])
+    path = default_history_path()
+    data = bytearray(path.read_bytes())
+    for page in range(2, len(data) // 4096):  # the header page is sound: the damage shows on reading
+        data[page * 4096:page * 4096 + 8] = b"\xab" * 8
+    path.write_bytes(bytes(data))
+    before = files_beside(path)
+    code, out, err = run(capsys, "--daily")
+    assert code == 1 and out == ""
+    assert "is damaged (DatabaseError: database disk image is malformed); left as it is" in err
+    assert files_beside(path) == before
+
+
+def test_a_writer_holding_the_lock_does_not_hold_up_the_export(capsys):
+    """The monitor, or any other writer, in the middle of a transaction: the export reads the
+    last committed samples at once instead of waiting 5 s and failing."""
+    import sqlite3
+    import time
+
+    write_default([truth(at) for at in every(OCT[0], OCT[0] + timedelta(days=2), timedelta(hours=1))])
+    writer = sqlite3.connect(default_history_path(), isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("DELETE FROM samples")  # not committed: the export still sees every sample
+        started = time.monotonic()
+        code, out, err = run(capsys, "--format", "csv")
+        assert (code, err) == (0, "") and len(out.splitlines()) == 1 + 48
+        assert time.monotonic() - started < 2
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

@@ -251,11 +251,17 @@ class History:
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         """``read_only``: open an existing file of this schema for reads only, without the
         integrity check, migration and WAL switch (the check reads the whole file: ~80 ms for
-        a year of 50 orgs); what ``cuadra-top status`` needs, every few seconds. A missing,
-        older, newer or unreadable file then gives a disabled history, silently."""
+        a year of 50 orgs); what ``cuadra-top status`` needs, every few seconds, and what
+        ``cuadra-top history`` reads with. Nothing is ever written, moved or created then:
+        a writer holding the file's lock does not block the reads (WAL), and a damaged file
+        is left where it is. A missing, older (``outdated``), newer, damaged or unreadable
+        file gives a disabled history whose ``warnings`` say why (nothing is logged)."""
         self.path = Path(path)
         self.warnings: list[str] = []
         self.enabled = True
+        self.outdated = False
+        """Read-only, and the file has an older schema: only a read-write open migrates it."""
+        self._read_only = read_only
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()  # one connection, possibly used from worker threads
         self._failures = 0
@@ -295,14 +301,27 @@ class History:
             if self.path.is_file():
                 conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True,
                                        timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-                if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version == SCHEMA_VERSION:
                     self._conn, conn = conn, None
-        except (sqlite3.Error, OSError, ValueError):
-            pass
+                elif version > SCHEMA_VERSION:
+                    self.warnings.append(f"history database {self.path} was written by a newer cuadra-top "
+                                         f"(schema {version}); left untouched")
+                elif version > 0:
+                    self.outdated = True
+                else:
+                    self.warnings.append(f"history database {self.path} holds no cuadra-top history")
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            self.warnings.append(self._damaged(_describe(exc)) if _is_damage(exc) else
+                                 f"history database {self.path} could not be read ({_describe(exc)})")
         finally:
             if conn is not None:
                 conn.close()
         self.enabled = self._conn is not None
+
+    def _damaged(self, reason: str) -> str:
+        return (f"history database {self.path} is damaged ({reason}); left as it is (the monitor moves a "
+                "damaged history aside and starts afresh when it next opens it)")
 
     def _connect(self) -> sqlite3.Connection:
         """Open, switch to WAL, create or check the schema; raises _Damaged for a bad file."""
@@ -422,6 +441,11 @@ class History:
                         self._conn.execute("ROLLBACK")
                     except sqlite3.Error:
                         pass
+                if _is_damage(exc) and self._read_only:  # a reader moves nothing: it says so and stops
+                    self.enabled = False
+                    self.warnings.append(self._damaged(_describe(exc)))
+                    self._close_connection()
+                    return default
                 if _is_damage(exc):
                     self._conn.close()
                     self._conn = None
