@@ -13,10 +13,12 @@ cells (``null``) where nothing is known, one row per sample or per day. Bad inpu
 from __future__ import annotations
 
 import csv
+import heapq
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain, takewhile
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,7 +27,7 @@ from cuadra_top import exit_codes
 from cuadra_top import format as fmt
 from cuadra_top.clock import iso_utc
 from cuadra_top.display_time import DisplayZone, moment
-from cuadra_top.state.daily import MAX_GAP, Day, DayStatus, daily
+from cuadra_top.state.daily import MAX_GAP, Day, DayStatus, iter_daily
 from cuadra_top.state.history import History, Sample, SeriesInfo
 
 FORMATS = ("table", "csv", "json")
@@ -140,27 +142,26 @@ def run_history(request: HistoryRequest, out: TextIO, warn: Callable[[str], None
         margin = MAX_GAP + timedelta(days=1)  # a day's first stretch starts before the day
         read_from = _earlier(span.start, margin) if request.daily else span.start
         export = _Export(request, span, out)
-        for info, keys in chosen:  # one series in memory at a time: a history may hold millions of rows
+        for info, keys in chosen:  # streamed: a history may hold millions of rows, a year a minute apart
             samples = _read(history, keys, read_from)
-            check_reads()
             if request.daily:
-                rows: list[Any] = daily(samples, request.zone, now=request.now, since=span.start, until=span.end)
+                rows: Iterator[Any] = iter_daily(samples, request.zone, now=request.now, since=span.start,
+                                                 until=span.end)
             else:
-                rows = [sample for sample in samples if _within(sample.at, span)]
-            if rows:
-                export.add(info, rows)
+                rows = takewhile(lambda s: span.end is None or s.at < span.end, samples)
+            export.add(info, rows)
+            check_reads()
     if not export.started:  # nothing was written: the error is the whole answer
         raise HistoryError(_nothing_in(span, [info for info, _ in chosen], request.org))
     export.finish()
     return exit_codes.OK
 
 
-def _read(history: History, keys: list[str], since: datetime | None) -> list[Sample]:
-    """The samples stored under ``keys``, oldest first. ``samples(key)`` without a name reads
-    exactly that stored series: its schema-1 clause (``LEGACY_SERIES + key``) matches no row."""
-    if len(keys) == 1:
-        return history.samples(keys[0], since)
-    return sorted((s for key in keys for s in history.samples(key, since)), key=lambda s: s.at)
+def _read(history: History, keys: list[str], since: datetime | None) -> Iterator[Sample]:
+    """The samples stored under ``keys`` at or after ``since``, oldest first, page by page
+    (a schema-1 series and the one it goes with merged by time)."""
+    streams = [history.iter_samples(key, since) for key in keys]
+    return streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda s: s.at)
 
 
 def _earlier(moment_: datetime | None, by: timedelta) -> datetime | None:
@@ -169,10 +170,6 @@ def _earlier(moment_: datetime | None, by: timedelta) -> datetime | None:
         return None if moment_ is None else moment_ - by
     except OverflowError:
         return None
-
-
-def _within(at: datetime, span: _Range) -> bool:
-    return (span.start is None or at >= span.start) and (span.end is None or at < span.end)
 
 
 def _range(request: HistoryRequest) -> _Range:
@@ -273,11 +270,16 @@ class _Export:
         self.started = False
         self._writer = csv.writer(out, lineterminator="\n")
 
-    def _rows(self, info: SeriesInfo, rows: list[Any]) -> Iterable[dict[str, Any]]:
+    def _rows(self, info: SeriesInfo, rows: Iterable[Any]) -> Iterable[dict[str, Any]]:
         make = day_row if self.request.daily else sample_row
         return (make(info, row) for row in rows)
 
-    def add(self, info: SeriesInfo, rows: list[Any]) -> None:
+    def add(self, info: SeriesInfo, stream: Iterator[Any]) -> None:
+        """Write one series' rows as they come; nothing at all when there are none."""
+        head = next(stream, None)
+        if head is None:
+            return
+        rows = chain((head,), stream)
         request, out, first = self.request, self.out, not self.started
         self.started = True
         if request.format == "json":

@@ -34,7 +34,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import platformdirs
@@ -544,6 +544,32 @@ class History:
             return [_sample(row) for row in rows]
 
         return self._run("read", select, [])
+
+    def iter_samples(self, key: str, since: datetime | None = None, *, page: int = 2000) -> Iterator[Sample]:
+        """Exactly series ``key``'s samples at or after ``since``, oldest first, read ``page``
+        rows at a time (each read a short one, under the lock): an export of a year of samples
+        a minute apart holds one page, not the year. Ends early, with a warning, if a read fails."""
+        lower = _epoch(since) if since is not None else float("-inf")
+        after: tuple[float, int] | None = None
+
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            if after is None:
+                return conn.execute(
+                    f"SELECT rowid, {', '.join(_SAMPLE_COLUMNS)} FROM samples WHERE series = ? AND at >= ?"
+                    " ORDER BY at, rowid LIMIT ?", (key, lower, page)).fetchall()
+            return conn.execute(  # the (series, at) index holds the rowid too: no sort, no skipping
+                f"SELECT rowid, {', '.join(_SAMPLE_COLUMNS)} FROM samples WHERE series = ? AND at >= ?"
+                " AND (at > ? OR rowid > ?) ORDER BY at, rowid LIMIT ?", (key, after[0], after[0], after[1], page),
+            ).fetchall()
+
+        while True:
+            rows = self._run("read", select, [])
+            shared: dict[Any, Any] = {}
+            for row in rows:
+                yield _sample(row[1:], shared)
+            if len(rows) < page:
+                return
+            after = (rows[-1][2], rows[-1][0])
 
     def series_index(self) -> list[SeriesInfo]:
         """Every series in the file with the names it was recorded under, its count of
