@@ -151,3 +151,26 @@ def test_snapshot_previous_period_with_a_gap(snap_compare, app, no_color):
         await pilot.pause(0.5)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=previous)
+
+
+async def test_each_day_has_a_bar_of_its_own_and_a_day_without_samples_a_mark(app):
+    """October: every day sampled but the 10th and 11th, a few days partly (around the gap, the
+    hour before the reset, the start of the tab's sparser old samples). plotext sizes the bars
+    of one call by their mean spacing, so the shaded bars, days apart, were drawn many days
+    wide, over the days without samples; now each bar stays within its day, and the days
+    without samples show a '?'."""
+    from cuadra_top.state.daily import DayStatus
+    from cuadra_top.tui.charts import NO_SAMPLES_MARK, PART_BAR, Chart
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await show_history(pilot)
+        await pilot.press("comma")
+        await pilot.pause(0.5)
+        chart = app.main_screen.query_one("#history-daily", Chart)
+        rows = str(chart.render()).splitlines()
+        baseline = next(row for row in rows if row.lstrip().startswith("0┤"))
+        october = (await app.monitor.periods("nimbus-pro"))[0]
+        partial = [d for d in october.days if d.credits_used is not None and d.status is not DayStatus.COMPLETE]
+        slot = chart.size.width / len(october.days)
+        assert 0 < baseline.count(PART_BAR) <= len(partial) * slot  # each shaded bar within its day
+        assert baseline.count(NO_SAMPLES_MARK) == 2

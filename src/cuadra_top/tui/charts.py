@@ -10,7 +10,7 @@ reuses the picture. Imported when a chart is first shown (plotext costs ~16 ms t
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from rich.text import Text
 from textual_plotext import PlotextPlot
@@ -66,19 +66,31 @@ class Chart(PlotextPlot):
         return picture
 
 
+def _thinned(count: int, width: int) -> int:
+    """Label every n-th of ``count`` ticks so that one fits each ~7 cells of ``width``."""
+    return max(1, -(-count // max(width // 7, 1)))
+
+
+def _day_labels(days: list[date]) -> list[str]:
+    """'1 Nov', '2', '3', ...: the day of the month, with the month where a month begins."""
+    return [day.strftime("%-d %b") if index == 0 or day.day == 1 else str(day.day) for index, day in enumerate(days)]
+
+
 def day_ticks(period: Period, zone: DisplayZone, length: float, width: int) -> tuple[list[float], list[str]]:
-    """Ticks at whole local days from the period start, as many as fit (one label each ~7 cells)."""
+    """Ticks at the local midnights within the period (23 or 25 hours apart across a clock
+    change), each labelled with the day it begins; as many as fit."""
     if not period.samples:
         return [], []
-    start = as_utc(period.start or period.samples[0].at)
-    days = max(int(length) + 1, 1)
-    every = max(1, round(days / max(width // 7, 1)))
-    positions, labels = [], []
-    for day in range(0, days + 1, every):
-        moment = start + timedelta(days=day)
-        positions.append(float(day))
-        labels.append(zone.localize(moment).strftime("%-d %b" if day == 0 else "%-d"))
-    return positions, labels
+    first = zone.day_of(period.start or period.samples[0].at)
+    midnights = []
+    for number in range(int(length) + 3):
+        day = first + timedelta(days=number)
+        offset = period.offset_of(zone.day_start(day))
+        if 0 <= offset <= length:
+            midnights.append((offset, day))
+    every = _thinned(len(midnights), width)
+    shown = midnights[::every]
+    return [offset for offset, _ in shown], _day_labels([day for _, day in shown])
 
 
 def amount_ticks(top: float, count: int = 4) -> tuple[list[float], list[str]]:
@@ -144,30 +156,39 @@ def credits_drawing(period: Period, zone: DisplayZone, rate_per_day: float | Non
     return draw
 
 
+DAY_BAR = "█"
+PART_BAR = "▒"
+NO_SAMPLES_MARK = "?"
+
+
 def daily_drawing(period: Period, zone: DisplayZone) -> Drawing:
-    """Credits used per day: full blocks for complete days, shaded for incomplete ones; a day
-    with no sample has no bar (and is not zero)."""
+    """Credits used per day, one slot per calendar day of the zone (a 23- or 25-hour day is one
+    day), labelled under its bar: full blocks for complete days, shaded for incomplete ones; a
+    day with no sample has no bar, and a '?' where it would stand (no data is not zero)."""
 
     def draw(plt: Plot, width: int, height: int) -> None:
-        length = period_length(period)
-        complete, partial = ([], []), ([], [])
-        for day in period.days:
+        days = list(period.days)
+        tops = [float(day.credits_used) for day in days if day.credits_used is not None]
+        top = max(tops, default=0.0)
+        labelled: set[str] = set()
+        for index, day in enumerate(days):
             if day.credits_used is None:
                 continue
-            middle = period.offset_of(day.start + (day.end - day.start) / 2)
-            group = complete if day.status is DayStatus.COMPLETE else partial
-            group[0].append(middle)
-            group[1].append(float(day.credits_used))
-        width_days = 0.7
-        if complete[0]:
-            plt.bar(*complete, marker="█", color="cyan", width=width_days, label="per day")
-        if partial[0]:
-            plt.bar(*partial, marker="▒", color="blue", width=width_days, label="part of a day")
-        tops = complete[1] + partial[1]
-        plt.xlim(0, length)
-        plt.ylim(0, (max(tops) if tops else 1) * 1.1)
-        plt.xticks(*day_ticks(period, zone, length, width))
-        plt.yticks(*amount_ticks(max(tops) if tops else 0, 2))
+            complete = day.status is DayStatus.COMPLETE
+            label = "per day" if complete else "part of a day"
+            # one bar a call: plotext sizes bars by the mean spacing of those drawn together
+            plt.bar([float(index)], [float(day.credits_used)], marker=DAY_BAR if complete else PART_BAR,
+                    color="cyan" if complete else "blue", width=0.7, reset_ticks=False,
+                    label=None if label in labelled else label)
+            labelled.add(label)
+        missing = [float(index) for index, day in enumerate(days) if day.status is DayStatus.NO_SAMPLES]
+        if missing:
+            plt.scatter(missing, [0.0] * len(missing), marker=NO_SAMPLES_MARK, color="red", label="no samples")
+        plt.xlim(-0.5, max(len(days), 1) - 0.5)
+        plt.ylim(0, (top or 1) * 1.1)
+        every = _thinned(len(days), width)
+        plt.xticks([float(index) for index in range(0, len(days), every)], _day_labels([d.day for d in days])[::every])
+        plt.yticks(*amount_ticks(top, 2))
 
     return draw
 
