@@ -96,8 +96,14 @@ def zone_named(name: str, environ: Mapping[str, str] | None = None) -> DisplayZo
     if zone is not None:
         return zone
     if POSIX_TZ.fullmatch(key):
-        raise UnknownZone(f"{name!r} is a POSIX TZ rule, which only the TZ variable takes; here {ZONE_HINT}")
-    raise UnknownZone(f"unknown time zone {name!r}; {_suggestion(key)}")
+        raise UnknownZone(f"{_quoted(name)} is a POSIX TZ rule, which only the TZ variable takes; here {ZONE_HINT}")
+    raise UnknownZone(f"unknown time zone {_quoted(name)}; {_suggestion(key)}")
+
+
+def _quoted(value: str, limit: int = 60) -> str:
+    """``value`` as repr shows it (escapes for what is not printable), cut short when long: an
+    error line must stay a line one can read."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + "…"
 
 
 def _suggestion(key: str) -> str:
@@ -149,7 +155,7 @@ def tz_zone(tz: str) -> DisplayZone:
     from cuadra_top.format import printable
 
     return DisplayZone(UTC.tz, "UTC", problem=(
-        f"TZ={printable(repr(tz))} names no time zone, so times are shown in UTC; set TZ to an IANA "
+        f"TZ={printable(_quoted(tz))} names no time zone, so times are shown in UTC; set TZ to an IANA "
         "name such as Europe/Berlin (or use --timezone, or timezone in the config)"))
 
 
