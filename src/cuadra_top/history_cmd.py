@@ -195,7 +195,8 @@ def _bound(text: str | None, flag: str, zone: DisplayZone, *, end: bool) -> date
     except ValueError:
         raise HistoryError(
             f"{flag} {fmt.printable(repr(text))}: not a date; use YYYY-MM-DD (a day in {fmt.printable(zone.name)}) "
-            "or an ISO 8601 time such as 2026-04-01T09:00 (in that zone) or 2026-04-01T07:00Z", exit_codes.USAGE) from None
+            "or an ISO 8601 time such as 2026-04-01T09:00 (in that zone) or 2026-04-01T07:00Z",
+            exit_codes.USAGE) from None
     try:
         if day is not None:
             return zone.day_start(day + timedelta(days=1) if end else day)

@@ -132,7 +132,8 @@ class Curve:
         elif _is_reset(self._points[-1].sample, sample):
             assert sample.period_start is not None
             reset = sample.period_start.timestamp()
-            self._append(_Point(reset, 0, sample.storage_used, sample, real=False), False)  # the old period's end: unknown
+            reset_point = _Point(reset, 0, sample.storage_used, sample, real=False)
+            self._append(reset_point, False)  # the old period's last stretch: unknown
             self._append(point, at - reset <= _MAX_GAP_SECONDS)
         else:
             self._append(point, False)

@@ -6,7 +6,8 @@ samples: '?'), so the charts read under ``NO_COLOR`` and in 16 colours; on the L
 whose fonts have no braille, the lines are '*' and the projection '+' (:func:`marks_for`); in a
 terminal that is not UTF-8 every glyph has an ASCII stand-in of its own (:mod:`cuadra_top.glyphs`).
 A chart builds its picture only when its data, its size or the theme changes: an idle screen
-costs nothing, and a repaint for any other reason reuses the picture. Imported when a chart is first shown (plotext costs ~16 ms to import).
+costs nothing, and a repaint for any other reason reuses the picture. Imported when a chart is
+first shown (plotext costs ~16 ms to import).
 """
 
 from __future__ import annotations
