@@ -152,10 +152,8 @@ def tz_zone(tz: str) -> DisplayZone:
         return zone
     if POSIX_TZ.fullmatch(rule):
         return DisplayZone(None, rule)
-    from cuadra_top.format import printable
-
-    return DisplayZone(UTC.tz, "UTC", problem=(
-        f"TZ={printable(_quoted(tz))} names no time zone, so times are shown in UTC; set TZ to an IANA "
+    return DisplayZone(UTC.tz, "UTC", problem=(  # repr escapes every control character TZ may hold
+        f"TZ={_quoted(tz)} names no time zone, so times are shown in UTC; set TZ to an IANA "
         "name such as Europe/Berlin (or use --timezone, or timezone in the config)"))
 
 
