@@ -260,12 +260,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     glyphs.guard(sys.stderr)
     try:
         code = _main(argv)
-        sys.stdout.flush()  # here, where a reader that has gone can still be told apart
-        return code
     except BrokenPipeError:
         return reader_gone()
     finally:
         resume_gc()
+    try:
+        sys.stdout.flush()  # here, where a reader that has gone can still be told apart
+    except BrokenPipeError:
+        return reader_gone()
+    except (OSError, ValueError):  # a terminal gone or a stdout closed: nothing more can be said there
+        pass
+    return code
 
 
 def reader_gone() -> int:

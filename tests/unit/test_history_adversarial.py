@@ -237,3 +237,19 @@ def test_the_export_of_a_long_history_a_minute_apart_holds_about_a_day_of_it(dai
 
     short, long = peak(4), peak(8)
     assert long < 1.3 * short, f"{short} -> {long} bytes"
+
+
+def test_a_stdout_that_fails_at_the_last_flush_costs_no_traceback(monkeypatch):
+    """A terminal gone (EIO) or a non-blocking pipe full (EAGAIN) when main() flushes what is
+    left: nothing more can be said there, and the run's own exit code stands."""
+    import sys
+
+    from cuadra_top.cli import main
+
+    class Gone(io.StringIO):
+        def flush(self) -> None:
+            raise OSError(5, "Input/output error")
+
+    write_default([truth(OCT[0])])
+    monkeypatch.setattr(sys, "stdout", Gone())
+    assert main(["history"]) == 0
