@@ -259,9 +259,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     glyphs.guard(sys.stdout)  # an output that cannot carry a symbol gets an ASCII stand-in, not a crash
     glyphs.guard(sys.stderr)
     try:
-        return _main(argv)
+        code = _main(argv)
+    except BrokenPipeError:
+        return reader_gone()
     finally:
         resume_gc()
+    try:
+        sys.stdout.flush()  # here, where a reader that has gone can still be told apart
+    except BrokenPipeError:
+        return reader_gone()
+    except (OSError, ValueError):  # a terminal gone or a stdout closed: nothing more can be said there
+        pass
+    return code
+
+
+def reader_gone() -> int:
+    """Whoever read stdout has stopped (``| head``): stop writing, say nothing, and leave the
+    interpreter nothing to flush at exit (its own flush would print a BrokenPipeError)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (captured in tests)
+        pass
+    return exit_codes.READER_GONE
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -277,6 +298,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return dispatch(args)
     except KeyboardInterrupt:
         return exit_codes.INTERRUPTED
+    except BrokenPipeError:
+        return reader_gone()
     except Exception as exc:  # the promise: no traceback ever reaches the user
         from cuadra_top.debuglog import logger
 
@@ -482,6 +505,8 @@ def use_display_zone(args: argparse.Namespace, settings):
     from cuadra_top.display_time import resolve_zone, set_display_zone
 
     zone = resolve_zone(args.timezone, settings.timezone, os.environ)
+    if zone.problem:
+        say(f"cuadra-top: warning: {zone.problem}", sys.stderr)
     set_display_zone(zone)
     return zone
 

@@ -15,13 +15,22 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 ZONE_HINT = "use an IANA name such as Europe/Berlin, America/New_York or UTC (or local)"
 _LOCALTIME = "/etc/localtime"
+_TZ_NAME = r"(?:[A-Za-z]{3,}|<[A-Za-z0-9+-]{3,}>)"
+_TZ_OFFSET = r"[+-]?\d{1,2}(?::\d{1,2}){0,2}"
+_TZ_RULE = r"(?:J\d{1,3}|\d{1,3}|M\d{1,2}\.\d\.\d)(?:/[+-]?\d{1,3}(?::\d{1,2}){0,2})?"
+POSIX_TZ = re.compile(rf"{_TZ_NAME}{_TZ_OFFSET}(?:{_TZ_NAME}(?:{_TZ_OFFSET})?(?:,{_TZ_RULE},{_TZ_RULE})?)?")
+"""A POSIX ``TZ`` rule (``XST-5:30``, ``<+0530>-5:30``, ``CET-1CEST,M3.5.0,M10.5.0/3``): what
+the C library reads when ``TZ`` is no zone file. Anything else it reads as UTC, silently, under
+an abbreviation made of the text's first letters (``TZ=Europe/Berln``: 'Europe')."""
+_TZIF_MAGIC = b"TZif"
 
 
 class UnknownZone(ValueError):
@@ -36,6 +45,9 @@ class DisplayZone:
 
     tz: tzinfo | None
     name: str
+    problem: str | None = field(default=None, compare=False)
+    """Why this is not the zone asked for (``TZ`` that names nothing, read as UTC): a warning
+    for the user, once, in one line."""
 
     def localize(self, value: datetime) -> datetime:
         """``value`` (naive: UTC, as the models read it) as an aware time in this zone."""
@@ -83,7 +95,15 @@ def zone_named(name: str, environ: Mapping[str, str] | None = None) -> DisplayZo
     zone = _iana(key)
     if zone is not None:
         return zone
-    raise UnknownZone(f"unknown time zone {name!r}; {_suggestion(key)}")
+    if POSIX_TZ.fullmatch(key):
+        raise UnknownZone(f"{_quoted(name)} is a POSIX TZ rule, which only the TZ variable takes; here {ZONE_HINT}")
+    raise UnknownZone(f"unknown time zone {_quoted(name)}; {_suggestion(key)}")
+
+
+def _quoted(value: str, limit: int = 60) -> str:
+    """``value`` as repr shows it (escapes for what is not printable), cut short when long: an
+    error line must stay a line one can read."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + "…"
 
 
 def _suggestion(key: str) -> str:
@@ -110,13 +130,46 @@ def resolve_zone(flag: str | None, configured: str | None, environ: Mapping[str,
 
 
 def system_zone(environ: Mapping[str, str]) -> DisplayZone:
-    """The system's zone: ``TZ`` when it names an IANA zone, else ``/etc/localtime``'s zone,
-    else whatever the C library makes of ``TZ`` and the system (``tz`` None)."""
+    """The system's zone: ``TZ`` when set (:func:`tz_zone`), else ``/etc/localtime``'s zone,
+    else whatever the C library makes of the system (``tz`` None)."""
     tz = environ.get("TZ")
     if tz is not None:
-        rule = tz.removeprefix(":")
-        return _zone_key(rule) or DisplayZone(None, rule or "UTC")
+        return tz_zone(tz)
     return _zone_key(os.path.realpath(_LOCALTIME)) or DisplayZone(None, "local")
+
+
+def tz_zone(tz: str) -> DisplayZone:
+    """``TZ`` as the C library reads it, minus its silence: empty (or ``:``) is UTC; an IANA
+    name, or a path into a zone directory, is that zone; another zone file (``:/etc/localtime``)
+    is read as one; a POSIX rule (:data:`POSIX_TZ`) is the C library's reading of it. Anything
+    else (a misspelt name, a path to no zone file) would be UTC under a made-up abbreviation:
+    it is shown as UTC, called UTC, with a ``problem`` that says so and what to do."""
+    rule = tz.removeprefix(":")
+    if not rule.strip():
+        return UTC
+    zone = _zone_key(rule) or (_zone_file(rule) if rule.startswith("/") else None)
+    if zone is not None:
+        return zone
+    if POSIX_TZ.fullmatch(rule):
+        return DisplayZone(None, rule)
+    return DisplayZone(UTC.tz, "UTC", problem=(  # repr escapes every control character TZ may hold
+        f"TZ={_quoted(tz)} names no time zone, so times are shown in UTC; set TZ to an IANA "
+        "name such as Europe/Berlin (or use --timezone, or timezone in the config)"))
+
+
+def _zone_file(path: str) -> DisplayZone | None:
+    """The zone in the TZif file at ``path`` (not a FIFO or a device: opening one could block
+    or never end), or None."""
+    try:
+        if not os.path.isfile(path):
+            return None
+        with open(path, "rb") as file:
+            if file.read(len(_TZIF_MAGIC)) != _TZIF_MAGIC:
+                return None
+            file.seek(0)
+            return DisplayZone(ZoneInfo.from_file(file, key=path), path)
+    except (OSError, ValueError):
+        return None
 
 
 def _zone_key(text: str) -> DisplayZone | None:

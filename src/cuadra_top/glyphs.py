@@ -8,7 +8,9 @@ reads back as the same value in TOML and JSON strings. :func:`guard` makes a str
 the moment it fails to encode, so no print anywhere can die of an UnicodeEncodeError.
 
 The terminal screen (:func:`fit_cells`): each stand-in as many cells wide as what it stands
-for, so what Textual laid out stays in place: box lines are '-', '|' and '+', blocks '#',
+for, so what Textual laid out stays in place: box lines are '-', '|' and '+', blocks '#', a
+shaded block ':' (a chart's partly sampled day, apart from a full one), braille dots and
+quadrant blocks '.' (the charts' lines),
 'é' is 'e', a wide character '??'.
 """
 
@@ -34,14 +36,15 @@ _TEXT = {
 _CELL = {
     "\u2014": "-", "\u2013": "-", "\u00b7": "-", "\u2026": ".", "\u23ce": ">", "\u2022": "*",
     "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " ", "\ufffd": "?",
-    "\u2588": "#", "\u2593": "#", "\u2592": "#", "\u2591": ".", "\u2580": "\"", "\u2594": "-",
+    "\u2588": "#", "\u2593": "#", "\u2592": ":", "\u2591": ".", "\u2580": "\"", "\u2594": "-",
     "\u2581": "_", "\u2582": ".", "\u2583": "-", "\u2584": "~", "\u2585": "=", "\u2586": "+", "\u2587": "*",
     "\u258f": "|", "\u258e": "|", "\u258d": "|", "\u258c": "|", "\u258b": "#", "\u258a": "#", "\u2589": "#",
     "\u2590": "|", "\u2595": "|", "\u25b6": ">", "\u25c0": "<", "\u25b2": "^", "\u25bc": "v",
     "\u25b8": ">", "\u25be": "v", "\u2192": ">", "\u2190": "<", "\u2191": "^", "\u2193": "v",
     "\u2714": "+", "\u2713": "+", "\u2716": "x", "\u00d7": "x", "\U0001f50e": "> ",
 }
-"""Stand-ins on the screen, one cell for one cell (eighth blocks: the sparkline's rising ramp)."""
+"""Stand-ins on the screen, one cell for one cell (eighth blocks: the sparkline's rising ramp;
+the shades apart from the full block, so a chart's shaded bars stay apart from its full ones)."""
 
 
 def carries_unicode(encoding: str | None) -> bool:
@@ -90,6 +93,17 @@ def _cell_width(char: str) -> int:
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
 
+def _braille(char: str) -> str | None:
+    """'.' for a braille cell with dots (the charts' lines), ' ' for the empty one."""
+    code = ord(char)
+    return None if not 0x2800 <= code <= 0x28FF else " " if code == 0x2800 else "."
+
+
+def _quadrant(char: str) -> str | None:
+    """'.' for a quadrant block (U+2596-259F: the charts' lines drawn in quarter blocks)."""
+    return "." if 0x2596 <= ord(char) <= 0x259F else None
+
+
 def _box_line(char: str) -> str | None:
     """'-', '|' or '+' for a box-drawing character, by its Unicode name."""
     name = unicodedata.name(char, "")
@@ -101,7 +115,7 @@ def _box_line(char: str) -> str | None:
 
 
 def _cell(char: str) -> str:
-    stand_in = _CELL.get(char) or _box_line(char)
+    stand_in = _CELL.get(char) or _box_line(char) or _braille(char) or _quadrant(char)
     if stand_in is not None:
         return stand_in
     width = _cell_width(char)

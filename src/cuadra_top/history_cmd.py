@@ -13,19 +13,21 @@ cells (``null``) where nothing is known, one row per sample or per day. Bad inpu
 from __future__ import annotations
 
 import csv
+import heapq
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from itertools import chain, takewhile
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 from cuadra_top import exit_codes
 from cuadra_top import format as fmt
-from cuadra_top.clock import as_utc, iso_utc
+from cuadra_top.clock import iso_utc
 from cuadra_top.display_time import DisplayZone, moment
-from cuadra_top.state.daily import MAX_GAP, Day, DayStatus, daily
+from cuadra_top.state.daily import MAX_GAP, Day, DayStatus, iter_daily
 from cuadra_top.state.history import History, Sample, SeriesInfo
 
 FORMATS = ("table", "csv", "json")
@@ -39,10 +41,13 @@ DAY_FIELDS = (
     "day_start", "day_end",
 )
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-"""A text cell starting like this is a formula to a spreadsheet: CSV writes it after a quote
-mark (an org name or a plan tier the API sent must not run as a formula)."""
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+"""A text cell starting like this is a formula to a spreadsheet (the fullwidth ＝＋－＠ too,
+which some locales read as the ASCII ones): CSV writes it after a quote mark, the usual
+defence (an org name or a plan tier the API sent must not run as a formula)."""
 _MAX_NAMES_SHOWN = 20
+_FIRST_MOMENT = datetime.min.replace(tzinfo=timezone.utc)
+_LAST_MOMENT = datetime.max.replace(tzinfo=timezone.utc)
 
 
 class HistoryError(Exception):
@@ -109,7 +114,10 @@ def run_history(request: HistoryRequest, out: TextIO, warn: Callable[[str], None
     if not request.path.is_file():  # never create one: this command only reads
         off = " (history = false in the config turns recording off)" if request.recording_off else ""
         raise HistoryError(f"no history at {request.path} yet: the monitor and --once record it as they run{off}")
-    with History(request.path) as history:
+    history = History(request.path, read_only=True)  # moves, creates and waits for nothing
+    if history.outdated:  # an older schema: migrated as the monitor would migrate it, then read
+        history = History(request.path)
+    with history:
         for warning in history.warnings:
             warn(warning)
         if not history.enabled:
@@ -132,33 +140,36 @@ def run_history(request: HistoryRequest, out: TextIO, warn: Callable[[str], None
             warn(f"org {fmt.printable(repr(request.org))} has {len(chosen)} series in the history (accounts "
                  "recorded under one name); each is shown separately, told apart by its series")
         margin = MAX_GAP + timedelta(days=1)  # a day's first stretch starts before the day
-        read_from = None if span.start is None else span.start - margin if request.daily else span.start
+        read_from = _earlier(span.start, margin) if request.daily else span.start
         export = _Export(request, span, out)
-        for info, keys in chosen:  # one series in memory at a time: a history may hold millions of rows
+        for info, keys in chosen:  # streamed: a history may hold millions of rows, a year a minute apart
             samples = _read(history, keys, read_from)
-            check_reads()
             if request.daily:
-                rows: list[Any] = daily(samples, request.zone, now=request.now, since=span.start, until=span.end)
+                rows: Iterator[Any] = iter_daily(samples, request.zone, now=request.now, since=span.start,
+                                                 until=span.end)
             else:
-                rows = [sample for sample in samples if _within(sample.at, span)]
-            if rows:
-                export.add(info, rows)
+                rows = takewhile(lambda s: span.end is None or s.at < span.end, samples)
+            export.add(info, rows)
+            check_reads()
     if not export.started:  # nothing was written: the error is the whole answer
         raise HistoryError(_nothing_in(span, [info for info, _ in chosen], request.org))
     export.finish()
     return exit_codes.OK
 
 
-def _read(history: History, keys: list[str], since: datetime | None) -> list[Sample]:
-    """The samples stored under ``keys``, oldest first. ``samples(key)`` without a name reads
-    exactly that stored series: its schema-1 clause (``LEGACY_SERIES + key``) matches no row."""
-    if len(keys) == 1:
-        return history.samples(keys[0], since)
-    return sorted((s for key in keys for s in history.samples(key, since)), key=lambda s: s.at)
+def _read(history: History, keys: list[str], since: datetime | None) -> Iterator[Sample]:
+    """The samples stored under ``keys`` at or after ``since``, oldest first, page by page
+    (a schema-1 series and the one it goes with merged by time)."""
+    streams = [history.iter_samples(key, since) for key in keys]
+    return streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda s: s.at)
 
 
-def _within(at: datetime, span: _Range) -> bool:
-    return (span.start is None or at >= span.start) and (span.end is None or at < span.end)
+def _earlier(moment_: datetime | None, by: timedelta) -> datetime | None:
+    """``by`` before ``moment_``; None (from the first sample) where that is before year 1."""
+    try:
+        return None if moment_ is None else moment_ - by
+    except OverflowError:
+        return None
 
 
 def _range(request: HistoryRequest) -> _Range:
@@ -172,20 +183,31 @@ def _range(request: HistoryRequest) -> _Range:
 
 def _bound(text: str | None, flag: str, zone: DisplayZone, *, end: bool) -> datetime | None:
     """A date (YYYY-MM-DD, a day of ``zone``: its start, or for ``--until`` the start of the
-    next day) or an ISO 8601 time (naive: a wall time of ``zone``; ``--until`` includes it)."""
+    next day) or an ISO 8601 time (naive: a wall time of ``zone``; ``--until`` includes it).
+    A bound past either end of what a datetime holds (year 1, year 9999, with an offset or a
+    zone pushing it over) is read as what it means: before or after every sample."""
     if text is None:
         return None
+    stripped = text.strip()
     try:
-        if _DATE.fullmatch(text.strip()):
-            day = date.fromisoformat(text.strip())
-            return zone.day_start(day + timedelta(days=1) if end else day)
-        value = datetime.fromisoformat(text.strip())
-        moment_ = zone.wall_time(value) if value.tzinfo is None else as_utc(value)
-        return moment_ + timedelta(microseconds=1) if end else moment_
-    except (ValueError, OverflowError, OSError):
+        day = date.fromisoformat(stripped) if _DATE.fullmatch(stripped) else None
+        value = datetime.fromisoformat(stripped) if day is None else None
+    except ValueError:
         raise HistoryError(
-            f"{flag} {text!r}: not a date; use YYYY-MM-DD (a day in {zone.name}) or an ISO 8601 time "
-            "such as 2026-04-01T09:00 (in that zone) or 2026-04-01T07:00Z", exit_codes.USAGE) from None
+            f"{flag} {fmt.printable(repr(text))}: not a date; use YYYY-MM-DD (a day in {fmt.printable(zone.name)}) "
+            "or an ISO 8601 time such as 2026-04-01T09:00 (in that zone) or 2026-04-01T07:00Z",
+            exit_codes.USAGE) from None
+    try:
+        if day is not None:
+            return zone.day_start(day + timedelta(days=1) if end else day)
+        assert value is not None
+        moment_ = zone.wall_time(value) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return moment_ + timedelta(microseconds=1) if end else moment_
+    except (OverflowError, OSError, ValueError):
+        late = (day or value).year > 1  # type: ignore[union-attr]
+        if late:  # after every sample: --since starts after them all, --until has no limit
+            return None if end else _LAST_MOMENT
+        return _FIRST_MOMENT if end else None
 
 
 def _choose(index: list[tuple[SeriesInfo, list[str]]], org: str | None,
@@ -249,20 +271,25 @@ class _Export:
         self.started = False
         self._writer = csv.writer(out, lineterminator="\n")
 
-    def _rows(self, info: SeriesInfo, rows: list[Any]) -> Iterable[dict[str, Any]]:
+    def _rows(self, info: SeriesInfo, rows: Iterable[Any]) -> Iterable[dict[str, Any]]:
         make = day_row if self.request.daily else sample_row
         return (make(info, row) for row in rows)
 
-    def add(self, info: SeriesInfo, rows: list[Any]) -> None:
+    def add(self, info: SeriesInfo, stream: Iterator[Any]) -> None:
+        """Write one series' rows as they come; nothing at all when there are none."""
+        head = next(stream, None)
+        if head is None:
+            return
+        rows = chain((head,), stream)
         request, out, first = self.request, self.out, not self.started
         self.started = True
         if request.format == "json":
             if first:
                 head = {"kind": self.kind, "timezone": request.zone.name, "since": iso_utc(self.span.start),
                         "until": iso_utc(self.span.end)}
-                out.write(json.dumps(head, indent=2, ensure_ascii=False)[:-2] + f',\n  "{self.kind}": [\n')
+                out.write(_json(head, indent=2)[:-2] + f',\n  "{self.kind}": [\n')
             for row in self._rows(info, rows):
-                out.write(("    " if first else ",\n    ") + json.dumps(row, ensure_ascii=False))
+                out.write(("    " if first else ",\n    ") + _json(row))
                 first = False
         elif request.format == "csv":
             if first:
@@ -271,23 +298,34 @@ class _Export:
                 self._writer.writerow([_csv_cell(row[field]) for field in self.fields])
         else:
             table = _day_table if request.daily else _sample_table
-            out.write(("" if first else "\n") + table(info, rows, request.zone) + "\n")
+            if not first:
+                out.write("\n")
+            for line in table(info, rows, request.zone):  # line by line: a reader may stop at any
+                out.write(line + "\n")
 
     def finish(self) -> None:
         if self.request.format == "json":
             self.out.write("\n  ]\n}\n")
 
 
+def _json(value: Any, indent: int | None = None) -> str:
+    """JSON whose strings hold no character that acts on a terminal: json.dumps escapes C0,
+    and DEL, C1, the bidi controls and the line separators become ``\\u`` escapes too (the
+    same string to a parser), as ``--once --json`` writes them."""
+    return fmt.escape_controls(json.dumps(value, indent=indent, ensure_ascii=False), keep_newlines=True)
+
+
 def _csv_cell(value: Any) -> str:
-    """Empty for None, true/false, plain numbers; text that a spreadsheet would run as a
-    formula gets a leading quote mark."""
+    """Empty for None, true/false, plain numbers; text with its control characters as U+FFFD
+    (a newline stays: the writer quotes it), and text that a spreadsheet would run as a formula
+    after a leading quote mark."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    text = str(value)
+    text = fmt.printable(str(value), keep_newlines=True)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
@@ -295,7 +333,7 @@ def _csv_cell(value: Any) -> str:
 
 
 def _heading(info: SeriesInfo, zone: DisplayZone, what: str) -> str:
-    return f"{fmt.printable(info.name)} · series {fmt.printable(info.key)} · {what} in {zone.name}"
+    return f"{fmt.printable(info.name)} · series {fmt.printable(info.key)} · {what} in {fmt.printable(zone.name)}"
 
 
 def _period_line(sample_or_day: Any, tier: str | None = None) -> str:
@@ -308,38 +346,36 @@ def _limit(value: int | None) -> str:
     return fmt.thousands(value) if value is not None else fmt.UNLIMITED
 
 
-def _sample_table(info: SeriesInfo, samples: list[Sample], zone: DisplayZone) -> str:
-    lines = [_heading(info, zone, "times"),
-             f"{'time':<22} {'credits used':>13} {'limit':>11} {'purchased':>11} {'storage':>11} {'limit':>11}"]
+def _sample_table(info: SeriesInfo, samples: Iterable[Sample], zone: DisplayZone) -> Iterator[str]:
+    yield _heading(info, zone, "times")
+    yield f"{'time':<22} {'credits used':>13} {'limit':>11} {'purchased':>11} {'storage':>11} {'limit':>11}"
     terms: tuple[Any, ...] | None = None
     for sample in samples:
         now_terms = (sample.period_start, sample.period_end, sample.plan_tier)
         if now_terms != terms:
-            lines.append(_period_line(sample, sample.plan_tier))
+            yield _period_line(sample, sample.plan_tier)
             terms = now_terms
         storage_limit = fmt.iec_bytes(sample.storage_limit) if sample.storage_limit is not None else fmt.UNLIMITED
-        lines.append(
+        yield (
             f"{fmt.short_date(sample.at):<22} {fmt.thousands(sample.credits_used):>13} "
             f"{_limit(sample.credits_limit):>11} {fmt.thousands(sample.purchased_balance):>11} "
             f"{fmt.iec_bytes(sample.storage_used):>11} {storage_limit:>11}"
         )
-    return "\n".join(lines)
 
 
-def _day_table(info: SeriesInfo, days: list[Day], zone: DisplayZone) -> str:
-    lines = [_heading(info, zone, "days"),
-             f"{'day':<14} {'used that day':>13} {'used at end':>13} {'limit':>11} {'storage at end':>14}  note"]
+def _day_table(info: SeriesInfo, days: Iterable[Day], zone: DisplayZone) -> Iterator[str]:
+    yield _heading(info, zone, "days")
+    yield f"{'day':<14} {'used that day':>13} {'used at end':>13} {'limit':>11} {'storage at end':>14}  note"
     period: tuple[Any, ...] | None = None
     for day in days:
         if day.status is not DayStatus.NO_SAMPLES and (day.period_start, day.period_end) != period:
-            lines.append(_period_line(day))
+            yield _period_line(day)
             period = (day.period_start, day.period_end)
         limit = _limit(day.credits_limit) if day.credits_used_end is not None else "—"
-        lines.append(
+        yield (
             f"{day.day:%a %Y-%m-%d} {fmt.thousands(day.credits_used):>13} {fmt.thousands(day.credits_used_end):>13} "
             f"{limit:>11} {fmt.iec_bytes(day.storage_used_end):>14}  {_note(day)}".rstrip()
         )
-    return "\n".join(lines)
 
 
 def _note(day: Day) -> str:

@@ -153,13 +153,59 @@ def test_snapshot_previous_period_with_a_gap(snap_compare, app, no_color):
     assert snap_compare(app, terminal_size=(120, 40), run_before=previous)
 
 
-@pytest.mark.parametrize("days", [[0.5], [0.5, 1.5, 2.5], [0.5, 8.5, 11.5, 30.5], [3.5, 4.5, 20.5]])
-def test_a_days_bar_is_as_wide_as_a_day_allows_wherever_the_other_bars_stand(days):
-    """plotext sizes bars by the mean gap between them: a few days far apart (the shaded ones
-    of a period with a gap) got bars several days wide."""
-    from plotext._utility import bars
+async def test_each_day_has_a_bar_of_its_own_and_a_day_without_samples_a_mark(app):
+    """October: every day sampled but the 10th and 11th, a few days partly (around the gap, the
+    hour before the reset, the start of the tab's sparser old samples). plotext sizes the bars
+    of one call by their mean spacing, so the shaded bars, days apart, were drawn many days
+    wide, over the days without samples; now each bar stays within its day, and the days
+    without samples show a '?'."""
+    from cuadra_top.state.daily import DayStatus
+    from cuadra_top.tui.charts import UNICODE_MARKS, Chart
 
-    from cuadra_top.tui.charts import BAR_DAYS, bar_width
+    async with app.run_test(size=(120, 40)) as pilot:
+        await show_history(pilot)
+        await pilot.press("comma")
+        await pilot.pause(0.5)
+        chart = app.main_screen.query_one("#history-daily", Chart)
+        rows = str(chart.render()).splitlines()
+        baseline = next(row for row in rows if row.lstrip().startswith("0┤"))
+        october = (await app.monitor.periods("nimbus-pro"))[0]
+        partial = [d for d in october.days if d.credits_used is not None and d.status is not DayStatus.COMPLETE]
+        slot = chart.size.width / len(october.days)
+        assert 0 < baseline.count(UNICODE_MARKS.part) <= len(partial) * slot  # each shaded bar within its day
+        assert baseline.count(UNICODE_MARKS.missing) == 2
 
-    spans, _ = bars(days, [1.0] * len(days), bar_width(days), 0)
-    assert [round(right - left, 6) for left, right in spans] == [BAR_DAYS] * len(days)
+
+async def test_charts_read_on_the_linux_console(frozen_sim, tmp_path):
+    """The console's fonts have box lines and blocks but no braille: the lines would be blanks.
+    There they are '*' (used, storage) and '+' (the projection); the bars stay █ and ▒."""
+    from cuadra_top.tui.charts import Chart
+
+    path = synthetic(frozen_sim, tmp_path / "history.sqlite3")
+    app = frozen_app(frozen_sim, start_org="nimbus-pro", trends=Trends(History(path), lambda: FROZEN_AT),
+                     environ={"TERM": "linux"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await show_history(pilot)
+        credits, daily, storage = (str(chart.render()) for chart in app.main_screen.query("#history-view Chart")
+                                   .results(Chart))
+    assert not any(0x2800 <= ord(char) <= 0x28FF for char in credits + daily + storage)
+    assert "** used" in credits and "++ at this rate" in credits and credits.count("*") > 40
+    assert "** storage" in storage and "█" in daily and "▒" in daily
+
+
+async def test_charts_read_in_a_terminal_that_is_not_utf8(app):
+    """Cell for cell, as the terminal driver writes them (glyphs.fit_cells): full and shaded
+    bars must not become the same '#', nor braille lines '?' (the no-samples mark)."""
+    from cuadra_top import glyphs
+    from cuadra_top.tui.charts import Chart
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await show_history(pilot)
+        await pilot.press("comma")  # October: full, shaded and missing days
+        await pilot.pause(0.5)
+        credits, daily, _ = (str(chart.render()) for chart in app.main_screen.query("#history-view Chart")
+                             .results(Chart))
+    bars = glyphs.fit_cells(daily, "ascii")
+    assert "##" in bars and "::" in bars and bars.count("?") == daily.count("?")
+    line = glyphs.fit_cells(credits, "ascii")
+    assert ".. used" in line and line.count("?") == credits.count("?")

@@ -119,6 +119,61 @@ def test_a_tz_rule_without_an_iana_name_is_read_as_the_c_library_reads_it(monkey
         time.tzset()
 
 
+@pytest.mark.parametrize("tz", ["Nowhere/Foo", "Europe/Berln", "ABC", "../../etc/passwd", "/etc/passwd", ":/dev/zero",
+                                "/nonexistent", ":/etc", "Europe/Berlin\x1b[31m", "a\x07b", "Euro\u202epe", pytest.param("x" * 5000, id="5000 x")])
+def test_a_tz_that_names_no_zone_is_shown_as_utc_and_said_once(tz, monkeypatch, capsys):
+    """The C library reads such a TZ as UTC under a made-up abbreviation ('Europe' for
+    Europe/Berln): the times would be UTC labelled as if local. They are UTC, called UTC,
+    with a one-line warning that names TZ and what to do."""
+    zone = resolve_zone(None, None, {"TZ": tz})
+    assert zone.name == "UTC" and zone.localize(WINTER).utcoffset() == timedelta(0)
+    assert zone.problem is not None and zone.problem.startswith("TZ=") and "\n" not in zone.problem
+    assert len(zone.problem) < 300  # a line one can read, however long TZ is
+    assert "names no time zone, so times are shown in UTC; set TZ to an IANA name" in zone.problem
+    assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f or c == "\u202e" for c in zone.problem)
+    assert resolve_zone("local", None, {"TZ": tz}).problem == zone.problem  # --timezone local reads TZ too
+    assert resolve_zone("Asia/Kolkata", None, {"TZ": tz}).problem is None  # TZ not used: nothing to say
+    monkeypatch.setenv("TZ", tz)
+    assert main(["history"]) == 1  # no history yet: the warning comes first, in one line
+    assert capsys.readouterr().err.splitlines()[0] == f"cuadra-top: warning: {zone.problem}"
+    assert display_zone() == display_time.UTC
+
+
+@pytest.mark.parametrize("tz, name, offset", [
+    ("", "UTC", 0), (":", "UTC", 0), ("EST5EDT", "EST5EDT", -5 * 60), ("XST-5:30", "XST-5:30", 330),
+    ("<+0530>-5:30", "<+0530>-5:30", 330), ("CET-1CEST,M3.5.0,M10.5.0/3", "CET-1CEST,M3.5.0,M10.5.0/3", 60),
+])
+def test_a_tz_the_c_library_reads_is_used_as_it_reads_it(tz, name, offset, monkeypatch):
+    monkeypatch.setenv("TZ", tz)
+    time.tzset()
+    try:
+        zone = resolve_zone(None, None, os.environ)
+        assert zone.problem is None and zone.name == name
+        assert zone.localize(WINTER).utcoffset() == timedelta(minutes=offset)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_tz_naming_a_zone_file_reads_the_file(tmp_path):
+    import zoneinfo
+
+    source = next(Path(root, "Asia", "Kolkata") for root in zoneinfo.TZPATH if Path(root, "Asia", "Kolkata").is_file())
+    copy = tmp_path / "kolkata.tzif"
+    copy.write_bytes(source.read_bytes())
+    zone = resolve_zone(None, None, {"TZ": f":{copy}"})
+    assert zone.problem is None and zone.name == str(copy)
+    assert zone.localize(WINTER).strftime("%H:%M %Z") == "00:00 IST"
+
+
+@pytest.mark.parametrize("rule", ["<+0530>-5:30", "EST5", "CET-1CEST,M3.5.0,M10.5.0/3"])
+def test_a_posix_rule_given_as_the_flag_or_key_says_where_it_works(rule):
+    with pytest.raises(UnknownZone) as error:
+        resolve_zone(rule, None, {})
+    assert str(error.value) == (f"--timezone: {rule!r} is a POSIX TZ rule, which only the TZ variable takes; here "
+                                "use an IANA name such as Europe/Berlin, America/New_York or UTC (or local)")
+
+
 @pytest.mark.parametrize("name", ["Europe/Berln", "europe/berlin", "Mars/Olympus", "", "../etc/passwd", "/etc/passwd",
                                   "zone.tab", "Europe", "a\0b", "x" * 300])
 def test_an_unknown_zone_is_one_line_naming_the_flag_or_key(name):
@@ -129,6 +184,7 @@ def test_an_unknown_zone_is_one_line_naming_the_flag_or_key(name):
     for error, where in ((flag_error, "--timezone: "), (key_error, "timezone: ")):
         message = str(error.value)
         assert message.startswith(where) and "\n" not in message and "IANA name" in message
+        assert len(message) < 300
     if name.lower().startswith("europe/b"):
         assert "did you mean 'Europe/Berlin'?" in str(flag_error.value)
 

@@ -49,8 +49,8 @@ def test_a_period_is_compared_with_the_one_before_at_the_same_point(history):
     now = NOV + timedelta(days=17, hours=12)
     october, november = periods_of(history, UTC, now)
     # Day 18 of November: 17.5 days at 60/h of 50,000 = 50%; October at the same point: 33.6%.
-    assert comparison(november, october, now) == "day 18: 50% used, last period 34%"
-    assert comparison(october, None, now) == "day 31: 59% used"
+    assert comparison(november, october, now, UTC) == "day 18: 50% used, last period 34%"
+    assert comparison(october, None, now, UTC) == "day 31: 59% used"
 
 
 def test_the_previous_period_that_does_not_reach_the_day_says_so():
@@ -58,5 +58,5 @@ def test_the_previous_period_that_does_not_reach_the_day_says_so():
     short = hourly(OCT + timedelta(days=25), NOV, 40.0, period=period)
     november = hourly(NOV, NOV + timedelta(days=3), 60.0, period=(NOV, DEC))
     october, current = periods_of(short + november, UTC, NOV + timedelta(days=3))
-    assert comparison(current, october, NOV + timedelta(days=3)).endswith(
+    assert comparison(current, october, NOV + timedelta(days=3), UTC).endswith(
         "last period's history does not reach that day")

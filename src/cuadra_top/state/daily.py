@@ -36,9 +36,9 @@ the days of a stretch add up exactly to its consumption.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 
 from cuadra_top.clock import as_utc
@@ -48,6 +48,7 @@ from cuadra_top.state.history import Sample
 
 MAX_GAP = timedelta(hours=6)
 """Consecutive samples at most this far apart are joined by a straight line."""
+_MAX_GAP_SECONDS = MAX_GAP.total_seconds()
 COMPLETE_SLACK = timedelta(minutes=15)
 """A day missing at most this much coverage is still complete."""
 
@@ -100,41 +101,70 @@ class _Point:
 
 
 class Curve:
-    """One series' samples as piecewise-linear credits and storage (see the module's rule)."""
+    """One series' samples as piecewise-linear credits and storage (see the module's rule).
 
-    def __init__(self, samples: Sequence[Sample]) -> None:
-        ordered = sorted((_normalised(s) for s in samples), key=lambda s: s.at)
-        self.samples = ordered
-        self._sample_times = [s.at.timestamp() for s in ordered]
-        points: list[_Point] = []
-        joined: list[bool] = []  # joined[i]: the stretch from points[i] to points[i + 1] is known
-        breaks = SeriesBreaks()
-        for sample in ordered:
-            at = sample.at.timestamp()
-            starts = breaks.starts(sample)
-            if points:
-                before = points[-1]
-                if not starts:
-                    joined.append(at - before.at <= MAX_GAP.total_seconds())
-                elif _is_reset(before.sample, sample):
-                    assert sample.period_start is not None
-                    reset = sample.period_start.timestamp()
-                    joined.append(False)  # the old period's last stretch: unknown
-                    points.append(_Point(reset, 0, sample.storage_used, sample, real=False))
-                    joined.append(at - reset <= MAX_GAP.total_seconds())
-                else:
-                    joined.append(False)
-            points.append(_Point(at, sample.credits_used, sample.storage_used, sample, real=True))
-        self._points = points
-        self._times = [p.at for p in points]
-        self._joined = joined
-        used, covered = [0], [0.0]
-        for index, known in enumerate(joined):
-            left, right = points[index], points[index + 1]
-            used.append(used[-1] + (right.used - left.used if known else 0))
-            covered.append(covered[-1] + (right.at - left.at if known else 0.0))
-        self._used_total = used
-        self._covered_total = covered
+    Samples come in time order through :meth:`add` (the constructor sorts what it is given);
+    :meth:`forget_before` lets go of everything wholly before a moment, keeping the running
+    totals, so that a year of samples a minute apart is read a day at a time with the same
+    figures as if it were all held."""
+
+    def __init__(self, samples: Iterable[Sample] = ()) -> None:
+        self.samples: list[Sample] = []
+        self._sample_times: list[float] = []
+        self._points: list[_Point] = []
+        self._times: list[float] = []
+        self._joined: list[bool] = []  # joined[i]: the stretch from points[i] to points[i + 1] is known
+        self._used_total: list[int] = []  # credits of known stretches up to points[i], from the first sample
+        self._covered_total: list[float] = []  # seconds of known stretches up to points[i]
+        self._breaks = SeriesBreaks()
+        for sample in sorted((_normalised(s) for s in samples), key=lambda s: s.at):
+            self.add(sample)
+
+    def add(self, sample: Sample) -> None:
+        """The next sample: normalised (:func:`_normalised`), not older than the last one."""
+        at = sample.at.timestamp()
+        point = _Point(at, sample.credits_used, sample.storage_used, sample, real=True)
+        starts = self._breaks.starts(sample)
+        if not self._points:
+            self._append(point, None)
+        elif not starts:
+            self._append(point, at - self._points[-1].at <= _MAX_GAP_SECONDS)
+        elif _is_reset(self._points[-1].sample, sample):
+            assert sample.period_start is not None
+            reset = sample.period_start.timestamp()
+            reset_point = _Point(reset, 0, sample.storage_used, sample, real=False)
+            self._append(reset_point, False)  # the old period's last stretch: unknown
+            self._append(point, at - reset <= _MAX_GAP_SECONDS)
+        else:
+            self._append(point, False)
+        self.samples.append(sample)
+        self._sample_times.append(at)
+
+    def _append(self, point: _Point, known: bool | None) -> None:
+        """``point`` after the last one; ``known``: whether the stretch between them is."""
+        if known is None:
+            self._used_total.append(0)
+            self._covered_total.append(0.0)
+        else:
+            left = self._points[-1]
+            self._joined.append(known)
+            self._used_total.append(self._used_total[-1] + (point.used - left.used if known else 0))
+            self._covered_total.append(self._covered_total[-1] + (point.at - left.at if known else 0.0))
+        self._points.append(point)
+        self._times.append(point.at)
+
+    def forget_before(self, t: datetime) -> None:
+        """Let go of the samples before ``t`` and of the points before the last one before it
+        (which anchors the stretch across ``t``): nothing asked from ``t`` on changes."""
+        seconds = as_utc(t).timestamp()
+        keep_from = bisect_left(self._times, seconds) - 1
+        if keep_from > 0:
+            for column in (self._points, self._times, self._joined, self._used_total, self._covered_total):
+                del column[:keep_from]
+        drop = bisect_left(self._sample_times, seconds)
+        if drop:
+            del self.samples[:drop]
+            del self._sample_times[:drop]
 
     def _locate(self, t: float) -> tuple[int, float] | None:
         """(i, fraction) of ``t`` inside the known stretch from point i; None outside any."""
@@ -197,25 +227,50 @@ class Curve:
         return self.samples[index] if index < len(self.samples) else None
 
 
-def daily(samples: Sequence[Sample], zone: DisplayZone, *, now: datetime,
+def daily(samples: Iterable[Sample], zone: DisplayZone, *, now: datetime,
           since: datetime | None = None, until: datetime | None = None) -> list[Day]:
     """One :class:`Day` per calendar day of ``zone``, from the day of the first sample at or
     after ``since`` to the day of the last one before ``until`` (whole days: samples outside
     the range still count for its first and last day). Empty when no sample is in the range.
-    ``samples`` are one series' (several accounts' samples would read as breaks)."""
-    curve = Curve(samples)
-    in_range = [s for s in curve.samples
-                if (since is None or s.at >= as_utc(since)) and (until is None or s.at < as_utc(until))]
-    if not in_range:
-        return []
+    ``samples`` are one series' (several accounts' samples would read as breaks), any order."""
+    ordered = sorted((_normalised(s) for s in samples), key=lambda s: s.at)
+    return list(iter_daily(ordered, zone, now=now, since=since, until=until))
+
+
+def iter_daily(ordered: Iterable[Sample], zone: DisplayZone, *, now: datetime,
+               since: datetime | None = None, until: datetime | None = None) -> Iterator[Day]:
+    """:func:`daily`'s days one by one, from samples already in time order (a history read
+    page by page): each day is given as soon as a sample after its end (or the last sample)
+    is in, then its samples are let go, so memory holds about a day of samples whatever the
+    length of the history (and the samples before ``since`` that are passed in)."""
     now = as_utc(now)
-    days: list[Day] = []
-    day = zone.day_of(in_range[0].at)
-    last = zone.day_of(in_range[-1].at)
-    while day <= last:
-        days.append(_day(curve, zone, day, now))
-        day += timedelta(days=1)
-    return days
+    since = None if since is None else as_utc(since)
+    until = None if until is None else as_utc(until)
+    curve = Curve()
+    pending: date | None = None  # the next day to give
+    pending_end: datetime | None = None
+    last: date | None = None  # the day of the newest sample in the range
+    last_end: datetime | None = None
+    for raw in ordered:
+        sample = _normalised(raw)
+        curve.add(sample)
+        if (since is None or sample.at >= since) and (until is None or sample.at < until):
+            if last_end is None or sample.at >= last_end:  # a new day: the zone is asked once a day
+                last = zone.day_of(sample.at)
+                last_end = zone.day_start(last + timedelta(days=1))
+                if pending is None:
+                    pending, pending_end = last, last_end
+        while pending is not None and last is not None and pending <= last and pending_end is not None \
+                and sample.at >= pending_end:
+            yield _day(curve, zone, pending, now)
+            pending += timedelta(days=1)
+            curve.forget_before(pending_end)
+            pending_end = zone.day_start(pending + timedelta(days=1))
+        if until is not None and sample.at >= until and (pending is None or last is None or pending > last):
+            return  # past the range, and every day of it given
+    while pending is not None and last is not None and pending <= last:
+        yield _day(curve, zone, pending, now)
+        pending += timedelta(days=1)
 
 
 def _day(curve: Curve, zone: DisplayZone, day: date, now: datetime) -> Day:
@@ -257,6 +312,10 @@ def _is_reset(before: Sample, after: Sample) -> bool:
 
 
 def _normalised(sample: Sample) -> Sample:
+    """``sample`` with its times in UTC (the history's already are: then it is kept as is)."""
+    if all(value is None or value.tzinfo is timezone.utc
+           for value in (sample.at, sample.period_start, sample.period_end)):
+        return sample
     return replace(
         sample, at=as_utc(sample.at),
         period_start=None if sample.period_start is None else as_utc(sample.period_start),

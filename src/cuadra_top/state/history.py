@@ -34,7 +34,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import platformdirs
@@ -269,11 +269,17 @@ class History:
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         """``read_only``: open an existing file of this schema for reads only, without the
         integrity check, migration and WAL switch (the check reads the whole file: ~80 ms for
-        a year of 50 orgs); what ``cuadra-top status`` needs, every few seconds. A missing,
-        older, newer or unreadable file then gives a disabled history, silently."""
+        a year of 50 orgs); what ``cuadra-top status`` needs, every few seconds, and what
+        ``cuadra-top history`` reads with. Nothing is ever written, moved or created then:
+        a writer holding the file's lock does not block the reads (WAL), and a damaged file
+        is left where it is. A missing, older (``outdated``), newer, damaged or unreadable
+        file gives a disabled history whose ``warnings`` say why (nothing is logged)."""
         self.path = Path(path)
         self.warnings: list[str] = []
         self.enabled = True
+        self.outdated = False
+        """Read-only, and the file has an older schema: only a read-write open migrates it."""
+        self._read_only = read_only
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()  # one connection, possibly used from worker threads
         self._failures = 0
@@ -313,14 +319,27 @@ class History:
             if self.path.is_file():
                 conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True,
                                        timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-                if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version == SCHEMA_VERSION:
                     self._conn, conn = conn, None
-        except (sqlite3.Error, OSError, ValueError):
-            pass
+                elif version > SCHEMA_VERSION:
+                    self.warnings.append(f"history database {self.path} was written by a newer cuadra-top "
+                                         f"(schema {version}); left untouched")
+                elif version > 0:
+                    self.outdated = True
+                else:
+                    self.warnings.append(f"history database {self.path} holds no cuadra-top history")
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            self.warnings.append(self._damaged(_describe(exc)) if _is_damage(exc) else
+                                 f"history database {self.path} could not be read ({_describe(exc)})")
         finally:
             if conn is not None:
                 conn.close()
         self.enabled = self._conn is not None
+
+    def _damaged(self, reason: str) -> str:
+        return (f"history database {self.path} is damaged ({reason}); left as it is (the monitor moves a "
+                "damaged history aside and starts afresh when it next opens it)")
 
     def _connect(self) -> sqlite3.Connection:
         """Open, switch to WAL, create or check the schema; raises _Damaged for a bad file."""
@@ -421,6 +440,11 @@ class History:
                         self._conn.execute("ROLLBACK")
                     except sqlite3.Error:
                         pass
+                if _is_damage(exc) and self._read_only:  # a reader moves nothing: it says so and stops
+                    self.enabled = False
+                    self.warnings.append(self._damaged(_describe(exc)))
+                    self._close_connection()
+                    return default
                 if _is_damage(exc):
                     self._conn.close()
                     self._conn = None
@@ -519,6 +543,32 @@ class History:
             return [_sample(row) for row in rows]
 
         return self._run("read", select, [])
+
+    def iter_samples(self, key: str, since: datetime | None = None, *, page: int = 2000) -> Iterator[Sample]:
+        """Exactly series ``key``'s samples at or after ``since``, oldest first, read ``page``
+        rows at a time (each read a short one, under the lock): an export of a year of samples
+        a minute apart holds one page, not the year. Ends early, with a warning, if a read fails."""
+        lower = _epoch(since) if since is not None else float("-inf")
+        after: tuple[float, int] | None = None
+
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            if after is None:
+                return conn.execute(
+                    f"SELECT rowid, {', '.join(_SAMPLE_COLUMNS)} FROM samples WHERE series = ? AND at >= ?"
+                    " ORDER BY at, rowid LIMIT ?", (key, lower, page)).fetchall()
+            return conn.execute(  # the (series, at) index holds the rowid too: no sort, no skipping
+                f"SELECT rowid, {', '.join(_SAMPLE_COLUMNS)} FROM samples WHERE series = ? AND at >= ?"
+                " AND (at > ? OR rowid > ?) ORDER BY at, rowid LIMIT ?", (key, after[0], after[0], after[1], page),
+            ).fetchall()
+
+        while True:
+            rows = self._run("read", select, [])
+            shared: dict[Any, Any] = {}
+            for row in rows:
+                yield _sample(row[1:], shared)
+            if len(rows) < page:
+                return
+            after = (rows[-1][2], rows[-1][0])
 
     def series_index(self) -> list[SeriesInfo]:
         """Every series in the file with the names it was recorded under, its count of

@@ -60,7 +60,11 @@ class Period:
 
 def periods_of(samples: Sequence[Sample], zone: DisplayZone, now: datetime) -> list[Period]:
     """``samples`` (one account's, any order) cut into billing periods, oldest first, each with
-    its days in ``zone``."""
+    its days in ``zone``. The days are worked out over all the samples at once, as
+    ``cuadra-top history --daily`` does, and each goes to the period it belongs to there: the
+    one in force at its end. So the day a period resets is one day with both periods' credits,
+    shown in the new period (where the zone is not UTC, a period starting at 00:00 UTC starts
+    inside a local day: that day is the new period's first), never two half days."""
     ordered = sorted(samples, key=lambda s: as_utc(s.at))
     groups: list[list[Sample]] = []
     for sample in ordered:
@@ -69,19 +73,44 @@ def periods_of(samples: Sequence[Sample], zone: DisplayZone, now: datetime) -> l
             groups[-1].append(sample)
         else:
             groups.append([sample])
-    return [Period(group[0].period_start, group[0].period_end, tuple(group),
-                   tuple(daily(group, zone, now=now))) for group in groups]
+    days_of: list[list[Day]] = [[] for _ in groups]
+    for day in daily(ordered, zone, now=now):
+        days_of[_owner(groups, day)].append(day)
+    return [Period(group[0].period_start, group[0].period_end, tuple(group), tuple(days))
+            for group, days in zip(groups, days_of)]
 
 
-def comparison(current: Period, previous: Period | None, now: datetime) -> str | None:
+def _owner(groups: list[list[Sample]], day: Day) -> int:
+    """The group ``day`` belongs to: the one of its period (the latest such begun before the
+    day's end, should an account's periods come back), else the latest begun before its end."""
+    begun = [index for index, group in enumerate(groups) if as_utc(group[0].at) < day.end] or [0]
+    if day.period_start is not None or day.period_end is not None:
+        same = [index for index, group in enumerate(groups)
+                if (group[0].period_start, group[0].period_end) == (day.period_start, day.period_end)]
+        if same:
+            return max((index for index in same if index in begun), default=same[0])
+    return begun[-1]
+
+
+def day_number(period: Period, at: datetime, zone: DisplayZone) -> int:
+    """Which day of ``period`` ``at`` falls on, counting calendar days of ``zone`` from the day
+    the period begins (day 1), as its per-day bars do. A period's last hours may fall in a day
+    that belongs to the next period (it ends inside a local day): they count as its last day."""
+    first = zone.day_of(period.start or period.samples[0].at)
+    number = (zone.day_of(at) - first).days + 1
+    return min(number, len(period.days)) if period.days else number
+
+
+def comparison(current: Period, previous: Period | None, now: datetime, zone: DisplayZone) -> str | None:
     """'day 18: 62% used, last period 48%': the share of the limit used so far against the
-    previous period at the same point of it; None without a limit or a start to compare from."""
+    previous period at the same point of it (the same time since its start); "day 18" is a
+    calendar day of ``zone`` (:func:`day_number`). None without a limit or a start."""
     limit = current.credits_limit
     if current.start is None or not current.samples or not limit:
         return None
-    elapsed = min(as_utc(now), as_utc(current.samples[-1].at)) - as_utc(current.start)
-    day = int(elapsed.total_seconds() // 86400) + 1
-    text = f"day {day}: {current.samples[-1].credits_used / limit:.0%} used"
+    newest = min(as_utc(now), as_utc(current.samples[-1].at))
+    elapsed = newest - as_utc(current.start)
+    text = f"day {day_number(current, newest, zone)}: {current.samples[-1].credits_used / limit:.0%} used"
     if previous is not None and previous.credits_limit:
         before = previous.used_at(elapsed)
         if before is not None:

@@ -24,6 +24,7 @@ from cuadra_top import glyphs
 from cuadra_top.clock import utc_now
 from cuadra_top.config import ConfigError
 from cuadra_top.debuglog import logger
+from cuadra_top.display_time import display_zone
 from cuadra_top.format import printable
 from cuadra_top.redaction import redact
 from cuadra_top.notify.delivery import Report
@@ -122,6 +123,9 @@ class CuadraTopApp(App[int]):
     def on_mount(self) -> None:
         for problem in self._theme_problems:
             self.notify(problem, severity="warning", timeout=10)
+        zone_problem = display_zone().problem  # said on stderr too, but the screen hides that
+        if zone_problem:
+            self.notify(zone_problem, severity="warning", timeout=10, markup=False)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.app_resume_signal.subscribe(self, self._resumed)
         self.run_worker(self._start_monitor(), name="monitor", exit_on_error=False)

@@ -1,16 +1,23 @@
 """Charts of one billing period, drawn with plotext (through textual-plotext).
 
 Each series has its own glyph as well as its own colour (used: quarter blocks, the limit: a rule,
-the projection: bullets; complete days: full blocks, incomplete ones: shaded), so the charts
-read under ``NO_COLOR`` and in 16 colours. A chart builds its picture only when its data, its
-size or the theme changes: an idle screen costs nothing, and a repaint for any other reason
-reuses the picture. Imported when a chart is first shown (plotext costs ~16 ms to import).
+the projection: bullets; complete days: full blocks, incomplete ones: shaded, days without
+samples: '?'), so the charts read under ``NO_COLOR`` and in 16 colours. Quarter blocks rather
+than braille dots: the fonts of SVG screenshots and browsers (``cuadra-top web``) have no braille,
+and drew those lines stretched and doubled. On the Linux console, whose fonts have neither, the
+lines are '*' and the projection '+' (:func:`marks_for`); in a
+terminal that is not UTF-8 every glyph has an ASCII stand-in of its own (:mod:`cuadra_top.glyphs`).
+A chart builds its picture only when its data, its size or the theme changes: an idle screen
+costs nothing, and a repaint for any other reason reuses the picture. Imported when a chart is
+first shown (plotext costs ~16 ms to import).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from rich.text import Text
 from textual_plotext import PlotextPlot
@@ -23,8 +30,35 @@ from cuadra_top.display_time import DisplayZone
 from cuadra_top.state.daily import DayStatus
 from cuadra_top.state.periods import Period
 
-Drawing = Callable[[Plot, int, int], None]
-"""Draws a chart on a cleared figure of the given width and height."""
+@dataclass(frozen=True)
+class Marks:
+    """The glyph of each series: each its own, so a chart reads without colour."""
+
+    line: str
+    """Credits and storage used."""
+    projection: str
+    rule: str
+    """A limit."""
+    day: str
+    part: str
+    """A day only partly sampled."""
+    missing: str
+    """A day without samples."""
+
+
+UNICODE_MARKS = Marks(line="hd", projection="•", rule="─", day="█", part="▒", missing="?")
+CONSOLE_MARKS = Marks(line="*", projection="+", rule="─", day="█", part="▒", missing="?")
+"""The Linux console (TERM=linux) and terminals that say nothing (TERM=dumb): a console font
+has the box lines and the blocks, not braille, which would draw the credits line as blanks."""
+
+
+def marks_for(environ: Mapping[str, str]) -> Marks:
+    term = environ.get("TERM", "")
+    return CONSOLE_MARKS if term in ("linux", "dumb") or term.startswith("linux-") else UNICODE_MARKS
+
+
+Drawing = Callable[[Plot, int, int, Marks], None]
+"""Draws a chart on a cleared figure of the given width and height, with these marks."""
 
 
 class Chart(PlotextPlot):
@@ -56,7 +90,7 @@ class Chart(PlotextPlot):
         picture = Text("")
         if self._drawing is not None and width > 10 and height > 3:
             try:
-                self._drawing(self.plt, width, height)
+                self._drawing(self.plt, width, height, marks_for(getattr(self.app, "environ", os.environ)))
                 picture = super().render()
             except Exception:  # noqa: BLE001 - plotext on odd data: no chart rather than no app
                 logger("tui.charts").exception("a chart could not be drawn")
@@ -66,19 +100,31 @@ class Chart(PlotextPlot):
         return picture
 
 
+def _thinned(count: int, width: int) -> int:
+    """Label every n-th of ``count`` ticks so that one fits each ~7 cells of ``width``."""
+    return max(1, -(-count // max(width // 7, 1)))
+
+
+def _day_labels(days: list[date]) -> list[str]:
+    """'1 Nov', '2', '3', ...: the day of the month, with the month where a month begins."""
+    return [day.strftime("%-d %b") if index == 0 or day.day == 1 else str(day.day) for index, day in enumerate(days)]
+
+
 def day_ticks(period: Period, zone: DisplayZone, length: float, width: int) -> tuple[list[float], list[str]]:
-    """Ticks at whole local days from the period start, as many as fit (one label each ~7 cells)."""
+    """Ticks at the local midnights within the period (23 or 25 hours apart across a clock
+    change), each labelled with the day it begins; as many as fit."""
     if not period.samples:
         return [], []
-    start = as_utc(period.start or period.samples[0].at)
-    days = max(int(length) + 1, 1)
-    every = max(1, round(days / max(width // 7, 1)))
-    positions, labels = [], []
-    for day in range(0, days + 1, every):
-        moment = start + timedelta(days=day)
-        positions.append(float(day))
-        labels.append(zone.localize(moment).strftime("%-d %b" if day == 0 else "%-d"))
-    return positions, labels
+    first = zone.day_of(period.start or period.samples[0].at)
+    midnights = []
+    for number in range(int(length) + 3):
+        day = first + timedelta(days=number)
+        offset = period.offset_of(zone.day_start(day))
+        if 0 <= offset <= length:
+            midnights.append((offset, day))
+    every = _thinned(len(midnights), width)
+    shown = midnights[::every]
+    return [offset for offset, _ in shown], _day_labels([day for _, day in shown])
 
 
 def amount_ticks(top: float, count: int = 4) -> tuple[list[float], list[str]]:
@@ -129,24 +175,24 @@ def credits_drawing(period: Period, zone: DisplayZone, rate_per_day: float | Non
     """Credits used over the period, the limit as a rule, and (the current period, with a burn
     rate) the projection to the period's end; the legend says where it crosses the limit."""
 
-    def draw(plt: Plot, width: int, height: int) -> None:
+    def draw(plt: Plot, width: int, height: int, marks: Marks) -> None:
         length = period_length(period)
         xs = [period.offset_of(s.at) for s in period.samples]
         ys = [float(s.credits_used) for s in period.samples]
         top = max(ys, default=0.0)
         limit = period.credits_limit
         if limit:
-            plt.plot([0.0, length], [float(limit), float(limit)], marker="─", color="red",
+            plt.plot([0.0, length], [float(limit), float(limit)], marker=marks.rule, color="red",
                      label=f"limit {fmt.thousands(limit)}")
             top = max(top, float(limit))
-        plt.plot(xs, ys, marker="hd", color="cyan", label="used")
+        plt.plot(xs, ys, marker=marks.line, color="cyan", label="used")
         if rate_per_day and rate_per_day > 0 and now is not None and xs:
             end_y = ys[-1] + rate_per_day * max(length - xs[-1], 0.0)
             label = "at this rate"
             if limit and ys[-1] < limit <= end_y:
                 crossing = xs[-1] + (limit - ys[-1]) / rate_per_day
                 label += f": the limit on {_day_of(period, zone, crossing)}"
-            plt.plot([xs[-1], length], [ys[-1], end_y], marker="•", color="yellow", label=label)
+            plt.plot([xs[-1], length], [ys[-1], end_y], marker=marks.projection, color="yellow", label=label)
             top = max(top, end_y)
         plt.xlim(0, length)
         plt.ylim(0, top * 1.05 or 1)
@@ -157,59 +203,51 @@ def credits_drawing(period: Period, zone: DisplayZone, rate_per_day: float | Non
 
 
 def daily_drawing(period: Period, zone: DisplayZone) -> Drawing:
-    """Credits used per day: full blocks for complete days, shaded for incomplete ones; a day
-    with no sample has no bar (and is not zero)."""
+    """Credits used per day, one slot per calendar day of the zone (a 23- or 25-hour day is one
+    day), labelled under its bar: full blocks for complete days, shaded for incomplete ones; a
+    day with no sample has no bar, and a '?' where it would stand (no data is not zero)."""
 
-    def draw(plt: Plot, width: int, height: int) -> None:
-        length = period_length(period)
-        complete, partial = ([], []), ([], [])
-        for day in period.days:
+    def draw(plt: Plot, width: int, height: int, marks: Marks) -> None:
+        days = list(period.days)
+        tops = [float(day.credits_used) for day in days if day.credits_used is not None]
+        top = max(tops, default=0.0)
+        labelled: set[str] = set()
+        for index, day in enumerate(days):
             if day.credits_used is None:
                 continue
-            middle = period.offset_of(day.start + (day.end - day.start) / 2)
-            group = complete if day.status is DayStatus.COMPLETE else partial
-            group[0].append(middle)
-            group[1].append(float(day.credits_used))
-        if complete[0]:
-            plt.bar(*complete, marker="█", color="cyan", width=bar_width(complete[0]), label="per day")
-        if partial[0]:
-            plt.bar(*partial, marker="▒", color="blue", width=bar_width(partial[0]), label="part of a day")
-        tops = complete[1] + partial[1]
-        plt.xlim(0, length)
-        plt.ylim(0, (max(tops) if tops else 1) * 1.1)
-        plt.xticks(*day_ticks(period, zone, length, width))
-        plt.yticks(*amount_ticks(max(tops) if tops else 0, 2))
+            complete = day.status is DayStatus.COMPLETE
+            label = "per day" if complete else "part of a day"
+            # one bar a call: plotext sizes bars by the mean spacing of those drawn together
+            plt.bar([float(index)], [float(day.credits_used)], marker=marks.day if complete else marks.part,
+                    color="cyan" if complete else "blue", width=0.7, reset_ticks=False,
+                    label=None if label in labelled else label)
+            labelled.add(label)
+        missing = [float(index) for index, day in enumerate(days) if day.status is DayStatus.NO_SAMPLES]
+        if missing:
+            plt.scatter(missing, [0.0] * len(missing), marker=marks.missing, color="red",
+                        label="no samples")
+        plt.xlim(-0.5, max(len(days), 1) - 0.5)
+        plt.ylim(0, (top or 1) * 1.1)
+        every = _thinned(len(days), width)
+        plt.xticks([float(index) for index in range(0, len(days), every)], _day_labels([d.day for d in days])[::every])
+        plt.yticks(*amount_ticks(top, 2))
 
     return draw
-
-
-BAR_DAYS = 0.7
-"""How wide a day's bar is, in days."""
-
-
-def bar_width(xs: list[float]) -> float:
-    """plotext's ``width`` for bars ``BAR_DAYS`` wide at ``xs``: it reads ``width`` as a share of
-    the mean gap between its bars, so a few days far apart (the shaded ones, or days around a
-    gap) would otherwise get bars days wide."""
-    if len(xs) < 2:
-        return BAR_DAYS
-    mean_gap = (max(xs) - min(xs)) / (len(xs) - 1)
-    return min(BAR_DAYS / mean_gap, 1.0) if mean_gap > 0 else BAR_DAYS
 
 
 def storage_drawing(period: Period, zone: DisplayZone) -> Drawing:
     """Storage used over the same period (bytes, in IEC units), its limit as a rule."""
 
-    def draw(plt: Plot, width: int, height: int) -> None:
+    def draw(plt: Plot, width: int, height: int, marks: Marks) -> None:
         length = period_length(period)
         xs = [period.offset_of(s.at) for s in period.samples]
         ys = [float(s.storage_used) for s in period.samples]
         top = max(ys, default=0.0)
         if period.storage_limit:
-            plt.plot([0.0, length], [float(period.storage_limit)] * 2, marker="─", color="red",
+            plt.plot([0.0, length], [float(period.storage_limit)] * 2, marker=marks.rule, color="red",
                      label=f"limit {fmt.iec_bytes(period.storage_limit)}")
             top = max(top, float(period.storage_limit))
-        plt.plot(xs, ys, marker="hd", color="green", label="storage")
+        plt.plot(xs, ys, marker=marks.line, color="green", label="storage")
         plt.xlim(0, length)
         plt.ylim(0, top * 1.05 or 1)
         plt.xticks(*day_ticks(period, zone, length, width))

@@ -55,7 +55,7 @@ class HistoryView(Vertical):
         zone = display_zone()
         span = (f"{moment(period.start) if period.start else '?'} – {moment(period.end) if period.end else '?'}")
         which = "current period" if current else f"period {index + 1} of {len(periods)}"
-        compared = comparison(period, periods[index - 1] if index > 0 else None, now)
+        compared = comparison(period, periods[index - 1] if index > 0 else None, now, zone)
         parts = [f"{which}: {span}"] + ([compared] if compared else []) + [", previous . next period"]
         title.show(" · ".join(parts))
         rate = forecast.burn_rate_per_day if (current and forecast is not None) else None
