@@ -136,6 +136,20 @@ def amount_ticks(top: float, count: int = 4) -> tuple[list[float], list[str]]:
     return values, [_short(v) for v in values]
 
 
+FRAME_ROWS = 3
+"""Rows of a chart that are not its plot: the frame above, the axis and its labels below."""
+
+
+def fitting(ticks: tuple[list[float], list[str]], height: int) -> tuple[list[float], list[str]]:
+    """At most one tick every other row of the plot, else only the first and the last: two ticks
+    that fall on one row leave plotext to pick a label, and it picks differently from run to run."""
+    values, labels = ticks
+    rows = height - FRAME_ROWS
+    if len(values) <= 2 or len(values) <= (rows + 1) // 2:
+        return values, labels
+    return [values[0], values[-1]], [labels[0], labels[-1]]
+
+
 def byte_ticks(top: float, count: int = 2) -> tuple[list[float], list[str]]:
     """Round ticks from 0 to ``top`` bytes in one IEC unit (0 B, 20 GiB, 40 GiB): round in
     the unit shown, not in decimal bytes (which read 46.6 GiB)."""
@@ -197,7 +211,7 @@ def credits_drawing(period: Period, zone: DisplayZone, rate_per_day: float | Non
         plt.xlim(0, length)
         plt.ylim(0, top * 1.05 or 1)
         plt.xticks(*day_ticks(period, zone, length, width))
-        plt.yticks(*amount_ticks(top))
+        plt.yticks(*fitting(amount_ticks(top), height))
 
     return draw
 
@@ -230,7 +244,7 @@ def daily_drawing(period: Period, zone: DisplayZone) -> Drawing:
         plt.ylim(0, (top or 1) * 1.1)
         every = _thinned(len(days), width)
         plt.xticks([float(index) for index in range(0, len(days), every)], _day_labels([d.day for d in days])[::every])
-        plt.yticks(*amount_ticks(top, 2))
+        plt.yticks(*fitting(amount_ticks(top, 2), height))
 
     return draw
 
@@ -251,7 +265,7 @@ def storage_drawing(period: Period, zone: DisplayZone) -> Drawing:
         plt.xlim(0, length)
         plt.ylim(0, top * 1.05 or 1)
         plt.xticks(*day_ticks(period, zone, length, width))
-        plt.yticks(*byte_ticks(top))
+        plt.yticks(*fitting(byte_ticks(top), height))
 
     return draw
 
