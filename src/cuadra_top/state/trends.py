@@ -16,7 +16,8 @@ first token, or a token of another account) the window starts over from that key
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,6 +42,33 @@ PERIODS_SPAN = timedelta(days=395)
 """How far back the History tab reads: all the history keeps."""
 FORECAST_EVERY = timedelta(seconds=60)
 """A forecast is recomputed at most this often per org (the rate cannot move faster)."""
+RECENT_SPAN = DENSE_SPAN
+RECENT_SLOTS = 48
+"""The overview's sparkline: the last day in half hours (the window keeps one sample per 10
+minutes of it), which a cell of 6 to 24 characters groups by 8 to 2."""
+
+
+def recent_credits(samples: Sequence[Sample], now: datetime, span: timedelta = RECENT_SPAN,
+                   slots: int = RECENT_SLOTS) -> tuple[int | None, ...]:
+    """Credits used at the end of each of ``slots`` equal slices of the ``span`` up to ``now``,
+    oldest first: the newest sample of each slice, None for a slice without one (the program
+    was not running then, or the period began after it): a gap says so rather than guessing.
+
+    The slices are cut at whole multiples of their length since the epoch, so the same samples
+    give the same slots until the newest slice ends (the screen redraws nothing in between).
+    ``samples`` are in time order (a :class:`Window`'s); a sample after ``now`` counts as now."""
+    step = span.total_seconds() / slots
+    end = (math.floor(now.timestamp() / step) + 1) * step
+    start = end - slots * step
+    values: list[int | None] = [None] * slots
+    for sample in reversed(samples):  # newest first: the first one seen in a slice is its newest
+        at = sample.at.timestamp()
+        if at < start:
+            break
+        slot = min(int((at - start) / step), slots - 1)
+        if values[slot] is None:
+            values[slot] = sample.credits_used
+    return tuple(values)
 
 
 @dataclass
@@ -120,6 +148,7 @@ class Trends:
         """Each org's history series key, once ``load`` or an answer told it."""
         self._forecast_at: dict[str, datetime] = {}
         self._forecast_key: dict[str, tuple[int, datetime]] = {}
+        self._recent: dict[str, tuple[Window, tuple, tuple[int | None, ...]]] = {}
         self._wanted: set[str] = set()
         """Orgs whose history ``load`` was asked for: read again when their key changes."""
         self._reads: set[asyncio.Future[None]] = set()
@@ -305,6 +334,25 @@ class Trends:
     def series(self, org: str) -> list[float]:
         window = self.windows.get(org)
         return window.credits_series() if window else []
+
+    def recent_credits(self, org: str) -> tuple[int | None, ...]:
+        """The org's credits used over the last day, slice by slice (:func:`recent_credits`):
+        empty without samples. Kept until a sample or the newest slice changes, so a screen that
+        asks for every org at every tick recomputes only the orgs that answered."""
+        window = self.windows.get(org)
+        if window is None or not window.samples:
+            self._recent.pop(org, None)
+            return ()
+        now = self.now()
+        samples = window.samples
+        step = RECENT_SPAN.total_seconds() / RECENT_SLOTS
+        key = (len(samples), samples[-1].at, samples[-1].credits_used, math.floor(now.timestamp() / step))
+        cached = self._recent.get(org)
+        if cached is not None and cached[0] is window and cached[1] == key:
+            return cached[2]
+        values = recent_credits(samples, now)
+        self._recent[org] = (window, key, values)
+        return values
 
     async def thin_history(self) -> None:
         if self.history is not None:
