@@ -399,8 +399,9 @@ class Trends:
         """The org's credits used over the last day, slice by slice (:func:`recent_credits`):
         empty without samples. Kept until a sample or the newest slice changes, and brought up
         to date from what was kept when only the newest sample moved: a screen that asks for
-        all of 500 orgs with a day of samples each, which have all answered since, pays ~1 ms
-        rather than the ~30 ms of computing them afresh."""
+        all of 500 orgs with a day of samples each, which have all answered since, pays ~1.5 ms
+        rather than the 7-14 ms of counting them afresh (which it does when the slices move
+        on, every half hour, or when several answers came in between)."""
         window = self.windows.get(org)
         if window is None or not window.samples:
             self._recent.pop(org, None)
