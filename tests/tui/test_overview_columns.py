@@ -16,7 +16,7 @@ from cuadra_top.thresholds import Thresholds
 from cuadra_top.tui.gauge import EMPTY, FULL
 from cuadra_top.tui.overview import OverviewTable, Row
 from cuadra_top.tui.screenshots import FROZEN_AT, frozen_app, wait_for_data
-from cuadra_top.tui.trend_cell import BARS
+from cuadra_top.tui.sparkline import BARS
 
 DEMO = ["acme-free", "nimbus-pro", "globex-enterprise", "flaky-labs", "initech-capped"]
 
@@ -132,8 +132,10 @@ async def test_no_history_unlimited_huge_numbers_and_limits_of_zero_read_plainly
         assert gap[0] == BARS[0] and gap[-1] == BARS[-1] and gap[1:-1].strip() == ""  # no samples: no bars
 
 
-async def test_a_new_sample_touches_the_sparkline_cell_of_that_org_only(monkeypatch):
-    """The table keeps its per-cell updates: a row whose sparkline moved redraws that cell."""
+async def test_a_sparkline_cell_is_touched_only_when_its_drawing_changes(monkeypatch):
+    """The table keeps its per-cell updates: the newest value grows with every answer, but the
+    cell is the drawing, so it is redrawn only when a bar moves; a resize draws it anew at the
+    column's new width."""
     named = lambda name, recent: Row(1, state(name, {"used": 5, "limit": 10}), None, Thresholds(), recent)  # noqa: E731
     async with Host().run_test(size=(140, 12)) as pilot:
         table = pilot.app.query_one(OverviewTable)
@@ -144,8 +146,20 @@ async def test_a_new_sample_touches_the_sparkline_cell_of_that_org_only(monkeypa
         monkeypatch.setattr(table, "update_cell", lambda row, column, value, **kw: (
             touched.append((str(row), str(column))), update_cell(row, column, value, **kw)))
         table.update_rows([named("no-history", (1, 2)), named("gap", (1, 2))], FROZEN_AT + timedelta(seconds=1), 30.0)
-        assert touched == []  # nothing moved, nothing drawn
+        table.update_rows([named("no-history", (1, 2)), named("gap", (1, 3))], FROZEN_AT, 30.0)
+        assert touched == []  # the newest grew, and is still the highest bar: nothing to draw
         table.update_rows([named("no-history", (1, 2)), named("gap", (1, 2, 4))], FROZEN_AT, 30.0)
         assert touched == [("gap", "trend")]
         await pilot.pause()
         assert heights(cell_on_screen(pilot.app, "gap", "trend")) == [0, 2, 7]  # 1, 2 and 4 between 1 and 4
+        rising = tuple(range(48))
+        table.update_rows([named("no-history", rising)], FROZEN_AT, 30.0)
+        await pilot.pause()
+        assert len(cell_on_screen(pilot.app, "no-history", "trend").strip()) == 24
+        await pilot.resize_terminal(100, 12)
+        await pilot.pause()
+        narrow = dict(table.layout_columns)["trend"]
+        assert 6 <= narrow < 24
+        assert heights(cell_on_screen(pilot.app, "no-history", "trend")) == sorted(
+            heights(cell_on_screen(pilot.app, "no-history", "trend")))
+        assert len(cell_on_screen(pilot.app, "no-history", "trend").strip()) == narrow

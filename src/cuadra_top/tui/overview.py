@@ -20,7 +20,7 @@ from cuadra_top.state.forecast import Forecast, Pool
 from cuadra_top.state.poller import OrgState, Status
 from cuadra_top.thresholds import BAND_WORD, Band, Thresholds
 from cuadra_top.tui.gauge import gauge_bar
-from cuadra_top.tui.trend_cell import TrendCell
+from cuadra_top.tui.sparkline import sparkline
 
 PERCENT_CELLS = len(">9999%")
 WORD_CELLS = max(len(word) for word in BAND_WORD.values())
@@ -190,7 +190,8 @@ class OverviewTable(DataTable):
         self._names = list(names)
         self._rows: dict[str, tuple] = {}
         self._sort_values: dict[str, tuple] = {}
-        self._trend_cells: dict[str, TrendCell] = {}
+        self._trends: dict[str, tuple[tuple[int | None, ...], int, Text]] = {}
+        """Per org: its last day's values, the width they were drawn at, and the drawing."""
         self._layout: Layout = ()
         self._cache_rows = 0
         self.bound_render_caches(50)
@@ -209,6 +210,7 @@ class OverviewTable(DataTable):
             return
         cursor = self._cursor_key()
         self._layout = layout
+        self._redraw_trends()
         self.clear(columns=True)
         labels = {key: label for key, label, _ in COLUMNS}
         for key, width in layout:
@@ -275,7 +277,7 @@ class OverviewTable(DataTable):
             status_label = f"STALE {fmt.duration(state.age(now), precision=1)}"
         name = Text(fmt.printable(state.name), no_wrap=True, overflow="ellipsis")  # a config's name: no controls
         shown = state.fetched or state.cached
-        trend = self._trend_cell(state.name, recent)
+        trend = self._trend_cell(state.name, tuple(recent))
         if shown is None:
             nothing = _percent_cell(math.nan, thresholds)
             return ((Text(str(number), justify="right"), name, _bar_text(""), nothing, trend, nothing,
@@ -305,13 +307,26 @@ class OverviewTable(DataTable):
                 (runs_out - now).total_seconds() if runs_out else float("inf"), _STATUS_ORDER[status])
         return cells, sort
 
-    def _trend_cell(self, name: str, recent: Sequence[int | None]) -> TrendCell:
-        """The org's sparkline cell: the one it had while its values stay the same."""
-        values = tuple(recent)
-        cell = self._trend_cells.get(name)
-        if cell is None or cell.values != values:
-            cell = self._trend_cells[name] = TrendCell(values)
-        return cell
+    def _trend_cell(self, name: str, values: tuple[int | None, ...]) -> Text:
+        """The org's sparkline, drawn as wide as its column now (empty while it is hidden). The
+        drawing is the cell, so the cell changes only when what it shows does: the newest value
+        grows with every answer, its bar every few minutes."""
+        width = dict(self._layout).get("trend", 0)
+        kept = self._trends.get(name)
+        if kept is not None and kept[1] == width and kept[0] == values:
+            return kept[2]
+        drawn = Text(sparkline(values, width), no_wrap=True)
+        if kept is not None and kept[2] == drawn:
+            drawn = kept[2]
+        self._trends[name] = (values, width, drawn)
+        return drawn
+
+    def _redraw_trends(self) -> None:
+        """The sparklines drawn again for a new layout (the column's width changes with it)."""
+        index = next(i for i, (key, _, _) in enumerate(COLUMNS) if key == "trend")
+        for name, cells in self._rows.items():
+            values = self._trends[name][0] if name in self._trends else ()
+            self._rows[name] = (*cells[:index], self._trend_cell(name, values), *cells[index + 1:])
 
     def update_rows(self, rows: Sequence[Row], now: datetime, interval: float) -> None:
         """Bring the rows of these orgs up to date, touching only the cells that changed."""

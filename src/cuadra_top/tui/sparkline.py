@@ -1,4 +1,4 @@
-"""A sparkline in a table cell: an org's credits used over the last day, as wide as its column.
+"""A sparkline as one line of text: an org's credits used over the last day, for a table cell.
 
 The bars are the org view's sparkline's (Textual's ``Sparkline.BARS``, eighth blocks from ▁ to
 █), so the height of each cell is a glyph of its own and reads without colour (NO_COLOR, 16
@@ -9,17 +9,14 @@ A time with no sample is a blank, not a bar: the program did not see it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.text import Text
 from textual.renderables.sparkline import Sparkline
 
 BARS = Sparkline.BARS
 NO_DATA = "—"
 
 
-def trend_bars(values: Sequence[int | None], width: int) -> str:
+def sparkline(values: Sequence[int | None], width: int) -> str:
     """``values`` (oldest first, None where nothing is known) in ``width`` cells, newest at the
     right: each cell the newest value of its share of them, its bar the height of that value
     between the lowest and the highest shown (all the lowest when they are the same); '—' at
@@ -40,17 +37,3 @@ def trend_bars(values: Sequence[int | None], width: int) -> str:
     bars = "".join(" " if value is None else BARS[(value - low) * top // (high - low) if high > low else 0]
                    for value in cells)
     return bars.rjust(width)
-
-
-@dataclass(frozen=True)
-class TrendCell:
-    """A table cell that draws :func:`trend_bars` as wide as the column it is given; equal
-    values are equal cells, so a table that compares cells redraws it only when it changed."""
-
-    values: tuple[int | None, ...]
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield Text(trend_bars(self.values, options.max_width), no_wrap=True, overflow="crop")
-
-    def __str__(self) -> str:
-        return trend_bars(self.values, len(self.values))
