@@ -192,6 +192,7 @@ class OverviewTable(DataTable):
         self._sort_values: dict[str, tuple] = {}
         self._trends: dict[str, tuple[tuple[int | None, ...], int, Text]] = {}
         """Per org: its last day's values, the width they were drawn at, and the drawing."""
+        self._trend_width = 0
         self._layout: Layout = ()
         self._cache_rows = 0
         self.bound_render_caches(50)
@@ -210,6 +211,7 @@ class OverviewTable(DataTable):
             return
         cursor = self._cursor_key()
         self._layout = layout
+        self._trend_width = dict(layout).get("trend", 0)
         self._redraw_trends()
         self.clear(columns=True)
         labels = {key: label for key, label, _ in COLUMNS}
@@ -311,7 +313,7 @@ class OverviewTable(DataTable):
         """The org's sparkline, drawn as wide as its column now (empty while it is hidden). The
         drawing is the cell, so the cell changes only when what it shows does: the newest value
         grows with every answer, its bar every few minutes."""
-        width = dict(self._layout).get("trend", 0)
+        width = self._trend_width
         kept = self._trends.get(name)
         if kept is not None and kept[1] == width and kept[0] == values:
             return kept[2]

@@ -26,14 +26,19 @@ def sparkline(values: Sequence[int | None], width: int) -> str:
     count = len(values)
     if count == 0 or all(value is None for value in values):
         return NO_DATA.rjust(width)
-    cells: list[int | None] = []
     shown = min(width, count)
-    for cell in range(shown):  # Sparkline's buckets: shares of equal size, give or take one
-        share = values[cell * count // shown:(cell + 1) * count // shown]
-        cells.append(next((value for value in reversed(share) if value is not None), None))
+    cells: list[int | None] = []
+    begin = 0
+    for cell in range(1, shown + 1):  # Sparkline's buckets: shares of equal size, give or take one
+        end = cell * count // shown
+        newest = end - 1
+        while newest > begin and values[newest] is None:
+            newest -= 1
+        cells.append(values[newest])
+        begin = end
     known = [value for value in cells if value is not None]
     low, high = min(known), max(known)
-    top = len(BARS) - 1
-    bars = "".join(" " if value is None else BARS[(value - low) * top // (high - low) if high > low else 0]
-                   for value in cells)
-    return bars.rjust(width)
+    if high == low:
+        return "".join(" " if value is None else BARS[0] for value in cells).rjust(width)
+    top, spread = len(BARS) - 1, high - low
+    return "".join(" " if value is None else BARS[(value - low) * top // spread] for value in cells).rjust(width)
