@@ -317,9 +317,8 @@ class OverviewTable(DataTable):
         kept = self._trends.get(name)
         if kept is not None and kept[1] == width and kept[0] == values:
             return kept[2]
-        drawn = Text(sparkline(values, width), no_wrap=True)
-        if kept is not None and kept[2] == drawn:
-            drawn = kept[2]
+        bars = sparkline(values, width)
+        drawn = kept[2] if kept is not None and kept[2].plain == bars else Text(bars, no_wrap=True)
         self._trends[name] = (values, width, drawn)
         return drawn
 
