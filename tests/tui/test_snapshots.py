@@ -36,6 +36,13 @@ def test_overview(snap_compare, sim, size):
     assert snap_compare(frozen_app(sim), terminal_size=size, run_before=settle)
 
 
+def test_overview_no_color(snap_compare, sim, monkeypatch):
+    """Under NO_COLOR the small gauge (full and shaded blocks) and the sparkline (eighth blocks
+    rising) still read, by their glyphs alone."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(frozen_app(sim), terminal_size=(120, 40), run_before=settle)
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_org_in_warning(snap_compare, sim, size):
     assert snap_compare(frozen_app(sim, start_org="nimbus-pro"), terminal_size=size, run_before=settle)

@@ -347,6 +347,10 @@ class Monitor:
     def series(self, name: str) -> list[float]:
         return self.trends.series(name)
 
+    def recent_credits(self, name: str) -> tuple[int | None, ...]:
+        """The org's credits used over the last day, by half hour (the overview's sparkline)."""
+        return self.trends.recent_credits(name)
+
     def current_period(self, name: str) -> Period | None:
         """The org's current period as this run knows it (no disk): the Usage tab's chart."""
         return self.trends.current_period(name, display_zone())

@@ -16,9 +16,11 @@ first token, or a token of another account) the window starts over from that key
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import math
+from bisect import bisect_right
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from cuadra_top.api.models import Usage
@@ -41,6 +43,91 @@ PERIODS_SPAN = timedelta(days=395)
 """How far back the History tab reads: all the history keeps."""
 FORECAST_EVERY = timedelta(seconds=60)
 """A forecast is recomputed at most this often per org (the rate cannot move faster)."""
+RECENT_SPAN = DENSE_SPAN
+RECENT_SLOTS = 48
+"""The overview's sparkline: the last day in half hours (the window keeps one sample per 10
+minutes of it), which a cell of 6 to 24 characters groups by 8 to 2."""
+
+
+@dataclass(frozen=True)
+class Slices:
+    """Equal slices of a span, the last one holding the moment they were cut at. They are cut
+    at whole multiples of their length since the epoch, so the same samples fall in the same
+    slices until the newest slice ends (the screen redraws nothing in between)."""
+
+    number: int
+    """The newest slice's, counted from the epoch."""
+    starts: tuple[datetime, ...]
+
+    @staticmethod
+    def number_at(now: datetime, span: timedelta = RECENT_SPAN, count: int = RECENT_SLOTS) -> int:
+        return math.floor(now.timestamp() / (span.total_seconds() / count))
+
+    @classmethod
+    def at(cls, now: datetime, span: timedelta = RECENT_SPAN, count: int = RECENT_SLOTS) -> Slices:
+        step = span.total_seconds() / count
+        number = cls.number_at(now, span, count)
+        return cls(number, tuple(datetime.fromtimestamp((number + 1 - count + i) * step, timezone.utc)
+                                 for i in range(count)))
+
+    def of(self, sample: Sample) -> int | None:
+        """The slice of ``sample``; None before the first, the last one after it."""
+        slot = bisect_right(self.starts, sample.at) - 1
+        return slot if slot >= 0 else None
+
+
+def recent_credits(samples: Sequence[Sample], slices: Slices) -> tuple[int | None, ...]:
+    """Credits used at the end of each slice, oldest first: the newest sample of each, None for a
+    slice without one (the program was not running then, or the period began after it): a gap
+    says so rather than guessing. ``samples`` are in time order (a :class:`Window`'s): the walk
+    back stops at the first one before the first slice, and compares datetimes, nothing else
+    (~10 us for a day of samples, 500 orgs a screen)."""
+    starts = slices.starts
+    values: list[int | None] = [None] * len(starts)
+    slot = len(starts) - 1
+    first, start = starts[0], starts[slot]
+    for sample in reversed(samples):  # newest first: the first one seen in a slice is its newest
+        at = sample.at
+        if at < start:
+            if at < first:
+                break
+            while at < start:
+                slot -= 1
+                start = starts[slot]
+        if values[slot] is None:
+            values[slot] = sample.credits_used
+    return tuple(values)
+
+
+@dataclass(frozen=True)
+class _Recent:
+    """An org's :func:`recent_credits`, with what they were computed from."""
+
+    window: Window
+    slices: Slices
+    count: int
+    last: Sample
+    before_last: Sample | None
+    values: tuple[int | None, ...]
+
+    def moved_on(self, samples: list[Sample]) -> tuple[int | None, ...] | None:
+        """The values for ``samples`` (this window's now, in the same slices) when only the
+        newest sample moved since: one appended, or the provisional newest replaced (what each
+        answer does); None when they must be counted again."""
+        last, before = samples[-1], (samples[-2] if len(samples) > 1 else None)
+        appended = len(samples) == self.count + 1 and before is self.last
+        replaced = len(samples) == self.count and before is not None and before is self.before_last
+        slot = self.slices.of(last)
+        if not (appended or replaced) or slot is None:
+            return None
+        values = list(self.values)
+        gone = self.slices.of(self.last) if replaced else None
+        if gone is not None:  # the replaced sample was the newest of its slice
+            if self.slices.of(before) != gone:
+                return None  # that slice may be left empty, or hold one from further back
+            values[gone] = before.credits_used
+        values[slot] = last.credits_used
+        return tuple(values)
 
 
 @dataclass
@@ -120,6 +207,8 @@ class Trends:
         """Each org's history series key, once ``load`` or an answer told it."""
         self._forecast_at: dict[str, datetime] = {}
         self._forecast_key: dict[str, tuple[int, datetime]] = {}
+        self._recent: dict[str, _Recent] = {}
+        self._slices: Slices | None = None
         self._wanted: set[str] = set()
         """Orgs whose history ``load`` was asked for: read again when their key changes."""
         self._reads: set[asyncio.Future[None]] = set()
@@ -305,6 +394,34 @@ class Trends:
     def series(self, org: str) -> list[float]:
         window = self.windows.get(org)
         return window.credits_series() if window else []
+
+    def recent_credits(self, org: str) -> tuple[int | None, ...]:
+        """The org's credits used over the last day, slice by slice (:func:`recent_credits`):
+        empty without samples. Kept until a sample or the newest slice changes, and brought up
+        to date from what was kept when only the newest sample moved: a screen that asks for
+        all of 500 orgs with a day of samples each, which have all answered since, pays ~1.5 ms
+        rather than the 7-14 ms of counting them afresh (which it does when the slices move
+        on, every half hour, or when several answers came in between)."""
+        window = self.windows.get(org)
+        if window is None or not window.samples:
+            self._recent.pop(org, None)
+            return ()
+        samples = window.samples
+        now = self.now()
+        slices = self._slices
+        if slices is None or slices.number != Slices.number_at(now):
+            slices = self._slices = Slices.at(now)  # one object per slicing: compared by identity below
+        kept = self._recent.get(org)
+        values = None
+        if kept is not None and kept.window is window and kept.slices is slices:
+            if kept.count == len(samples) and kept.last is samples[-1]:
+                return kept.values
+            values = kept.moved_on(samples)
+        if values is None:
+            values = recent_credits(samples, slices)
+        self._recent[org] = _Recent(window, slices, len(samples), samples[-1],
+                                    samples[-2] if len(samples) > 1 else None, values)
+        return values
 
     async def thin_history(self) -> None:
         if self.history is not None:

@@ -37,11 +37,17 @@ def gauge_line(
         label += f" {BAND_WORD[band]}"
     if suffix:
         label += f" {suffix}"
-    bar_width = max(width - len(label) - 1, 0)
-    filled = min(bar_width, max(0, round(min(max(fraction, 0.0), 1.0) * bar_width)))
-    if fraction > 0 and filled == 0 and bar_width:
+    return GaugeLine(gauge_bar(fraction, max(width - len(label) - 1, 0)), label, band)
+
+
+def gauge_bar(fraction: float, width: int) -> str:
+    """``width`` cells of FULL and EMPTY for ``fraction`` (past 1 is full); anything used
+    fills at least one cell. The gauges of the org view and the overview's small one."""
+    width = max(width, 0)
+    filled = min(width, max(0, round(min(max(fraction, 0.0), 1.0) * width)))
+    if fraction > 0 and filled == 0 and width:
         filled = 1  # something used shows as something
-    return GaugeLine(FULL * filled + EMPTY * (bar_width - filled), label, band)
+    return FULL * filled + EMPTY * (width - filled)
 
 
 class Gauge(Widget):

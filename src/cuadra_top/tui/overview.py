@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
+from typing import NamedTuple
 
 from rich.cells import cell_len
-from rich.text import Text
+from rich.text import Span, Text
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.message import Message
@@ -16,17 +19,43 @@ from cuadra_top import format as fmt
 from cuadra_top.state.forecast import Forecast, Pool
 from cuadra_top.state.poller import OrgState, Status
 from cuadra_top.thresholds import BAND_WORD, Band, Thresholds
+from cuadra_top.tui.gauge import gauge_bar
+from cuadra_top.tui.sparkline import sparkline
 
-COLUMNS = (("number", "#", 0), ("org", "Org", 0), ("credits", "Credits", 11),
-           ("storage", "Storage", 11), ("left", "Resets", 7), ("runs_out", "Runs out", 8), ("status", "Status", 9))
-"""(key, label, width); the widths of # and Org follow the fleet and the terminal. The widest
-cells: '>9999% OVER', '29d 23h', 'STALE 12m'."""
+PERCENT_CELLS = len(">9999%")
+WORD_CELLS = max(len(word) for word in BAND_WORD.values())
+PERCENT_COLUMN = PERCENT_CELLS + 1 + WORD_CELLS
+"""The width of Credits and Storage: '>9999% OVER'."""
+GAUGE_CELLS = 6
+TREND_MIN, TREND_MAX = 6, 24
+"""The sparkline's least and most cells (4 hours to one hour a cell)."""
+COLUMNS = (("number", "#", 0), ("org", "Org", 0), ("gauge", "", GAUGE_CELLS), ("credits", "Credits", PERCENT_COLUMN),
+           ("trend", "24 h", TREND_MIN), ("storage", "Storage", PERCENT_COLUMN), ("left", "Resets", 7),
+           ("runs_out", "Runs out", 8), ("status", "Status", 9))
+"""(key, label, width); the widths of # and Org follow the fleet and the terminal, the
+sparkline's (``trend``) takes what the names leave, up to TREND_MAX. The widest cells:
+'>9999% OVER', '29d 23h', 'STALE 12m'."""
+RIGHT_ALIGNED = frozenset({"number", "left", "runs_out"})
+"""Columns of numbers, justified right, their labels too. Credits and Storage line up too,
+on the percentage's last cell whatever word follows it (:func:`_percent_cell` pads them), under
+a label on the left, which ends about there."""
 SORT_KEYS = ("number", "org", "credits", "storage", "left", "runs_out", "status")
-DROPPED_FIRST = ("left", "storage", "runs_out")
-"""When the terminal is too narrow for every column, these give way, in this order: an org's
-status and credits stay on screen at any width."""
+DROPPED_FIRST = ("gauge", "left", "trend", "storage", "runs_out")
+"""When the terminal is too narrow for every column, these give way, in this order; an org's
+status and credits stay on screen at any width.
+
+The gauge goes first: it draws the Credits percentage next to it, so nothing is lost. Resets
+next: Runs out already tells whether anything happens before the reset (it says '—'
+otherwise), and the period's end is one key away (the org's Plan pane). Then the sparkline,
+which shows how the day went (Runs out gives its upshot). Storage and Runs out are figures no
+other column gives, and go last, as before. The first three also give way rather than cut a
+name (up to NAME_WHOLE cells), the others only when the names would be cut below NAME_MIN: at
+80 columns the demo's names (up to 17 cells) stay whole with the sparkline instead of Resets."""
+GIVES_WAY_TO_NAMES = frozenset({"gauge", "left", "trend"})
+NAME_WHOLE = 24
+"""Names up to this many cells are shown whole before a column of GIVES_WAY_TO_NAMES goes."""
 NAME_MIN = 8
-"""Org names are cut to no fewer cells than this before a column gives way."""
+"""Org names are cut to no fewer cells than this before any other column gives way."""
 SCROLLBAR = 2
 PADDING = 2
 """Each column's cell padding, both sides."""
@@ -41,33 +70,72 @@ Layout = tuple[tuple[str, int], ...]
 def plan_layout(width: int, count: int, longest: int, height: int = 0) -> Layout:
     """Which columns fit in ``width`` cells for ``count`` orgs whose longest name is ``longest``
     cells, and how wide each is: # as wide as the largest number, names as wide as the room
-    left (never wider than the longest), and columns dropped rather than pushed off-screen.
-    Room for a scrollbar is kept when the rows are more than ``height`` can show (0: unknown)."""
+    left (never wider than the longest), the sparkline wider with what the names leave, and
+    columns dropped (DROPPED_FIRST) rather than pushed off-screen. Room for a scrollbar is kept
+    when the rows are more than ``height`` can show (0: unknown)."""
     widths = {key: size for key, _, size in COLUMNS}
     widths["number"] = max(len(str(max(count, 1))), 1)
-    name_floor = min(max(longest, 3), NAME_MIN)
+    name = max(longest, 3)
+    name_floor = min(name, NAME_MIN)
+    name_whole = min(name, max(NAME_WHOLE, NAME_MIN))
     visible = [key for key, _, _ in COLUMNS]
     room = width - (SCROLLBAR if not height or count > height - 1 else 0)
 
     def others() -> int:
         return sum(widths[key] + PADDING for key in visible if key != "org") + PADDING
 
-    for key in DROPPED_FIRST:
-        if others() + name_floor <= room:
+    for key in DROPPED_FIRST:  # the floors never rise along the order: the first column that stays ends it
+        if others() + (name_whole if key in GIVES_WAY_TO_NAMES else name_floor) <= room:
             break
         visible.remove(key)
-    widths["org"] = max(min(max(longest, 3), room - others()), name_floor)
+    widths["org"] = max(min(name, room - others()), name_floor)
+    if "trend" in visible:
+        widths["trend"] += max(min(room - others() - widths["org"], TREND_MAX - widths["trend"]), 0)
     return tuple((key, widths[key]) for key in visible)
+
+
 _STATUS_ORDER = {Status.ERROR: 0, Status.STOPPED: 1, Status.STALE: 2, Status.LOADING: 3, Status.PAUSED: 4, Status.OK: 5}
 
 
 def _percent_cell(fraction: float | None, thresholds: Thresholds) -> Text:
-    band = thresholds.band(fraction)
-    label = fmt.percent(fraction)
+    """'84.2% WARN', as wide as its column, with every percentage ending in the same cell
+    (one without a word is followed by as much room as a word takes); 'unlimited' on the right."""
+    return _percent_text(fmt.percent(fraction), thresholds.band(fraction))
+
+
+@lru_cache(maxsize=1024)
+def _percent_text(label: str, band: Band) -> Text:
+    """Padded here, not justified (a right-justified Text loses its trailing spaces). One Text
+    per label and level, shared by every row that shows it, never changed: a row compares
+    equal at once, and 500 rows cost no 1,000 new Texts a tick."""
     if band in BAND_WORD:
         label += f" {BAND_WORD[band]}"
+    elif len(label) <= PERCENT_CELLS:
+        label += " " * (1 + WORD_CELLS)
     style = {Band.WARN: "bold", Band.CRITICAL: "bold reverse", Band.OVER: "bold reverse"}.get(band, "")
-    return Text(label, style=style)
+    pad, shown = max(PERCENT_COLUMN - len(label), 0), label.rstrip()
+    spans = [Span(pad, pad + len(shown), style)] if style else None  # the highlight spares the padding
+    return Text(" " * pad + label, no_wrap=True, spans=spans)
+
+
+def _gauge_cell(fraction: float | None, thresholds: Thresholds) -> Text:
+    """The org view's gauge in small (its bar without the label, which is the Credits column
+    beside it): empty for an unlimited org or a fraction that means nothing."""
+    if thresholds.band(fraction) in (Band.UNLIMITED, Band.NONE) or fraction is None:
+        return _bar_text("")
+    return _bar_text(gauge_bar(fraction, GAUGE_CELLS))
+
+
+@lru_cache(maxsize=GAUGE_CELLS + 2)
+def _bar_text(bar: str) -> Text:
+    """One Text per bar, shared by the rows (see :func:`_percent_text`)."""
+    return Text(bar, no_wrap=True)
+
+
+def _right(text: Text) -> Text:
+    """``text`` justified right: a number of a RIGHT_ALIGNED column."""
+    text.justify = "right"
+    return text
 
 
 RUNS_OUT_PREFIX = {Pool.HARD_CAP: "402 ", Pool.OVERAGE: "over "}
@@ -89,8 +157,16 @@ def runs_out_cell(forecast: Forecast | None, now: datetime) -> Text:
     return Text(label, style="bold reverse" if step.kind is Pool.HARD_CAP else "bold")
 
 
-Row = tuple[int, OrgState, "Forecast | None", Thresholds]
-"""One org for the table: its config number (keys 1-9), state, forecast and thresholds."""
+class Row(NamedTuple):
+    """One org for the table. A plain tuple of the first four does too (no sparkline then)."""
+
+    number: int
+    """Its place in the config (keys 1-9)."""
+    state: OrgState
+    forecast: Forecast | None
+    thresholds: Thresholds
+    recent: Sequence[int | None] = ()
+    """Its credits used over the last day, oldest first (``Monitor.recent_credits``)."""
 
 
 class OverviewTable(DataTable):
@@ -114,6 +190,9 @@ class OverviewTable(DataTable):
         self._names = list(names)
         self._rows: dict[str, tuple] = {}
         self._sort_values: dict[str, tuple] = {}
+        self._trends: dict[str, tuple[tuple[int | None, ...], int, Text]] = {}
+        """Per org: its last day's values, the width they were drawn at, and the drawing."""
+        self._trend_width = 0
         self._layout: Layout = ()
         self._cache_rows = 0
         self.bound_render_caches(50)
@@ -132,10 +211,13 @@ class OverviewTable(DataTable):
             return
         cursor = self._cursor_key()
         self._layout = layout
+        self._trend_width = dict(layout).get("trend", 0)
+        self._redraw_trends()
         self.clear(columns=True)
         labels = {key: label for key, label, _ in COLUMNS}
         for key, width in layout:
-            self.add_column(labels[key], key=key, width=width)
+            label = Text(labels[key], justify="right" if key in RIGHT_ALIGNED else "left")
+            self.add_column(label, key=key, width=width)
         for name in self._sorted_names():
             self.add_row(*self._visible(self._rows[name]), key=name)
         if cursor in self._rows:
@@ -187,16 +269,21 @@ class OverviewTable(DataTable):
         return str(row_key.value)
 
     def row_for(self, number: int, state: OrgState, now: datetime, interval: float,
-                forecast: Forecast | None = None, thresholds: Thresholds = Thresholds()) -> tuple[tuple, tuple]:
-        """(cells, sort values) for one org; ``number`` is its place in the config (keys 1-9)."""
+                forecast: Forecast | None = None, thresholds: Thresholds = Thresholds(),
+                recent: Sequence[int | None] = ()) -> tuple[tuple, tuple]:
+        """(cells, sort values) for one org; ``number`` is its place in the config (keys 1-9),
+        ``recent`` its credits used over the last day (the sparkline)."""
         status = state.status(now, interval)
         status_label = status.value.upper() if status is not Status.OK else "ok"
         if status is Status.STALE:
             status_label = f"STALE {fmt.duration(state.age(now), precision=1)}"
         name = Text(fmt.printable(state.name), no_wrap=True, overflow="ellipsis")  # a config's name: no controls
         shown = state.fetched or state.cached
+        trend = self._trend_cell(state.name, tuple(recent))
         if shown is None:
-            return ((Text(str(number)), name, "—", "—", "—", "—", status_label),
+            nothing = _percent_cell(math.nan, thresholds)
+            return ((Text(str(number), justify="right"), name, _bar_text(""), nothing, trend, nothing,
+                     Text("—", justify="right"), Text("—", justify="right"), status_label),
                     (number, state.name, -1.0, -1.0, float("inf"), float("inf"), _STATUS_ORDER[status]))
         if state.fetched is None and status is Status.LOADING:  # an earlier run's answer, until a live one
             status_label = Text(f"cached {fmt.duration((now - shown.fetched_at).total_seconds(), precision=1)}",
@@ -205,12 +292,14 @@ class OverviewTable(DataTable):
         credits, storage = usage.credits.fraction, usage.storage.fraction
         left = (usage.credits.period_end - now).total_seconds() if usage.credits.period_end else None
         cells = (
-            Text(str(number)),
+            Text(str(number), justify="right"),
             name,
+            _gauge_cell(credits, thresholds),
             _percent_cell(credits, thresholds),
+            trend,
             _percent_cell(storage, thresholds),
-            Text(fmt.duration(left, precision=2)),
-            runs_out_cell(forecast, now),
+            Text(fmt.duration(left, precision=2), justify="right"),
+            _right(runs_out_cell(forecast, now)),
             status_label,
         )
         step = forecast.first_that_matters(now) if forecast else None
@@ -220,6 +309,26 @@ class OverviewTable(DataTable):
                 (runs_out - now).total_seconds() if runs_out else float("inf"), _STATUS_ORDER[status])
         return cells, sort
 
+    def _trend_cell(self, name: str, values: tuple[int | None, ...]) -> Text:
+        """The org's sparkline, drawn as wide as its column now (empty while it is hidden). The
+        drawing is the cell, so the cell changes only when what it shows does: the newest value
+        grows with every answer, its bar every few minutes."""
+        width = self._trend_width
+        kept = self._trends.get(name)
+        if kept is not None and kept[1] == width and kept[0] == values:
+            return kept[2]
+        bars = sparkline(values, width)
+        drawn = kept[2] if kept is not None and kept[2].plain == bars else Text(bars, no_wrap=True)
+        self._trends[name] = (values, width, drawn)
+        return drawn
+
+    def _redraw_trends(self) -> None:
+        """The sparklines drawn again for a new layout (the column's width changes with it)."""
+        index = next(i for i, (key, _, _) in enumerate(COLUMNS) if key == "trend")
+        for name, cells in self._rows.items():
+            values = self._trends[name][0] if name in self._trends else ()
+            self._rows[name] = (*cells[:index], self._trend_cell(name, values), *cells[index + 1:])
+
     def update_rows(self, rows: Sequence[Row], now: datetime, interval: float) -> None:
         """Bring the rows of these orgs up to date, touching only the cells that changed."""
         if not self._layout:
@@ -227,8 +336,8 @@ class OverviewTable(DataTable):
                 self._names = [row[1].name for row in rows]
             self._relayout()
         shown = {key for key, _ in self._layout}
-        for number, state, forecast, thresholds in rows:
-            cells, sort = self.row_for(number, state, now, interval, forecast, thresholds)
+        for number, state, forecast, thresholds, *recent in rows:
+            cells, sort = self.row_for(number, state, now, interval, forecast, thresholds, *recent)
             self._sort_values[state.name] = sort
             old = self._rows.get(state.name)
             self._rows[state.name] = cells

@@ -25,7 +25,7 @@ from cuadra_top.tui.coalesce import Coalescer
 from cuadra_top.tui.header import header_text, status_text
 from cuadra_top.tui.keybar import KeyBar
 from cuadra_top.tui.org_view import OrgShown, OrgView
-from cuadra_top.tui.overview import OverviewTable
+from cuadra_top.tui.overview import OverviewTable, Row
 from cuadra_top.tui.panes import Line
 
 WIDE_AT = 120
@@ -259,8 +259,9 @@ class MonitorScreen(Screen):
     def _overview(self, names: Iterable[str]) -> None:
         monitor, now = self.monitor, self.now()
         table = self.query_one(OverviewTable)
-        table.update_rows([(monitor.number_of(n), monitor.state_of(n), monitor.forecast_for(n),
-                            monitor.thresholds_for(n)) for n in names], now, monitor.interval)
+        table.update_rows([Row(monitor.number_of(n), monitor.state_of(n), monitor.forecast_for(n),
+                               monitor.thresholds_for(n), monitor.recent_credits(n)) for n in names],
+                          now, monitor.interval)
         header = self.query_one("#header", Line)
         if not monitor.names:
             header.show(NO_ORGS)
