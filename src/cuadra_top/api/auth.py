@@ -13,9 +13,8 @@ import shlex
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import httpx
 from pydantic import SecretStr
 
 from cuadra_top.api.claims import token_identity
@@ -24,6 +23,9 @@ from cuadra_top.api.errors import ApiError, AuthError, ProtocolError, RateLimite
 from cuadra_top.debuglog import logger
 from cuadra_top.redaction import remember_secret
 from cuadra_top.api.http import check_url, one_line, problem_of, retry_advice, retry_after_seconds, send
+
+if TYPE_CHECKING:
+    import httpx  # the pool is the caller's: a config that builds credentials never loads httpx
 
 log = logger("auth")
 

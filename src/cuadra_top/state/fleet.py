@@ -8,17 +8,17 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import httpx
 
 from cuadra_top.api.auth import TOKEN_COMMAND_TIMEOUT
-from cuadra_top.api.client import Fetched, UsageClient
+from cuadra_top.api.client import UsageClient
 from cuadra_top.api.errors import ApiError
 from cuadra_top.api.http import Timeouts, make_http_client, one_line, request_deadline, tls_context, too_slow
 from cuadra_top.config import OrgConfig, Settings, build_credential
 from cuadra_top.state.identity import series_key
+from cuadra_top.state.result import OrgResult  # what fetch returns (it lives apart: see there)
 
 POOL_CONNECTIONS = 8
 MAX_POOLS = 8
@@ -42,22 +42,6 @@ def whole_fetch_deadline(timeout: httpx.Timeout) -> float | None:
     if request is None:
         return None
     return 2 * (max(request, TOKEN_COMMAND_TIMEOUT) + request) + FETCH_DEADLINE_MARGIN
-
-
-@dataclass(frozen=True)
-class OrgResult:
-    """The outcome of one fetch of one org: exactly one of ``fetched`` and ``error`` is set."""
-
-    name: str
-    fetched: Fetched | None
-    error: ApiError | None
-    attempted_at: datetime
-    key: str | None = None
-    """The org's history series key (``state.identity.series_key``) when known, else None."""
-
-    @property
-    def ok(self) -> bool:
-        return self.fetched is not None
 
 
 class Fleet:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, TypeAlias
 
 from cuadra_top.api.client import Fetched
 from cuadra_top.api.errors import ConfigProblem, SetupError
@@ -25,13 +26,16 @@ from cuadra_top.debuglog import logger
 from cuadra_top.state.alert_engine import AlertEngine, HistoryAlertStore, series_for
 from cuadra_top.state.alerts import Finding, Health, Notice, NoticeKind, data_findings, health_findings
 from cuadra_top.thresholds import AlertPolicy, Thresholds
-from cuadra_top.state.fleet import Fleet, OrgResult
+from cuadra_top.state.result import OrgResult
 from cuadra_top.state.identity import site
 from cuadra_top.display_time import display_zone
 from cuadra_top.state.forecast import Forecast
 from cuadra_top.state.periods import Period
 from cuadra_top.state.poller import OrgPoller, OrgState
 from cuadra_top.state.trends import Trends, recording
+
+if TYPE_CHECKING:
+    from cuadra_top.state.fleet import Fleet
 
 log = logger("monitor")
 
@@ -63,8 +67,10 @@ class AlertNotice:
 
 MonitorEvent = OrgChanged | AlertNotice
 Subscriber = Callable[[MonitorEvent], None]
-FleetSource = Fleet | Future | None
-"""A fleet, one being built elsewhere (a ``concurrent.futures.Future``), or None: built here."""
+FleetSource: TypeAlias = "Fleet | Future | None"
+"""A fleet, one being built elsewhere (a ``concurrent.futures.Future``), or None: built here
+(in a thread, which is where the HTTP stack is first imported: a monitor that has not
+started yet, or shows only the answers the history kept, has not loaded httpx)."""
 OrgReloader = Callable[[str], OrgConfig]
 """Reads one org's config afresh (raises ConfigError): ``refresh`` of an org stopped on a
 credential error uses it, so a token fixed in the config works without a restart."""
@@ -97,7 +103,7 @@ class Monitor:
         self.environ = environ
         self.interval = float(interval or settings.refresh_interval)
         self.paused = False
-        self.fleet: Fleet | None = fleet if isinstance(fleet, Fleet) else None
+        self.fleet: Fleet | None = None if fleet is None or isinstance(fleet, Future) else fleet
         self._fleet_source = fleet
         self._rng = rng or random.Random()
         self._reload_org = reload_org
@@ -215,12 +221,11 @@ class Monitor:
 
     async def _obtain_fleet(self) -> Fleet:
         source = self._fleet_source
-        if isinstance(source, Fleet):
-            return source
         if isinstance(source, Future):
             return await asyncio.wrap_future(source)
-        return await asyncio.to_thread(
-            Fleet.from_settings, self.settings, self.environ, now=self.clock, names=self.names)
+        if source is not None:
+            return source
+        return await asyncio.to_thread(_build_fleet, self.settings, self.environ, self.clock, list(self.names))
 
     @staticmethod
     def _poller_ended(task: asyncio.Task[None]) -> None:
@@ -446,3 +451,11 @@ class Monitor:
             for notice in notices:
                 self._emit(AlertNotice(notice, first_sighting=first, claimed=True))
 
+
+def _build_fleet(settings: Settings, environ: Mapping[str, str], clock: Callable[[], datetime],
+                 names: list[str]) -> Fleet:
+    """The connection pools, built off the event loop: the HTTP stack is imported here, the
+    first time (tens of ms of imports, and a TLS context)."""
+    from cuadra_top.state.fleet import Fleet
+
+    return Fleet.from_settings(settings, environ, now=clock, names=names)
