@@ -115,6 +115,8 @@ class Monitor:
         self._judged: dict[str, tuple[object, ...]] = {}
         self._sighted: set[str] = set()
         self._cached: dict[str, Fetched] = {}
+        self._stored_reading: asyncio.Future[dict[str, tuple[datetime, dict]]] | None = None
+        self._stored_shown = False
         self._failing_since: dict[str, datetime] = {}
         self._to_judge: dict[str, None] = {}
         self._judging: asyncio.Task[None] | None = None
@@ -144,11 +146,12 @@ class Monitor:
     # -- life ----------------------------------------------------------------------------------
     async def start(self) -> None:
         """Get the connection pools, start every poller, then read the history (in a thread:
-        the first answers never wait on the disk)."""
+        the first answers never wait on the disk). The answers the history kept are read
+        while the pools are built, unless :meth:`load_cached` has read them already."""
         if self._started:
             return
         self._started = True
-        cached = asyncio.ensure_future(self._load_cached())  # while the pools are being built
+        cached = asyncio.ensure_future(self.load_cached())  # while the pools are being built
         try:
             fleet: Fleet | None = await self._obtain_fleet()
         except SetupError as exc:  # CA or proxy settings that cannot work: every org says so
@@ -187,16 +190,44 @@ class Monitor:
             await self.trends.load(added, fleet.series_keys(added) if fleet else None)
         await self.trends.thin_history()
 
-    async def _load_cached(self) -> None:
-        """The newest answers the history kept, shown at once as cached (an instant first screen
-        before the first live answer); a history that cannot tell is no loss."""
+    async def load_cached(self) -> list[str]:
+        """Read the newest answers the history kept and show them at once, as cached (an
+        instant first screen before the first live answer); the names of the orgs that have
+        one. Read once (in a thread): later calls return what the first found. A front end
+        may call it before :meth:`start`, to have them on screen before the pools are built."""
+        if not self._stored_shown:
+            if self._stored_reading is None:
+                self._stored_reading = asyncio.ensure_future(asyncio.to_thread(self._read_stored))
+            self._show_stored(await asyncio.shield(self._stored_reading))
+        return [name for name in self.names if name in self._cached]
+
+    @property
+    def cached_loaded(self) -> bool:
+        """Whether the stored answers have been read (and shown) already."""
+        return self._stored_shown
+
+    def load_cached_now(self) -> list[str]:
+        """:meth:`load_cached`, blocking: for a front end that wants them in its very first
+        frame, before its event loop runs (one indexed query on a read-only connection, a
+        few ms: what ``cuadra-top status`` does every few seconds)."""
+        if not self._stored_shown:
+            self._show_stored(self._read_stored())
+        return [name for name in self.names if name in self._cached]
+
+    def _read_stored(self) -> dict[str, tuple[datetime, dict]]:
+        """The stored answers (blocking); a history that cannot tell is no loss."""
         sites = {org.name: site(org.api_url) for org in self.settings.org}
         wanted = [(name, sites[name]) for name in self.names if name in sites]
         try:
-            found = await asyncio.to_thread(self.trends.latest_answers, wanted)
+            return self.trends.latest_answers(wanted)
         except Exception:  # noqa: BLE001 - a damaged file: the full open says so later
             log.exception("reading the cached answers failed")
+            return {}
+
+    def _show_stored(self, found: dict[str, tuple[datetime, dict]]) -> None:
+        if self._stored_shown:
             return
+        self._stored_shown = True
         for name, (at, body) in found.items():
             try:
                 usage = parse_usage(body)

@@ -1,30 +1,22 @@
-"""Start the TUI: the connection pools are built while Textual is imported."""
+"""Start the TUI."""
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 from cuadra_top.tui.options import TuiOptions
 
 
 def run_tui(options: TuiOptions) -> int:
-    from cuadra_top.state.fleet import Fleet
-
-    if options.fleet is not None:
-        return _run_app(options)
-    # OpenSSL reads the CA store for the TLS context without holding the GIL, so on two cores
-    # building the pools in a thread while Textual is imported is free.
-    with ThreadPoolExecutor(1, thread_name_prefix="fleet") as builder:
-        fleet = builder.submit(Fleet.from_settings, options.settings, options.environ)
-        return _run_app(dataclasses.replace(options, fleet=fleet))
-
-
-def _run_app(options: TuiOptions) -> int:
+    """Run the app until it ends. The answers the history kept are read before it starts, so
+    its first frame shows them (rather than an empty frame, then a second one: a whole
+    render more before anything useful is on screen). The connection pools are not built
+    here: the monitor builds them once that frame is drawn (see ``CuadraTopApp``), so their
+    work and the HTTP stack's imports never hold it up."""
     from cuadra_top.tui.factory import make_app
 
     app = make_app(options)
+    app.monitor.load_cached_now()
     app.run(mouse=options.mouse)
     if app.crashed:
         print(f"cuadra-top: internal error in the TUI ({app.crashed}); please report it, "

@@ -220,9 +220,12 @@ class MonitorScreen(Screen):
         self.org_view.show(OrgShown(state, monitor.forecast_for(state.name), monitor.series(state.name),
                                     monitor.thresholds_for(state.name), now))
         self.call_after_refresh(self._usage_chart)  # after the panes are laid out (and drawn)
-        if (state.fetched or state.cached) is not None and not self._first_data_drawn:
+        if state.fetched is not None and not self._first_data_drawn:
+            # Start-up is over with the first live answer, not with the answer the history kept:
+            # the pools are built after that one is drawn, and the HTTP stack's imports would
+            # feed the collector the whole graph again and again (app.STARTUP_GRACE otherwise).
             self._first_data_drawn = True
-            self.call_after_refresh(partial(resume_gc, freeze=True))  # start-up is over
+            self.call_after_refresh(partial(resume_gc, freeze=True))
 
     def _usage_chart(self) -> None:
         """The credits chart under the panes when the terminal leaves room for one: from the
