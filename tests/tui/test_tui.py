@@ -450,3 +450,18 @@ async def test_a_change_after_a_quiet_spell_is_drawn_without_waiting_for_the_bat
         app.monitor.pause(False)
         await pilot.pause()
         assert renders == ["nimbus-pro"] and timers == []  # drawn on the next turn of the loop, no timer
+
+
+async def test_the_screen_knows_it_is_live_without_walking_every_widget(sim, monkeypatch):
+    """``live`` guards every batch of changes, every tick and resize (15 times on the way to
+    the first live data): it looks at the screen's own children, not at every widget of the
+    tree (0.35-0.7 ms a call with an org view's 50 widgets, against 0.01 ms)."""
+    app = frozen_app(sim, start_org="nimbus-pro")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        screen = app.main_screen
+        walked: list[object] = []
+        walk = screen.walk_children
+        monkeypatch.setattr(screen, "walk_children", lambda *args, **kw: walked.append(args) or walk(*args, **kw))
+        assert screen.live
+        assert walked == []

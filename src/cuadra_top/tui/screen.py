@@ -138,7 +138,7 @@ class MonitorScreen(Screen):
     @property
     def live(self) -> bool:
         """False while the app winds down: late timers and batches then have nothing to draw."""
-        return self.is_attached and bool(self.query(ContentSwitcher))
+        return self.is_attached and bool(self.query_children(ContentSwitcher))  # a child: no walk of the tree
 
     @property
     def org_view(self) -> OrgView:
