@@ -465,3 +465,26 @@ async def test_the_screen_knows_it_is_live_without_walking_every_widget(sim, mon
         monkeypatch.setattr(screen, "walk_children", lambda *args, **kw: walked.append(args) or walk(*args, **kw))
         assert screen.live
         assert walked == []
+
+
+async def test_the_first_answer_is_drawn_at_once_after_the_change_that_sent_its_request(sim, monkeypatch):
+    """Changes are gathered for UPDATE_BATCH after one is drawn; the shown org's first answer
+    is not: it follows the change that said its request went out by the request's time only
+    (a few ms here), and waiting out the batch held up the first live data (25-35 ms of a
+    fast API's start-up). UPDATE_BATCH is made long here so that a wait shows."""
+    import asyncio
+    import time
+
+    import cuadra_top.tui.screen as screen_module
+
+    monkeypatch.setattr(screen_module, "UPDATE_BATCH", 5.0)
+    app = frozen_app(sim, start_org="nimbus-pro")
+    async with app.run_test(size=(120, 40)):
+        deadline = time.monotonic() + 10
+        while app.monitor.state_of("nimbus-pro").fetched is None:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        answered = time.monotonic()
+        while "loading" in app.main_screen.header_line:
+            assert time.monotonic() - answered < 2.0, "the first answer waited for the batch"
+            await asyncio.sleep(0.01)

@@ -160,7 +160,10 @@ class MonitorScreen(Screen):
     # -- from the monitor ---------------------------------------------------------------------
     def _on_monitor_event(self, event: MonitorEvent) -> None:
         if isinstance(event, OrgChanged):
-            self._changes.add((event.name,))
+            # The shown org's first answer is drawn at once, not UPDATE_BATCH after the change
+            # that said its request went out (a fast API answers well within that).
+            first_answer = not self._first_data_drawn and event.name == self.current and event.state.fetched is not None
+            self._changes.add((event.name,), at_once=first_answer)
         elif isinstance(event, AlertNotice) and not event.first_sighting:
             # An org's first answer is on screen in the gauges; a burst of toasts would hide it.
             notice = event.notice
