@@ -488,3 +488,33 @@ async def test_the_first_answer_is_drawn_at_once_after_the_change_that_sent_its_
         while "loading" in app.main_screen.header_line:
             assert time.monotonic() - answered < 2.0, "the first answer waited for the batch"
             await asyncio.sleep(0.01)
+
+
+async def test_the_credits_chart_comes_after_the_first_live_frame(sim, monkeypatch):
+    """Drawing the credits chart the first time (plotext's import, the chart: ~20 ms) waits a
+    moment after the first live answer is drawn instead of going before its frame; made 1 s
+    here so that the order shows."""
+    import asyncio
+    import time
+
+    import cuadra_top.tui.screen as screen_module
+
+    from cuadra_top.api.models import parse_usage
+    from cuadra_top.state.history import sample_of
+    from cuadra_top.state.trends import Trends
+
+    monkeypatch.setattr(screen_module, "CHART_AFTER_FIRST_ANSWER", 1.0, raising=False)
+    trends = Trends(None, lambda: FROZEN_AT)  # one sample an hour old: the first answer makes the line
+    earlier = parse_usage(sim.usage_for("nimbus-pro", (FROZEN_AT - timedelta(hours=1)).timestamp()))
+    trends.add_samples("nimbus-pro", [sample_of("nimbus-pro", FROZEN_AT - timedelta(hours=1), earlier)])
+    app = frozen_app(sim, start_org="nimbus-pro", trends=trends)
+    async with app.run_test(size=(120, 40)) as pilot:
+        deadline = time.monotonic() + 10
+        while app.monitor.state_of("nimbus-pro").fetched is None or "loading" in app.main_screen.header_line:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        await pilot.pause(0.3)
+        assert not app.query("#usage-chart")
+        while not app.query("#usage-chart"):
+            assert time.monotonic() < deadline, "no chart"
+            await asyncio.sleep(0.05)
