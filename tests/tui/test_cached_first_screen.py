@@ -169,3 +169,43 @@ def test_the_program_reads_the_stored_answers_before_its_app_starts(start_sim, m
                        trends=Trends(None, lambda: datetime.now(timezone.utc), open_later=default_history_path())))
     assert len(shown_at_run) == 1 and shown_at_run[0] is not None
     assert shown_at_run[0].usage.credits.used == 9_700
+
+
+def test_the_program_builds_the_tls_context_while_its_app_is_made(start_sim, make_org, isolated_env, monkeypatch):
+    """``run_tui`` starts the TLS context (OpenSSL reading the CA store, without the GIL) before
+    Textual is imported, and the pools built after the first frame use it: ~15 ms neither the
+    first frame nor the first live answer waits for."""
+    import ssl
+
+    import cuadra_top.tui.run as run_module
+    from cuadra_top.state import fleet as fleet_module
+    from cuadra_top.tui.app import CuadraTopApp
+
+    sim = start_sim([make_org("acme")], clock=FakeClock(time.time()))
+    settings = Settings(refresh_interval=30, org=[OrgConfig(name="acme", api_url=sim.base_url, token="acme-token")])
+    asked: list[str | None] = []
+
+    def early_tls(ca_bundle, environ):
+        asked.append(ca_bundle)
+        return ssl.create_default_context()
+
+    def no_second_context(*args, **kw):
+        raise AssertionError("the pools built a TLS context of their own")
+
+    used: list[object] = []
+
+    def run(app: CuadraTopApp, **_: object) -> None:
+        async def start_and_stop() -> None:
+            await app.monitor.start()
+            used.append(app.monitor.fleet)
+            await app.monitor.stop()
+
+        assert asked == [None]  # started before the app runs
+        asyncio.run(start_and_stop())
+
+    monkeypatch.setattr(run_module, "tls_context", early_tls)
+    monkeypatch.setattr(fleet_module, "tls_context", no_second_context)
+    monkeypatch.setattr(CuadraTopApp, "run", run)
+    run_tui_options = TuiOptions(settings, environ={}, start_org="acme", persist_theme=False)
+    run_module.run_tui(run_tui_options)
+    assert len(used) == 1 and used[0] is not None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 
@@ -56,6 +57,7 @@ class Fleet:
         timeouts: Timeouts = Timeouts(),
         ca_bundle: str | None = None,
         http: httpx.AsyncClient | None = None,
+        tls: ssl.SSLContext | None = None,
         max_pools: int = MAX_POOLS,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         fetch_deadline: float | None = None,
@@ -65,7 +67,7 @@ class Fleet:
         if http is not None:
             self.pools = [http]
         else:
-            tls = tls_context(ca_bundle, environ)
+            tls = tls or tls_context(ca_bundle, environ)  # ``tls``: built beforehand from the same settings
             count = min(max_pools, max(1, math.ceil(len(orgs) / POOL_CONNECTIONS)))
             self.pools = [make_http_client(timeouts, max_connections=POOL_CONNECTIONS, tls=tls)
                           for _ in range(count)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -92,10 +93,12 @@ class Monitor:
         rng: random.Random | None = None,
         reload_org: OrgReloader | None = None,
         judge_alerts: bool = True,
+        tls: Future[ssl.SSLContext] | None = None,
     ) -> None:
         """``judge_alerts=False``: no alert is judged, so none is claimed in the shared history
         (an exporter leaves alerting to Prometheus; claiming would keep ``watch`` from
-        delivering the crossings it saw)."""
+        delivering the crossings it saw). ``tls``: the TLS context of ``settings``, being built
+        elsewhere (``api.http.tls_context``), for the pools this monitor builds."""
         self.settings = settings
         self.names = list(names) if names is not None else [org.name for org in settings.org]
         self.trends = trends if trends is not None else Trends(None, clock)
@@ -105,6 +108,7 @@ class Monitor:
         self.paused = False
         self.fleet: Fleet | None = None if fleet is None or isinstance(fleet, Future) else fleet
         self._fleet_source = fleet
+        self._tls = tls
         self._rng = rng or random.Random()
         self._reload_org = reload_org
         self._judge_alerts = judge_alerts
@@ -256,7 +260,8 @@ class Monitor:
             return await asyncio.wrap_future(source)
         if source is not None:
             return source
-        return await asyncio.to_thread(_build_fleet, self.settings, self.environ, self.clock, list(self.names))
+        return await asyncio.to_thread(_build_fleet, self.settings, self.environ, self.clock, list(self.names),
+                                       self._tls)
 
     @staticmethod
     def _poller_ended(task: asyncio.Task[None]) -> None:
@@ -484,9 +489,10 @@ class Monitor:
 
 
 def _build_fleet(settings: Settings, environ: Mapping[str, str], clock: Callable[[], datetime],
-                 names: list[str]) -> Fleet:
+                 names: list[str], tls: Future[ssl.SSLContext] | None) -> Fleet:
     """The connection pools, built off the event loop: the HTTP stack is imported here, the
-    first time (tens of ms of imports, and a TLS context)."""
+    first time (tens of ms of imports), and the TLS context built (unless ``tls`` was)."""
     from cuadra_top.state.fleet import Fleet
 
-    return Fleet.from_settings(settings, environ, now=clock, names=names)
+    context = tls.result() if tls is not None else None  # its error (a CA setting) is this build's
+    return Fleet.from_settings(settings, environ, now=clock, names=names, tls=context)
