@@ -14,7 +14,6 @@ import json
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import traceback
@@ -42,6 +41,7 @@ from bench.harness import (  # noqa: E402
     run_for,
     run_worker,
     scratch_dir,
+    store_answer,
     summarize,
     wait_for,
 )
@@ -182,21 +182,8 @@ class Bench:
 
     # -- 1. start-up: first useful frame, first live data ---------------------------------------
     def seed_history(self, cfg: Path, name: str) -> None:
-        """What an earlier run left: ``cuadra-top --once`` stores an answer of ``STORED_USED``
-        credits (the simulator sends that document once) in the history of the bench's home."""
-        from cuadra_top.simulator import Fault
-
-        body = self.sim_main.usage_for(name)
-        body["credits"]["used"] = STORED_USED
-        body["credits"]["available"] = body["credits"]["limit"] - STORED_USED
-        self.sim_main.set_fault(name, Fault(document=body, times=1))
-        try:
-            done = subprocess.run([str(CUADRA_TOP), "--once", "--config", str(cfg), "--org", name], env=self.env,
-                                  cwd=str(self.home), capture_output=True, text=True, timeout=60)
-        finally:
-            self.sim_main.set_fault(name, None)
-        if done.returncode != 0 or f"{STORED_USED:,}" not in done.stdout:
-            raise BenchError(f"seeding the history of {name} failed ({done.returncode}): {done.stdout}{done.stderr}")
+        """What an earlier run left: an answer of ``STORED_USED`` credits in the history."""
+        store_answer(self.sim_main, name, cfg, self.env, self.home, STORED_USED)
 
     def startup(self) -> None:
         from cuadra_top.simulator import Fault
