@@ -1,7 +1,9 @@
 """cuadra-top with its start-up phases marked; run by ``bench/timeline.py``, not by hand.
 
-It wraps a few functions from the outside and exits after the first frame with data; the
-marks (name, ms since this file's first line) go as one JSON line to ``$TIMELINE_OUT``.
+It wraps a few functions from the outside (nothing in ``src/`` knows about it); the harness
+quits it (``q``) once the live data is on screen; the marks (name, ms since this file's first line) go as one
+JSON line to ``$TIMELINE_OUT``. Modules are wrapped when they are first imported, so that the
+marking itself imports nothing earlier than cuadra-top would.
 """
 
 import time
@@ -16,10 +18,12 @@ import os  # noqa: E402
 import sys  # noqa: E402
 
 MARKS: list[tuple[str, float]] = []
+STORED, LIVE = os.environ["TIMELINE_STORED"], os.environ["TIMELINE_LIVE"]
 
 
 def mark(name: str) -> None:
-    MARKS.append((name, round((time.perf_counter() - T0) * 1000, 1)))
+    if name not in (m[0] for m in MARKS):
+        MARKS.append((name, round((time.perf_counter() - T0) * 1000, 1)))
 
 
 def _write() -> None:
@@ -29,45 +33,9 @@ def _write() -> None:
 
 atexit.register(_write)
 
-from cuadra_top.startup import pause_gc  # noqa: E402
 
-pause_gc()  # as cli.main() does first
-import cuadra_top.cli as cli  # noqa: E402
-
-mark("cli imported")
-import cuadra_top.tui.run as run  # noqa: E402  (imports the config module: pydantic, httpx, models)
-
-mark("config imported")
-_run_tui = run.run_tui
-
-
-class _MarkImported(importlib.abc.MetaPathFinder):
-    """Marks the moment ``textual.app`` has finished importing, wherever it is imported from."""
-
-    def find_spec(self, name, path, target=None):
-        if name != "textual.app":
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is not None and spec.loader is not None:
-            exec_module = spec.loader.exec_module
-
-            def marked(module):
-                exec_module(module)
-                mark("textual imported")
-
-            spec.loader.exec_module = marked
-        return spec
-
-
-sys.meta_path.insert(0, _MarkImported())
-
-
-def run_tui(*args, **kwargs):
-    mark("config read")
-    import cuadra_top.state.fleet as fleet
-    import cuadra_top.tui.factory as factory
-
-    build, fetch, make_app = fleet.Fleet.from_settings.__func__, fleet.Fleet.fetch, factory.make_app
+def wrap_fleet(module) -> None:
+    build, fetch = module.Fleet.from_settings.__func__, module.Fleet.fetch
 
     def from_settings(cls, *a, **k):
         mark("pools: start")
@@ -81,49 +49,76 @@ def run_tui(*args, **kwargs):
         mark("fetch: answer")
         return result
 
-    def marked_make_app(options):
-        mark("tui imported")
-        return mark_app(make_app(options))
-
-    fleet.Fleet.from_settings = classmethod(from_settings)
-    fleet.Fleet.fetch = timed_fetch
-    factory.make_app = marked_make_app
-    return _run_tui(*args, **kwargs)
+    module.Fleet.from_settings = classmethod(from_settings)
+    module.Fleet.fetch = timed_fetch
 
 
-def mark_app(app):
-    """Marks the app's mount, its first frame and the first org view drawn with data, from
-    public methods only (``on_mount``, ``OrgView.show``, the driver's ``write``)."""
-    import textual.drivers.linux_driver as driver
-
-    from cuadra_top.tui.org_view import OrgView
-
-    cls = type(app)
-    on_mount, show, write = cls.on_mount, OrgView.show, driver.LinuxDriver.write
-    done: list[bool] = []
-
-    def marked_mount(self):
-        mark("mounted")
-        on_mount(self)
-
-    def marked_show(self, shown):
-        show(self, shown)
-        if shown.state.fetched is not None and not done:
-            done.append(True)
-            mark("data rendered")
-            self.app.call_after_refresh(lambda: (mark("data on screen"), self.app.exit()))
-
-    first: list[bool] = []
+def wrap_driver(module) -> None:
+    """The driver's ``write``: the first frame, the stored answer and the live one on screen."""
+    write = module.LinuxDriver.write
 
     def marked_write(self, data):
-        if len(data) > 500 and not first:
-            first.append(True)
-            mark("first frame")
         write(self, data)
+        if len(data) > 500:
+            mark("first frame")
+        if STORED in data:
+            mark("stored answer on screen")
+        if LIVE in data:
+            mark("live data on screen")
 
-    cls.on_mount, OrgView.show, driver.LinuxDriver.write = marked_mount, marked_show, marked_write
-    return app
+    module.LinuxDriver.write = marked_write
 
 
-run.run_tui = run_tui
+def wrap_monitor(module) -> None:
+    start = module.Monitor.start
+
+    async def marked_start(self):
+        mark("monitor started")
+        await start(self)
+
+    module.Monitor.start = marked_start
+
+
+WRAPS = {
+    "pydantic": (None, "pydantic imported"),
+    "cuadra_top.config": (None, "config imported"),
+    "textual.app": (None, "textual imported"),
+    "cuadra_top.tui.app": (None, "tui imported"),
+    "cuadra_top.state.monitor": (wrap_monitor, None),
+    "textual.drivers.linux_driver": (wrap_driver, None),
+    "httpx": (None, "httpx imported"),
+    "cuadra_top.state.fleet": (wrap_fleet, None),
+}
+
+
+class _Marked(importlib.abc.MetaPathFinder):
+    """Marks the moment a module has finished importing, and wraps it, wherever it is imported."""
+
+    def find_spec(self, name, path, target=None):
+        if name not in WRAPS:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            exec_module = spec.loader.exec_module
+            wrap, label = WRAPS[name]
+
+            def marked(module):
+                exec_module(module)
+                if label:
+                    mark(label)
+                if wrap:
+                    wrap(module)
+
+            spec.loader.exec_module = marked
+        return spec
+
+
+sys.meta_path.insert(0, _Marked())
+
+from cuadra_top.startup import pause_gc  # noqa: E402
+
+pause_gc()  # as cli.main() does first
+import cuadra_top.cli as cli  # noqa: E402
+
+mark("cli imported")
 sys.exit(cli.main(sys.argv[1:]))

@@ -1,4 +1,4 @@
-"""The floor: the smallest Textual app that shows one static label, run as its own program.
+"""The floors: the smallest Textual app that shows one static label, run as its own program.
 
 The bench times it exactly like cuadra-top (same interpreter, same pty, same terminal size), so
 "cuadra-top / floor" is what cuadra-top adds on top of Python + Textual themselves.
@@ -7,9 +7,12 @@ The bench times it exactly like cuadra-top (same interpreter, same pty, same ter
 shows for the bench's start-up org). Keys: ``q`` quits; ``n`` changes the label to ``count N``
 (a key-to-screen baseline).
 
-``--stack`` first imports the two other libraries cuadra-top cannot start without, httpx and
-pydantic, and builds one pydantic model: the floor of *the project's* stack, which shows how
-much of cuadra-top's start-up is the libraries it must load rather than its own work.
+``--stack URL TOKEN``: the floor of *the project's stack* (issue 13): the same app, after
+importing the two other libraries cuadra-top cannot start without, httpx and pydantic, making
+one real ``GET URL`` with httpx (bearer ``TOKEN``, the bench's simulator) and parsing the answer
+with a pydantic model; the label, ``used N`` from the answer's ``credits.used``, is shown only
+after that. It is the least any program built on this stack needs to put live data on screen,
+so "cuadra-top / stack floor" is what cuadra-top adds on top of its libraries and one request.
 """
 
 from __future__ import annotations
@@ -36,22 +39,30 @@ class FloorApp(App[None]):
         self.query_one("#label", Static).update(f"count {self.count}")
 
 
-def load_stack() -> None:
-    import httpx  # noqa: F401
+def fetch_credits_used(url: str, token: str) -> int:
+    """One GET with httpx (a client as any program makes one: TLS context, pool), the answer
+    parsed with pydantic: ``credits.used``."""
+    import httpx
     from pydantic import BaseModel
 
-    class Probe(BaseModel):
+    class Credits(BaseModel):
         used: int
 
-    Probe(used=1)
+    class Usage(BaseModel):
+        credits: Credits
+
+    with httpx.Client(timeout=10.0) as client:
+        response = client.get(url, headers={"Authorization": f"Bearer {token}"})
+        response.raise_for_status()
+    return Usage.model_validate_json(response.content).credits.used
 
 
 def main(argv: list[str]) -> int:
     marker = "used 42,100"
-    if "--stack" in argv:
-        argv = [a for a in argv if a != "--stack"]
-        load_stack()
-    if len(argv) >= 2 and argv[0] == "--marker":
+    if argv[:1] == ["--stack"] and len(argv) >= 3:
+        marker = f"used {fetch_credits_used(argv[1], argv[2]):,}"
+        argv = argv[3:]
+    elif len(argv) >= 2 and argv[0] == "--marker":
         marker = argv[1]
     FloorApp(marker).run()
     return 0

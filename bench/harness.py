@@ -613,6 +613,28 @@ def run_worker(argv: Sequence[str], env: dict[str, str], timeout: float) -> dict
 
 
 # ---------------------------------------------------------------------------------------------
+# the history, as an earlier run left it
+
+
+def store_answer(sim, name: str, config: Path, env: dict[str, str], cwd: Path, used: int) -> None:
+    """What an earlier run left in the history of ``env``'s home: ``cuadra-top --once`` stores
+    an answer of ``used`` credits for org ``name`` (the simulator sends that document once)."""
+    from cuadra_top.simulator import Fault
+
+    body = sim.usage_for(name)
+    body["credits"]["used"] = used
+    body["credits"]["available"] = body["credits"]["limit"] - used
+    sim.set_fault(name, Fault(document=body, times=1))
+    try:
+        done = subprocess.run([str(CUADRA_TOP), "--once", "--config", str(config), "--org", name], env=env,
+                              cwd=str(cwd), capture_output=True, text=True, timeout=60)
+    finally:
+        sim.set_fault(name, None)
+    if done.returncode != 0 or f"{used:,}" not in done.stdout:
+        raise BenchError(f"storing an answer of {name} failed ({done.returncode}): {done.stdout}{done.stderr}")
+
+
+# ---------------------------------------------------------------------------------------------
 # statistics and machine
 
 

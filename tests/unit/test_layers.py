@@ -181,3 +181,57 @@ def test_status_from_the_cache_imports_no_heavy_library(sim, tmp_path, isolated_
     assert report["code"] == 0 and result.stdout == "alpha 10% · beta 10%\n", result
     assert report["heavy"] == [], f"status imported {report['heavy'][:5]}"
     assert sim.request_count() == 2
+
+
+FIRST_SCREEN_PROBE = """
+import asyncio, json, sys, time
+from cuadra_top.config import load_config
+from cuadra_top.state.trends import open_trends
+from cuadra_top.tui.factory import TuiOptions, make_app
+
+HTTP = ("httpx", "httpcore", "anyio", "h11", "certifi")
+
+def http_stack():
+    return sorted(m for m in sys.modules if m.split(".")[0] in HTTP and sys.modules[m] is not None)
+
+async def main():
+    loaded = load_config(sys.argv[1], {})
+    seen = {"before_app": http_stack()}
+    app = make_app(TuiOptions(loaded.settings, environ={}, start_org="alpha", persist_theme=False,
+                              trends=open_trends(True, open_later=True)))  # as the command line opens it
+    start = app.monitor.start
+
+    async def observed_start():
+        seen["stored_answer_drawn"] = "from history" in app.main_screen.header_line
+        seen["at_start"] = http_stack()
+        await start()
+
+    app.monitor.start = observed_start
+    async with app.run_test() as pilot:
+        deadline = time.monotonic() + 15
+        while app.monitor.state_of("alpha").fetched is None and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        seen["live"] = app.monitor.state_of("alpha").fetched is not None
+    seen["later"] = "httpx" in sys.modules
+    print(json.dumps(seen), file=sys.stderr)
+
+asyncio.run(main())
+"""
+# None above: the block of httpx._main
+
+
+def test_the_tuis_first_screen_loads_no_http_stack(sim, tmp_path, isolated_env):
+    """The answer the history kept is on screen before the HTTP stack is imported (httpx and
+    httpcore, with their TLS context: ~100 ms of CPU): the pools are built after it."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[[org]]\nname = "alpha"\napi_url = "{sim.base_url}"\ntoken = "alpha-token"\n')
+    config.chmod(0o600)
+    env = {**child_env(), "XDG_DATA_HOME": str(tmp_path / "data")}
+    stored = subprocess.run([sys.executable, "-m", "cuadra_top", "--once", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert stored.returncode == 0, stored  # an earlier run: the answer is in the history
+    result = subprocess.run([sys.executable, "-c", FIRST_SCREEN_PROBE, str(config)], capture_output=True,
+                            text=True, timeout=60, cwd=tmp_path, env=env)
+    seen = json.loads(result.stderr.strip().splitlines()[-1])
+    assert seen == {"before_app": [], "stored_answer_drawn": True, "at_start": [], "live": True, "later": True}, (
+        result.stderr)

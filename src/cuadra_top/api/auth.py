@@ -12,9 +12,8 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import httpx
 from pydantic import SecretStr
 
 from cuadra_top.api.claims import token_identity
@@ -23,6 +22,9 @@ from cuadra_top.api.errors import ApiError, AuthError, ProtocolError, RateLimite
 from cuadra_top.debuglog import logger
 from cuadra_top.redaction import remember_secret
 from cuadra_top.api.http import check_url, problem_of, retry_advice, retry_after_seconds, send
+
+if TYPE_CHECKING:
+    import httpx  # the pool is the caller's: a config that builds credentials never loads httpx
 
 log = logger("auth")
 

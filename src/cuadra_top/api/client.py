@@ -6,9 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import ValidationError
 
 from cuadra_top.api.auth import Credential
@@ -16,6 +15,9 @@ from cuadra_top.api.errors import ApiError, ProtocolError
 from cuadra_top.api.http import Answer, check_url, error_for, send
 from cuadra_top.api.models import Usage, describe_validation_error, parse_usage
 from cuadra_top.redaction import redact
+
+if TYPE_CHECKING:
+    import httpx  # the pool is the caller's (the fleet's): this module never needs httpx itself
 
 DEFAULT_API_URL = "https://api.cuadra.ai"
 

@@ -3,11 +3,16 @@
 One ``httpx.AsyncClient`` (one connection pool) serves every organization. Responses are
 read with a size cap and within a deadline, transport failures become :class:`NetworkError`,
 and error answers become typed errors carrying the RFC 7807 problem's title and detail.
+
+httpx (and the proxy transports built on it) are imported where a client is made or a
+request sent, not with this module: the config checks its URLs and TLS settings here, and
+neither it nor a screen showing the answers the history kept should pay for the HTTP stack.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import re
@@ -18,10 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from cuadra_top import __version__
 from cuadra_top.format import printable
@@ -40,7 +43,11 @@ from cuadra_top.api.errors import (
     ServerError,
     TLSConfigError,
 )
-from cuadra_top.api.proxy import ProxyFailure, is_loopback, proxy_mounts
+
+if TYPE_CHECKING:
+    import httpx
+
+    from cuadra_top.api.proxy import ProxyFailure
 
 log = logger("http")
 
@@ -173,6 +180,10 @@ def make_http_client(
 ) -> httpx.AsyncClient:
     """A pooled client. Certificates are always verified, against ``tls`` when given (shared
     between pools), else a context built from ``ca_bundle`` or the default stores."""
+    import httpx
+
+    from cuadra_top.api.proxy import proxy_mounts
+
     verify = tls or tls_context(ca_bundle)
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(
@@ -184,6 +195,16 @@ def make_http_client(
         trust_env=True,  # honour HTTPS_PROXY / NO_PROXY on servers...
         mounts=proxy_mounts(verify, limits),  # ...naming the proxy in errors, never for loopback
     )
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_url(url: str, what: str = "api_url") -> str:
@@ -218,6 +239,10 @@ def one_line(text: str, limit: int = 200) -> str:
 
 def describe_transport_error(exc: httpx.TransportError, url: str) -> NetworkError | ProtocolError:
     """Name the cause of a request that got no usable HTTP answer, in one line."""
+    import httpx
+
+    from cuadra_top.api.proxy import ProxyFailure
+
     if isinstance(exc, ProxyFailure):
         return describe_proxy_failure(exc, url)
     host = urlsplit(url).netloc
@@ -262,6 +287,8 @@ def _tls_in_chain(exc: BaseException) -> bool:
 def describe_proxy_failure(exc: ProxyFailure, url: str) -> NetworkError | ProtocolError:
     """A failure on the way through a proxy: the proxy's own (it cannot be reached, refuses the
     tunnel) names the proxy, not the API host; anything later says it went via the proxy."""
+    import httpx
+
     cause, host = exc.cause, urlsplit(url).hostname
     if isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout)) and not _tls_in_chain(cause):
         reached = describe_transport_error(cause, f"http://{exc.address}").message
@@ -348,6 +375,8 @@ async def send(
 ) -> Answer:
     """Make one request and read the whole body, refusing bodies over ``max_bytes``, within
     the client's :func:`request_deadline`."""
+    import httpx  # loaded already: ``http`` is one of its clients
+
     started = time.perf_counter()
     deadline = request_deadline(http.timeout)
     bound = asyncio.timeout(deadline)

@@ -10,7 +10,6 @@ are also mounted direct, which is the way httpx itself exempts ``NO_PROXY`` host
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import ssl
 from urllib.parse import urlsplit
@@ -19,22 +18,13 @@ from urllib.request import getproxies
 import httpx
 
 from cuadra_top.api.errors import ProxyConfigError
+from cuadra_top.api.http import is_loopback
 from cuadra_top.redaction import MASK, remember_secret
 
 PROXY_VARIABLES = (("http", "HTTP_PROXY"), ("https", "HTTPS_PROXY"), ("all", "ALL_PROXY"))
 """httpx's mount pattern ``<scheme>://`` for each proxy variable it reads (via urllib)."""
 LOOPBACK_PATTERNS = ("all://localhost", "all://*.localhost", "all://127.0.0.1", "all://[::1]")
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?(.*)@")
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def masked_proxy(url: str) -> str:

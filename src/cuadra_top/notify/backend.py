@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from cuadra_top.api.proxy import is_loopback
+from cuadra_top.api.http import is_loopback
 from cuadra_top.debuglog import LOGGER_NAME, logger
 from cuadra_top.format import printable
 from cuadra_top.redaction import redact, remember_secret

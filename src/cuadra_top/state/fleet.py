@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import httpx
 
 from cuadra_top.api.auth import TOKEN_COMMAND_TIMEOUT
-from cuadra_top.api.client import Fetched, UsageClient
+from cuadra_top.api.client import UsageClient
 from cuadra_top.api.errors import ApiError
 from cuadra_top.api.http import Timeouts, make_http_client, one_line, request_deadline, tls_context, too_slow
 from cuadra_top.config import OrgConfig, Settings, build_credential
 from cuadra_top.state.identity import series_key
+from cuadra_top.state.result import OrgResult  # what fetch returns (it lives apart: see there)
 
 POOL_CONNECTIONS = 8
 MAX_POOLS = 8
@@ -44,22 +45,6 @@ def whole_fetch_deadline(timeout: httpx.Timeout) -> float | None:
     return 2 * (max(request, TOKEN_COMMAND_TIMEOUT) + request) + FETCH_DEADLINE_MARGIN
 
 
-@dataclass(frozen=True)
-class OrgResult:
-    """The outcome of one fetch of one org: exactly one of ``fetched`` and ``error`` is set."""
-
-    name: str
-    fetched: Fetched | None
-    error: ApiError | None
-    attempted_at: datetime
-    key: str | None = None
-    """The org's history series key (``state.identity.series_key``) when known, else None."""
-
-    @property
-    def ok(self) -> bool:
-        return self.fetched is not None
-
-
 class Fleet:
     """Owns the connection pools (``httpx.AsyncClient``s) and one ``UsageClient`` per org.
     Building it builds a TLS context: do it off the event loop (``asyncio.to_thread``)."""
@@ -72,6 +57,7 @@ class Fleet:
         timeouts: Timeouts = Timeouts(),
         ca_bundle: str | None = None,
         http: httpx.AsyncClient | None = None,
+        tls: ssl.SSLContext | None = None,
         max_pools: int = MAX_POOLS,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         fetch_deadline: float | None = None,
@@ -81,7 +67,7 @@ class Fleet:
         if http is not None:
             self.pools = [http]
         else:
-            tls = tls_context(ca_bundle, environ)
+            tls = tls or tls_context(ca_bundle, environ)  # ``tls``: built beforehand from the same settings
             count = min(max_pools, max(1, math.ceil(len(orgs) / POOL_CONNECTIONS)))
             self.pools = [make_http_client(timeouts, max_connections=POOL_CONNECTIONS, tls=tls)
                           for _ in range(count)]

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, TypeAlias
 
 from cuadra_top.api.client import Fetched
 from cuadra_top.api.errors import ConfigProblem, SetupError
@@ -25,13 +27,16 @@ from cuadra_top.debuglog import logger
 from cuadra_top.state.alert_engine import AlertEngine, HistoryAlertStore, series_for
 from cuadra_top.state.alerts import Finding, Health, Notice, NoticeKind, data_findings, health_findings
 from cuadra_top.thresholds import AlertPolicy, Thresholds
-from cuadra_top.state.fleet import Fleet, OrgResult
+from cuadra_top.state.result import OrgResult
 from cuadra_top.state.identity import site
 from cuadra_top.display_time import display_zone
 from cuadra_top.state.forecast import Forecast
 from cuadra_top.state.periods import Period
 from cuadra_top.state.poller import OrgPoller, OrgState
 from cuadra_top.state.trends import Trends, recording
+
+if TYPE_CHECKING:
+    from cuadra_top.state.fleet import Fleet
 
 log = logger("monitor")
 
@@ -63,8 +68,10 @@ class AlertNotice:
 
 MonitorEvent = OrgChanged | AlertNotice
 Subscriber = Callable[[MonitorEvent], None]
-FleetSource = Fleet | Future | None
-"""A fleet, one being built elsewhere (a ``concurrent.futures.Future``), or None: built here."""
+FleetSource: TypeAlias = "Fleet | Future | None"
+"""A fleet, one being built elsewhere (a ``concurrent.futures.Future``), or None: built here
+(in a thread, which is where the HTTP stack is first imported: a monitor that has not
+started yet, or shows only the answers the history kept, has not loaded httpx)."""
 OrgReloader = Callable[[str], OrgConfig]
 """Reads one org's config afresh (raises ConfigError): ``refresh`` of an org stopped on a
 credential error uses it, so a token fixed in the config works without a restart."""
@@ -86,10 +93,12 @@ class Monitor:
         rng: random.Random | None = None,
         reload_org: OrgReloader | None = None,
         judge_alerts: bool = True,
+        tls: Future[ssl.SSLContext] | None = None,
     ) -> None:
         """``judge_alerts=False``: no alert is judged, so none is claimed in the shared history
         (an exporter leaves alerting to Prometheus; claiming would keep ``watch`` from
-        delivering the crossings it saw)."""
+        delivering the crossings it saw). ``tls``: the TLS context of ``settings``, being built
+        elsewhere (``api.http.tls_context``), for the pools this monitor builds."""
         self.settings = settings
         self.names = list(names) if names is not None else [org.name for org in settings.org]
         self.trends = trends if trends is not None else Trends(None, clock)
@@ -97,8 +106,9 @@ class Monitor:
         self.environ = environ
         self.interval = float(interval or settings.refresh_interval)
         self.paused = False
-        self.fleet: Fleet | None = fleet if isinstance(fleet, Fleet) else None
+        self.fleet: Fleet | None = None if fleet is None or isinstance(fleet, Future) else fleet
         self._fleet_source = fleet
+        self._tls = tls
         self._rng = rng or random.Random()
         self._reload_org = reload_org
         self._judge_alerts = judge_alerts
@@ -109,6 +119,8 @@ class Monitor:
         self._judged: dict[str, tuple[object, ...]] = {}
         self._sighted: set[str] = set()
         self._cached: dict[str, Fetched] = {}
+        self._stored_reading: asyncio.Future[dict[str, tuple[datetime, dict]]] | None = None
+        self._stored_shown = False
         self._failing_since: dict[str, datetime] = {}
         self._to_judge: dict[str, None] = {}
         self._judging: asyncio.Task[None] | None = None
@@ -138,11 +150,12 @@ class Monitor:
     # -- life ----------------------------------------------------------------------------------
     async def start(self) -> None:
         """Get the connection pools, start every poller, then read the history (in a thread:
-        the first answers never wait on the disk)."""
+        the first answers never wait on the disk). The answers the history kept are read
+        while the pools are built, unless :meth:`load_cached` has read them already."""
         if self._started:
             return
         self._started = True
-        cached = asyncio.ensure_future(self._load_cached())  # while the pools are being built
+        cached = asyncio.ensure_future(self.load_cached())  # while the pools are being built
         try:
             fleet: Fleet | None = await self._obtain_fleet()
         except SetupError as exc:  # CA or proxy settings that cannot work: every org says so
@@ -181,16 +194,44 @@ class Monitor:
             await self.trends.load(added, fleet.series_keys(added) if fleet else None)
         await self.trends.thin_history()
 
-    async def _load_cached(self) -> None:
-        """The newest answers the history kept, shown at once as cached (an instant first screen
-        before the first live answer); a history that cannot tell is no loss."""
+    async def load_cached(self) -> list[str]:
+        """Read the newest answers the history kept and show them at once, as cached (an
+        instant first screen before the first live answer); the names of the orgs that have
+        one. Read once (in a thread): later calls return what the first found. A front end
+        may call it before :meth:`start`, to have them on screen before the pools are built."""
+        if not self._stored_shown:
+            if self._stored_reading is None:
+                self._stored_reading = asyncio.ensure_future(asyncio.to_thread(self._read_stored))
+            self._show_stored(await asyncio.shield(self._stored_reading))
+        return [name for name in self.names if name in self._cached]
+
+    @property
+    def cached_loaded(self) -> bool:
+        """Whether the stored answers have been read (and shown) already."""
+        return self._stored_shown
+
+    def load_cached_now(self) -> list[str]:
+        """:meth:`load_cached`, blocking: for a front end that wants them in its very first
+        frame, before its event loop runs (one indexed query on a read-only connection, a
+        few ms: what ``cuadra-top status`` does every few seconds)."""
+        if not self._stored_shown:
+            self._show_stored(self._read_stored())
+        return [name for name in self.names if name in self._cached]
+
+    def _read_stored(self) -> dict[str, tuple[datetime, dict]]:
+        """The stored answers (blocking); a history that cannot tell is no loss."""
         sites = {org.name: site(org.api_url) for org in self.settings.org}
         wanted = [(name, sites[name]) for name in self.names if name in sites]
         try:
-            found = await asyncio.to_thread(self.trends.latest_answers, wanted)
+            return self.trends.latest_answers(wanted)
         except Exception:  # noqa: BLE001 - a damaged file: the full open says so later
             log.exception("reading the cached answers failed")
+            return {}
+
+    def _show_stored(self, found: dict[str, tuple[datetime, dict]]) -> None:
+        if self._stored_shown:
             return
+        self._stored_shown = True
         for name, (at, body) in found.items():
             try:
                 usage = parse_usage(body)
@@ -215,12 +256,12 @@ class Monitor:
 
     async def _obtain_fleet(self) -> Fleet:
         source = self._fleet_source
-        if isinstance(source, Fleet):
-            return source
         if isinstance(source, Future):
             return await asyncio.wrap_future(source)
-        return await asyncio.to_thread(
-            Fleet.from_settings, self.settings, self.environ, now=self.clock, names=self.names)
+        if source is not None:
+            return source
+        return await asyncio.to_thread(_build_fleet, self.settings, self.environ, self.clock, list(self.names),
+                                       self._tls)
 
     @staticmethod
     def _poller_ended(task: asyncio.Task[None]) -> None:
@@ -450,3 +491,12 @@ class Monitor:
             for notice in notices:
                 self._emit(AlertNotice(notice, first_sighting=first, claimed=True))
 
+
+def _build_fleet(settings: Settings, environ: Mapping[str, str], clock: Callable[[], datetime],
+                 names: list[str], tls: Future[ssl.SSLContext] | None) -> Fleet:
+    """The connection pools, built off the event loop: the HTTP stack is imported here, the
+    first time (tens of ms of imports), and the TLS context built (unless ``tls`` was)."""
+    from cuadra_top.state.fleet import Fleet
+
+    context = tls.result() if tls is not None else None  # its error (a CA setting) is this build's
+    return Fleet.from_settings(settings, environ, now=clock, names=names, tls=context)

@@ -24,7 +24,7 @@ from enum import StrEnum
 from cuadra_top.api.client import Fetched
 from cuadra_top.api.errors import ApiError, RateLimited
 from cuadra_top.debuglog import logger
-from cuadra_top.state.fleet import OrgResult
+from cuadra_top.state.result import OrgResult
 
 log = logger("poller")
 

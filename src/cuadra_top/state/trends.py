@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from cuadra_top.api.models import Usage
-from cuadra_top.state.fleet import OrgResult
+from cuadra_top.state.result import OrgResult
 from cuadra_top.clock import utc_now
 from cuadra_top.state.forecast import Forecast, SeriesBreaks, forecast
 from cuadra_top.display_time import DisplayZone

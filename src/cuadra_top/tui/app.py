@@ -7,10 +7,11 @@ stops it (closing connections, writing the history) when it ends.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -40,6 +41,9 @@ from cuadra_top.tui.themes import bundled_themes_dir, load_themes, save_theme_ch
 DEFAULT_THEME = "cuadra"
 FALLBACK_THEME = "textual-dark"
 """Textual's own, for when the bundled theme files are missing or damaged."""
+PAINT_WAIT = 1.0
+"""Seconds the pools wait at most for the answers the history kept to be drawn (a backstop:
+the screen draws them within a frame or two)."""
 STARTUP_GRACE = 2.0
 """Seconds after mount when start-up counts as over even with no data on screen yet."""
 HISTORY_THINNING = 3600.0
@@ -90,6 +94,7 @@ class CuadraTopApp(App[int]):
         self.terminal_encoding: str | None = getattr(sys.__stderr__, "encoding", None)
         """The encoding of the terminal as Textual writes to it (stderr). Not a UTF: the driver
         writes ASCII stand-ins for what it lacks, and keys are named in words."""
+        self._first_frame = asyncio.Event()
         self._theme_problems = self._load_themes()
         self.main_screen = MonitorScreen(monitor, start_org=start_org, now=now)
         self.config_target = config_target
@@ -162,9 +167,36 @@ class CuadraTopApp(App[int]):
         self.notify(report.message, severity="information" if report.ok else "error", timeout=30, markup=False)
 
     async def _start_monitor(self) -> None:
+        in_first_frame = self.monitor.cached_loaded  # read before the app started (run_tui)
+        if await self.monitor.load_cached():
+            # The answers the history kept go on the terminal first: building the pools (the
+            # HTTP stack's imports, a TLS context: ~100 ms of CPU, in a thread that holds the
+            # GIL most of that time) would otherwise hold up the first useful frame. Read
+            # before the app started, they are in its first frame: the pools are built while
+            # Textual settles after it (a few more layouts and paints).
+            await self._until(self._first_frame if in_first_frame else self._painted())
         await self.monitor.start()
         self.show_warnings()
         self.main_screen.render_now()
+
+    def on_ready(self) -> None:
+        """Textual's: the first frame is on the terminal."""
+        self._first_frame.set()
+
+    async def _painted(self) -> None:
+        """Until the main screen has drawn what it has been told so far."""
+        painted = asyncio.Event()
+        if self.main_screen.call_after_refresh(painted.set):
+            await painted.wait()
+
+    @staticmethod
+    async def _until(event: asyncio.Event | Awaitable[None]) -> None:
+        """Wait for ``event`` (an Event, or a coroutine), at most PAINT_WAIT: a backstop."""
+        waited = event.wait() if isinstance(event, asyncio.Event) else event
+        try:
+            await asyncio.wait_for(waited, PAINT_WAIT)
+        except TimeoutError:
+            logger("tui").warning("the stored answers were not drawn within %s s; building the pools", PAINT_WAIT)
 
     def show_warnings(self) -> None:
         """The history's warnings (a damaged file set aside, a skipped sample), once each."""

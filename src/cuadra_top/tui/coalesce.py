@@ -36,10 +36,17 @@ class Coalescer:
     def gap(self) -> float:
         return self._gap() if callable(self._gap) else self._gap
 
-    def add(self, keys: Iterable[str]) -> None:
-        """Hand ``keys`` over with the next batch (at once after a quiet spell)."""
+    def add(self, keys: Iterable[str], *, at_once: bool = False) -> None:
+        """Hand ``keys`` over with the next batch (at once after a quiet spell); ``at_once``:
+        on the next turn even within the gap (what must not wait behind a change handed over a
+        moment before: an org's first answer, after its request went out)."""
         self._pending.update(keys)
-        if self._pending and not self._armed:
+        if not self._pending:
+            return
+        if at_once:
+            self._armed = True  # a later run armed before finds nothing left, or what came since
+            self._schedule(0.0, self._run)
+        elif not self._armed:
             self._armed = True
             self._schedule(max(self._flushed_at + self.gap - self._clock(), 0.0), self._run)
 

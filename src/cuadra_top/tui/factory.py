@@ -13,6 +13,7 @@ def make_app(options: TuiOptions) -> CuadraTopApp:
     monitor = Monitor(
         options.settings, options.fleet, options.trends, options.now,
         environ=options.environ, interval=options.interval, rng=options.rng, reload_org=options.reload_org,
+        tls=options.tls,
     )
     delivery = None
     if options.deliver and options.settings.notify:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import ssl
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +33,8 @@ class TuiOptions:
     rng: random.Random | None = None
     trends: Trends | None = None
     fleet: FleetSource = None
+    tls: Future[ssl.SSLContext] | None = None
+    """The TLS context of ``settings``, being built elsewhere, for the pools (see ``run_tui``)."""
     reload_org: OrgReloader | None = None
     mouse: bool = True
     deliver: bool = True

@@ -1,4 +1,4 @@
-"""Start the TUI: the connection pools are built while Textual is imported."""
+"""Start the TUI."""
 
 from __future__ import annotations
 
@@ -6,26 +6,25 @@ import dataclasses
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from cuadra_top.api.http import tls_context
 from cuadra_top.tui.options import TuiOptions
 
 
 def run_tui(options: TuiOptions) -> int:
-    from cuadra_top.state.fleet import Fleet
+    """Run the app until it ends. The answers the history kept are read before it starts, so
+    its first frame shows them (rather than an empty frame, then a second one: a whole
+    render more before anything useful is on screen). The connection pools are not built
+    here: the monitor builds them once that frame is drawn (see ``CuadraTopApp``), so their
+    work and the HTTP stack's imports never hold it up. Their TLS context, though, is built
+    now, in a thread, while Textual is imported: OpenSSL reads the CA store without the GIL
+    (~15 ms that neither the first frame nor the pools then wait for)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="tls") as early:
+        tls = early.submit(tls_context, options.settings.ca_bundle, options.environ)
+        from cuadra_top.tui.factory import make_app
 
-    if options.fleet is not None:
-        return _run_app(options)
-    # OpenSSL reads the CA store for the TLS context without holding the GIL, so on two cores
-    # building the pools in a thread while Textual is imported is free.
-    with ThreadPoolExecutor(1, thread_name_prefix="fleet") as builder:
-        fleet = builder.submit(Fleet.from_settings, options.settings, options.environ)
-        return _run_app(dataclasses.replace(options, fleet=fleet))
-
-
-def _run_app(options: TuiOptions) -> int:
-    from cuadra_top.tui.factory import make_app
-
-    app = make_app(options)
-    app.run(mouse=options.mouse)
+        app = make_app(dataclasses.replace(options, tls=tls))
+        app.monitor.load_cached_now()
+        app.run(mouse=options.mouse)
     if app.crashed:
         print(f"cuadra-top: internal error in the TUI ({app.crashed}); please report it, "
               "with the output of --log FILE", file=sys.stderr)

@@ -39,6 +39,8 @@ OVERVIEW_GAP_PER_ORG = 0.001
 USAGE_CHART_MIN = 10
 USAGE_CHART_MAX = 20
 """Rows of the Usage tab's credits chart: shown when at least MIN are left under the panes."""
+CHART_AFTER_FIRST_ANSWER = 0.1
+"""Seconds after the first live answer is drawn before the credits chart is (see render_now)."""
 CHROME_ROWS = 6
 """The header, the status line, the tabs and their rule, the key bar."""
 PANES_ROWS_WIDE, PANES_ROWS_STACKED = 14, 30
@@ -81,6 +83,8 @@ class MonitorScreen(Screen):
         self._rendered: tuple[str | None, int, int] | None = None
         self._minute: int | None = None
         self._first_data_drawn = False
+        self._chart_held = False
+        """The credits chart waits (CHART_AFTER_FIRST_ANSWER) after the first live answer's frame."""
         self._changes = Coalescer(self._schedule, self._apply_changes, UPDATE_BATCH)
         self._overview_rows = Coalescer(self._schedule, self._update_overview_rows,
                                         lambda: max(OVERVIEW_COALESCE, OVERVIEW_GAP_PER_ORG * len(names)))
@@ -138,7 +142,7 @@ class MonitorScreen(Screen):
     @property
     def live(self) -> bool:
         """False while the app winds down: late timers and batches then have nothing to draw."""
-        return self.is_attached and bool(self.query(ContentSwitcher))
+        return self.is_attached and bool(self.query_children(ContentSwitcher))  # a child: no walk of the tree
 
     @property
     def org_view(self) -> OrgView:
@@ -160,7 +164,10 @@ class MonitorScreen(Screen):
     # -- from the monitor ---------------------------------------------------------------------
     def _on_monitor_event(self, event: MonitorEvent) -> None:
         if isinstance(event, OrgChanged):
-            self._changes.add((event.name,))
+            # The shown org's first answer is drawn at once, not UPDATE_BATCH after the change
+            # that said its request went out (a fast API answers well within that).
+            first_answer = not self._first_data_drawn and event.name == self.current and event.state.fetched is not None
+            self._changes.add((event.name,), at_once=first_answer)
         elif isinstance(event, AlertNotice) and not event.first_sighting:
             # An org's first answer is on screen in the gauges; a burst of toasts would hide it.
             notice = event.notice
@@ -219,15 +226,30 @@ class MonitorScreen(Screen):
         self._rendered, self._minute = key, minute
         self.org_view.show(OrgShown(state, monitor.forecast_for(state.name), monitor.series(state.name),
                                     monitor.thresholds_for(state.name), now))
-        self.call_after_refresh(self._usage_chart)  # after the panes are laid out (and drawn)
-        if (state.fetched or state.cached) is not None and not self._first_data_drawn:
+        if state.fetched is not None and not self._first_data_drawn:
+            # Start-up is over with the first live answer, not with the answer the history kept:
+            # the pools are built after that one is drawn, and the HTTP stack's imports would
+            # feed the collector the whole graph again and again (app.STARTUP_GRACE otherwise).
             self._first_data_drawn = True
-            self.call_after_refresh(partial(resume_gc, freeze=True))  # start-up is over
+            self.call_after_refresh(partial(resume_gc, freeze=True))
+            # The chart (plotext imported the first time, then drawn: ~20 ms) a moment after the
+            # first live frame: a callback "after refresh" runs once the screen is idle, which
+            # can be before the widgets just changed have asked to be drawn again.
+            self._chart_held = True
+            self.set_timer(CHART_AFTER_FIRST_ANSWER, self._release_chart)
+        else:
+            self.call_after_refresh(self._usage_chart)  # after the panes are laid out (and drawn)
+
+    def _release_chart(self) -> None:
+        self._chart_held = False
+        self._usage_chart()
 
     def _usage_chart(self) -> None:
         """The credits chart under the panes when the terminal leaves room for one: from the
         terminal's size alone (the panes' height is known only after a layout, and a chart
         that came and went with it would make the screen jump); none at 80x24."""
+        if self._chart_held:
+            return  # released a moment after the first live frame (render_now)
         if not self.live or self.showing_overview or self.current is None:
             return
         view = self.org_view
