@@ -234,6 +234,7 @@ async def test_a_tui_with_a_hanging_webhook_still_answers_keys_and_polls_on_time
                                                                               monkeypatch):
     from cuadra_top.config import load_config
     from cuadra_top.notify import service
+    from cuadra_top.notify.delivery import ATTEMPT_TIMEOUT
     from cuadra_top.tui.factory import TuiOptions, make_app
 
     monkeypatch.setattr(service, "STOP_GRACE", 0.2)
@@ -264,7 +265,9 @@ async def test_a_tui_with_a_hanging_webhook_still_answers_keys_and_polls_on_time
             delays.append(time.monotonic() - started)
         await asyncio.sleep(max(0.0, 3.5 - (time.monotonic() - window_start)))
         polls = sorted(t for t in fetched_at.values() if t >= window_start)
-        assert max(delays) < 0.5, delays
+        # A key held up by the send waits for the webhook's attempt timeout (10 s): far above
+        # this bound, which a busy 2-core machine stays under. How fast keys are is the bench's.
+        assert max(delays) < ATTEMPT_TIMEOUT / 5, delays
         assert len(polls) >= 2, polls  # every second, paused for a moment: still polling
         gaps = [b - a for a, b in zip(polls, polls[1:])]
         assert all(gap < 2.0 for gap in gaps), gaps
