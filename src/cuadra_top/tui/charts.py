@@ -73,15 +73,28 @@ class Chart(PlotextPlot):
         self._built: tuple[object, Text] | None = None
         self.builds = 0
         """How many times the picture was built (the tests count them)."""
+        self.repaints = 0
+        """How many times new data asked for a repaint (the tests count them)."""
 
     def draw(self, drawing: Drawing, key: object) -> None:
-        """Use ``drawing`` from now on; ``key`` names its data: the same key, no new picture."""
+        """Use ``drawing`` from now on; ``key`` names its data: the same key, no new picture.
+        New data that draws the same cells (a poll every few seconds moves a month-long line by
+        less than a cell) repaints nothing: a whole chart is ~6 KB of escape sequences, and an
+        idle screen must not send them every poll."""
         self._drawing = drawing
-        if key != self._key:
-            self._key = key
-            self.refresh()
+        if key == self._key:
+            return
+        self._key = key
+        before = self._built[1] if self._built is not None else None
+        if before is not None and self.size.width > 0 and self._picture() == before:
+            return
+        self.repaints += 1
+        self.refresh()
 
     def render(self) -> Text:
+        return self._picture()
+
+    def _picture(self) -> Text:
         width, height = self.size.width, self.size.height
         cache_key = (self._key, width, height, self.app.theme)
         if self._built is not None and self._built[0] == cache_key:
