@@ -176,31 +176,26 @@ class Curve:
 
     def consumed(self, t: datetime) -> int:
         """Credits attributed to known stretches up to ``t`` (rounded; non-decreasing)."""
-        seconds = as_utc(t).timestamp()
-        index = bisect_right(self._times, seconds) - 1
-        if index < 0:
-            return 0
-        where = self._locate(seconds)
-        if where is None:
-            return self._used_total[index]
-        index, fraction = where
-        step = self._used_total[index + 1] - self._used_total[index]
-        return self._used_total[index] + round(step * fraction)
+        base, part = self._running(self._used_total, t)
+        return int(base) + round(part)
 
     def covered(self, start: datetime, end: datetime) -> timedelta:
         """How much of [start, end) lies in known stretches."""
-        return timedelta(seconds=max(self._covered_until(end) - self._covered_until(start), 0.0))
+        until = [sum(self._running(self._covered_total, t)) for t in (start, end)]
+        return timedelta(seconds=max(until[1] - until[0], 0.0))
 
-    def _covered_until(self, t: datetime) -> float:
+    def _running(self, totals: list, t: datetime) -> tuple[float, float]:
+        """A running total at ``t``: (its value at the point before, the share of the next step
+        up to ``t`` when ``t`` lies in a known stretch, else 0)."""
         seconds = as_utc(t).timestamp()
         index = bisect_right(self._times, seconds) - 1
         if index < 0:
-            return 0.0
+            return 0, 0.0
         where = self._locate(seconds)
         if where is None:
-            return self._covered_total[index]
+            return totals[index], 0.0
         index, fraction = where
-        return self._covered_total[index] + (self._covered_total[index + 1] - self._covered_total[index]) * fraction
+        return totals[index], (totals[index + 1] - totals[index]) * fraction
 
     def just_before(self, t: datetime) -> tuple[int, int, Sample] | None:
         """(credits used, storage, the sample whose terms apply) at the last instant before
