@@ -621,7 +621,6 @@ def once(args: argparse.Namespace, loaded, names: list[str], trends) -> int:
 
 def exporter(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     """``cuadra-top exporter``: poll every org, serve /metrics until SIGTERM (SIGHUP reloads)."""
-    import asyncio  # here, not at start-up: `status` must not pay for it
 
     from cuadra_top.config import ConfigError, check_credentials, load_config
     from cuadra_top.exporter.run import ExporterOptions, ExporterService, ListenError
@@ -655,14 +654,23 @@ def exporter(args: argparse.Namespace, loaded, demo_sim=None) -> int:
         web_config=Path(args.web_config_file) if args.web_config_file else None,
         reload=reload if loaded.source == "file" else None,
     )
+    return serve(lambda: ExporterService(options), WebConfigError, ListenError)
+
+
+def serve(build, refused, failed) -> int:
+    """A server of ours (the exporter, web) until SIGTERM or SIGINT: ``build`` it (``refused``:
+    a one-line error, e.g. its web config), then run it (``failed``: a one-line error, e.g. a
+    busy port)."""
+    import asyncio  # here, not at start-up: `status` must not pay for it
+
     try:
-        service = ExporterService(options)
-    except WebConfigError as exc:
+        service = build()
+    except refused as exc:
         return fail(str(exc))
     resume_gc()  # a daemon: start-up is over
     try:
         asyncio.run(service.run_until_signalled())
-    except ListenError as exc:
+    except failed as exc:
         return fail(str(exc))
     return exit_codes.OK
 
@@ -670,7 +678,6 @@ def exporter(args: argparse.Namespace, loaded, demo_sim=None) -> int:
 def web(args: argparse.Namespace, loaded) -> int:
     """``cuadra-top web``: serve the TUI to browsers until SIGTERM; each tab runs
     ``cuadra-top --web-session`` with this run's config and options."""
-    import asyncio  # here, not at start-up: `status` must not pay for it
     from pathlib import Path
 
     from cuadra_top.config import check_credentials
@@ -701,16 +708,7 @@ def web(args: argparse.Namespace, loaded) -> int:
             insecure_no_auth=args.insecure_no_auth,
             what="the demo" if sim is not None else f"{len(names)} org(s)",
         )
-        try:
-            service = WebService(options)
-        except (WebConfigError, WebError) as exc:
-            return fail(str(exc))
-        resume_gc()  # a daemon: start-up is over
-        try:
-            asyncio.run(service.run_until_signalled())
-        except WebError as exc:
-            return fail(str(exc))
-        return exit_codes.OK
+        return serve(lambda: WebService(options), (WebConfigError, WebError), WebError)
     finally:
         if sim is not None:
             sim.stop()
