@@ -198,3 +198,33 @@ async def test_the_help_screen_shown_again_wears_the_theme_of_the_moment(sim):
             await pilot.press("escape")
             await pilot.pause()
     assert backgrounds[0] != backgrounds[1]
+
+
+async def test_notifications_shown_and_gone_leave_nothing_behind(sim):
+    """Each notification is two new widgets. Textual caches a pair of styles per colour pair
+    with ``lru_cache`` on a method of each widget's StylesCache, so every line a toast drew
+    stayed pinned for 1024 more calls after it was gone (13 KiB a toast here, Textualize/textual
+    #6665): with a few alerts a minute the soak's RSS grew megabytes an hour. Toasts that come
+    and go keep next to nothing (48 KiB for these 40, the caches of their texts)."""
+    app = frozen_app(sim, start_org="acme-free")
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await wait_for_data(app, pilot.pause)
+
+        async def toasts(rounds: int, start: int) -> None:
+            for i in range(start, start + rounds):
+                for j in range(4):  # a few at a time, as a fault rotation brings them
+                    app.notify(f"acme-free: the server answered 503 ({i}.{j}); retry in {i % 60} s · last data kept",
+                               severity="error", timeout=0.2)
+                await pilot.pause(0.1)  # mounted and drawn
+                await pilot.pause(0.3)  # gone, each at the end of its own time
+
+        app.monitor.pause(True)  # no answers meanwhile: the toasts are what is measured
+        tracemalloc.start()
+        try:
+            await toasts(3, 0)  # the first ones fill Textual's small per-line caches
+            before = traced()
+            await toasts(10, 3)
+            grown = traced() - before
+        finally:
+            tracemalloc.stop()
+    assert grown < 128 * KIB, f"40 notifications shown and gone kept {grown / KIB:.0f} KiB"

@@ -36,6 +36,7 @@ from cuadra_top.state.monitor import Monitor
 from cuadra_top.tui.help import open_help
 from cuadra_top.tui.overview import OverviewTable
 from cuadra_top.tui.screen import MonitorScreen
+from cuadra_top.tui.textual_memory import release_gone_widgets
 from cuadra_top.tui.themes import bundled_themes_dir, load_themes, save_theme_choice, user_themes_dir
 
 DEFAULT_THEME = "cuadra"
@@ -80,6 +81,7 @@ class CuadraTopApp(App[int]):
         # NO_COLOR means no colour at all (no-color.org): Textual's default under NO_COLOR turns
         # colours grey (still 256-colour codes); with ANSI colours on it strips them instead.
         super().__init__(ansi_color=True if os.environ.get("NO_COLOR") else None)
+        release_gone_widgets()  # toasts come and go: Textual must not keep what they drew
         self.monitor = monitor
         self.now = now
         self.config_path = config_path
