@@ -46,13 +46,12 @@ from cuadra_top.api.auth import (
 from cuadra_top.api.client import DEFAULT_API_URL
 from cuadra_top.api.errors import InsecureURL, TLSConfigError
 from cuadra_top.api.http import CA_FILE_FIX, Timeouts, ca_file_problem, check_tls_environment, check_url
-from cuadra_top import glyphs
+from cuadra_top import APP_NAME, glyphs  # noqa: F401 - APP_NAME: importers of config use it
 from cuadra_top.format import printable
 from cuadra_top.display_time import zone_named
 from cuadra_top.redaction import MASK, remember_secret
 from cuadra_top.thresholds import AlertPolicy, Thresholds
 
-APP_NAME = "cuadra-top"
 CLIENT_ID_RULE = f"a client_id is {VISIBLE_ASCII}"
 
 

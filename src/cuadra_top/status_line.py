@@ -15,9 +15,9 @@ the credits are projected to run out before the period resets, and then when the
 carry ⚠, ‼ or ·, ASCII stands in (``!``, ``!!``, ``|``). ``--format`` is applied to each org
 (:data:`FIELDS`); the orgs are joined by the separator.
 
-The config is read here without validating it in full (the full loader imports pydantic);
-anything this reader does not expect sends it to the full loader, whose one-line error is
-then reported, as elsewhere, with exit 2. ``cuadra-top config validate`` checks everything.
+The config is read without validating it in full (:mod:`cuadra_top.quick_config`: the full
+loader imports pydantic); anything that reader does not expect sends it to the full loader,
+whose one-line error is then reported, as elsewhere, with exit 2. ``cuadra-top config validate`` checks everything.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import math
 import os
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -35,11 +34,9 @@ from typing import Any
 
 from cuadra_top import exit_codes
 from cuadra_top import format as fmt
+from cuadra_top.quick_config import NeedsFullConfig, QuickConfig, QuickOrg, read_config
 from cuadra_top.thresholds import Band, Thresholds
 
-DEFAULT_API_URL = "https://api.cuadra.ai"
-"""As ``cuadra_top.api.client.DEFAULT_API_URL`` (a test keeps them equal): importing that
-module would import httpx."""
 HISTORY_STEP = 60.0
 """As ``cuadra_top.state.trends.HISTORY_STEP``: the history keeps at most one sample a minute
 per org, so a sample up to this old is as fresh as the history can be."""
@@ -80,30 +77,6 @@ FIELDS = {
 }
 
 
-class NeedsFullConfig(Exception):
-    """The quick reader met something it does not check: the full loader must say what."""
-
-
-@dataclass
-class StatusOrg:
-    """What ``status`` needs of one org's config."""
-
-    name: str
-    api_url: str
-    identity: str | None
-    """``client:<id>`` / ``org:<claim>``, '' for an opaque token (keyed by name); None when it
-    cannot be known without running or unlocking something (token_command, keyring)."""
-    thresholds: Thresholds
-
-
-@dataclass
-class StatusConfig:
-    orgs: list[StatusOrg]
-    refresh_interval: float
-    history: bool
-    path: Path | None
-
-
 @dataclass
 class Figure:
     """One org's line, from its newest sample and its forecast."""
@@ -121,109 +94,20 @@ class Figure:
     band: Band = Band.NONE
 
 
-# -- the config, quickly -----------------------------------------------------------------------
-
-
-def read_config(cli_path: str | None, environ: Mapping[str, str]) -> StatusConfig:
-    """The orgs and settings ``status`` needs; NeedsFullConfig for anything unexpected."""
-    if cli_path or environ.get("CUADRA_TOP_CONFIG"):
-        path = Path(cli_path or environ["CUADRA_TOP_CONFIG"]).expanduser()
-    else:
-        import platformdirs
-
-        path = platformdirs.user_config_path("cuadra-top") / "config.toml"
-    if not path.is_file():
-        if cli_path or environ.get("CUADRA_TOP_CONFIG"):
-            raise NeedsFullConfig  # the loader's "no such config file"
-        return StatusConfig(_env_orgs(environ), 30.0, True, None)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        raise NeedsFullConfig from None
-    interval = _number(data.get("refresh_interval", 30.0))
-    history = data.get("history", True)
-    if not isinstance(history, bool) or not 1 <= interval <= 86400:
-        raise NeedsFullConfig
-    defaults = Thresholds(_number(data.get("warn_percent", 80.0)), _number(data.get("critical_percent", 95.0)),
-                          _flag(data.get("warn_on_projected_exhaustion", True)))
-    tables = data.get("org", [])
-    if not isinstance(tables, list):
-        raise NeedsFullConfig
-    orgs = [_org(table, defaults, environ) for table in tables]
-    if len({org.name for org in orgs}) != len(orgs):
-        raise NeedsFullConfig
-    return StatusConfig(orgs, interval, history, path)
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise NeedsFullConfig
-    return float(value)
-
-
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise NeedsFullConfig
-    return value
-
-
-def _org(table: Any, defaults: Thresholds, environ: Mapping[str, str]) -> StatusOrg:
-    if not isinstance(table, dict) or not isinstance(table.get("name"), str) or not table["name"]:
-        raise NeedsFullConfig
-    api_url = table.get("api_url", DEFAULT_API_URL)
-    if not isinstance(api_url, str):
-        raise NeedsFullConfig
-    warn = _number(table["warn_percent"]) if "warn_percent" in table else defaults.warn_percent
-    critical = _number(table["critical_percent"]) if "critical_percent" in table else defaults.critical_percent
-    projected = (_flag(table["warn_on_projected_exhaustion"]) if "warn_on_projected_exhaustion" in table
-                 else defaults.warn_on_projected_exhaustion)
-    thresholds = Thresholds(warn, max(critical, warn), projected)
-    return StatusOrg(table["name"], api_url.rstrip("/"), _identity(table, environ), thresholds)
-
-
-def _identity(table: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
-    """As the credential would tell it (``Credential.identity``), without building it."""
-    from cuadra_top.api.claims import token_identity
-
-    if isinstance(table.get("client_id"), str):
-        return f"client:{table['client_id']}"
-    if table.get("token_command") or table.get("token_keyring"):
-        return None
-    token = table.get("token")
-    if isinstance(table.get("token_env"), str):
-        token = environ.get(table["token_env"], "")
-    elif token is None:  # no credential in the table: the environment's
-        if environ.get("CUADRA_TOKEN", "").strip():
-            token = environ["CUADRA_TOKEN"]
-        elif environ.get("CUADRA_CLIENT_ID", "").strip():
-            return f"client:{environ['CUADRA_CLIENT_ID'].removesuffix(chr(10))}"
-    if not isinstance(token, str):
-        raise NeedsFullConfig
-    return token_identity(token.removesuffix("\n")) or ""
-
-
-def _env_orgs(environ: Mapping[str, str]) -> list[StatusOrg]:
-    """No config file: the ``default`` org of the environment, as the loader makes it."""
-    if not (environ.get("CUADRA_TOKEN", "").strip() or environ.get("CUADRA_CLIENT_ID", "").strip()):
-        return []
-    api_url = environ.get("CUADRA_API_URL") or DEFAULT_API_URL
-    return [StatusOrg("default", api_url.rstrip("/"), _identity({}, environ), Thresholds())]
-
-
-def _full_config(cli_path: str | None, environ: Mapping[str, str]) -> StatusConfig:
+def _full_config(cli_path: str | None, environ: Mapping[str, str]) -> QuickConfig:
     """What the full loader makes of the config (raises its ConfigError)."""
     from cuadra_top.config import load_config
 
     loaded = load_config(cli_path, environ)
     settings = loaded.settings
-    orgs = [StatusOrg(org.name, org.api_url, None, settings.thresholds_of(org)) for org in settings.org]
-    return StatusConfig(orgs, settings.refresh_interval, settings.history, loaded.path)
+    orgs = [QuickOrg(org.name, org.api_url, None, settings.thresholds_of(org)) for org in settings.org]
+    return QuickConfig(orgs, settings.refresh_interval, settings.history, loaded.path)
 
 
 # -- the history -------------------------------------------------------------------------------
 
 
-def _series_key(org: StatusOrg, history) -> str | None:
+def _series_key(org: QuickOrg, history) -> str | None:
     from cuadra_top.state.identity import site
 
     if org.identity is None:
@@ -231,7 +115,7 @@ def _series_key(org: StatusOrg, history) -> str | None:
     return f"{site(org.api_url)} {org.identity or 'name:' + org.name}"
 
 
-def figures_from_history(orgs: Sequence[StatusOrg], history, now: datetime) -> dict[str, Figure]:
+def figures_from_history(orgs: Sequence[QuickOrg], history, now: datetime) -> dict[str, Figure]:
     from cuadra_top.state.forecast import forecast
 
     found: dict[str, Figure] = {}
@@ -460,7 +344,7 @@ def run(cli_path: str | None, org_name: str | None, template: str | None,
     return exit_codes.OK if all(figure.has_data for figure in figures.values()) else exit_codes.FAILED
 
 
-def _refigured(orgs: Sequence[StatusOrg], history_path: Path | None, fresh: Mapping[str, Any],
+def _refigured(orgs: Sequence[QuickOrg], history_path: Path | None, fresh: Mapping[str, Any],
                now: datetime) -> dict[str, Figure]:
     """The figures of orgs just fetched: from the history they were recorded in (so the
     forecast has them), or from the answer alone without a history."""

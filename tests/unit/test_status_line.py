@@ -186,8 +186,9 @@ def test_an_org_whose_identity_needs_its_command_is_found_by_name(sim, tmp_path,
 
 
 def test_the_default_api_url_is_the_clients():
+    from cuadra_top import quick_config
     from cuadra_top.api.client import DEFAULT_API_URL
     from cuadra_top.state.trends import HISTORY_STEP
 
-    assert status_line.DEFAULT_API_URL == DEFAULT_API_URL
+    assert quick_config.DEFAULT_API_URL == DEFAULT_API_URL
     assert status_line.HISTORY_STEP == HISTORY_STEP.total_seconds()

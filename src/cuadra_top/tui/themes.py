@@ -19,7 +19,7 @@ from pathlib import Path
 
 from textual.theme import Theme
 
-from cuadra_top.config import APP_NAME
+from cuadra_top import APP_NAME
 
 _THEME_FIELDS = {f.name for f in fields(Theme)}
 
