@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 from collections.abc import Sequence
+from typing import NoReturn
 
 from cuadra_top import __version__, exit_codes, glyphs
 from cuadra_top.startup import pause_gc, resume_gc
@@ -89,7 +90,36 @@ def port_number(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("config", "auth", "status", "simulate", "exporter", "web", "notify", "watch", "history")
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line. Without a command word (the TUI, ``--once``) the parser is built
+    without the commands' own (a third of a first frame's extra work over Textual's own is in
+    building them); whatever it does not take (and any ``-h``) goes to the whole parser, so
+    the errors and the help are its own."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not any(arg in COMMANDS or arg.startswith(("-h", "--h")) for arg in argv):
+        quick = build_parser(with_commands=False)
+        quick.error = _refuse  # type: ignore[method-assign]  # the whole parser says it, with its usage
+        try:
+            args, rest = quick.parse_known_args(argv)
+        except _Refused:
+            rest = argv
+        if not rest:
+            return args
+    return build_parser().parse_args(argv)
+
+
+class _Refused(Exception):
+    pass
+
+
+def _refuse(message: str) -> NoReturn:
+    raise _Refused(message)
+
+
+def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cuadra-top",
         description=DESCRIPTION,
@@ -120,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--web-session", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--demo-shared", metavar="SPEC", help=argparse.SUPPRESS)
 
+    if not with_commands:
+        parser.set_defaults(command=None)
+        return parser
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     config = commands.add_parser("config", help="config path | show | validate")
     config.add_argument("action", choices=("path", "show", "validate"))
@@ -286,7 +319,7 @@ def reader_gone() -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(argv)
     if args.log:
         from cuadra_top.debuglog import setup_debug_log
 
@@ -313,10 +346,6 @@ def dispatch(args: argparse.Namespace) -> int:
         from cuadra_top import status_line
 
         return status_line.main(args.config, args.status_org, args.status_format, os.environ)
-    from cuadra_top.api.errors import SetupError
-    from cuadra_top.config import ConfigError
-    from cuadra_top.display_time import UnknownZone
-
     if args.check:
         args.once = True
     watching = args.command == "watch"
@@ -350,7 +379,7 @@ def dispatch(args: argparse.Namespace) -> int:
         if args.demo:
             return run_demo(args)
         return run_configured(args)
-    except (ConfigError, UnknownZone) as exc:  # UnknownZone: --timezone (the key is checked with the file)
+    except config_errors() as exc:  # UnknownZone: --timezone (the key is checked with the file)
         if args.check:
             # A monitoring plugin's contract: one line on stdout, UNKNOWN (Nagios reads 2 as CRITICAL).
             from cuadra_top.state.alerts import Level
@@ -358,8 +387,24 @@ def dispatch(args: argparse.Namespace) -> int:
             say(f"CUADRA UNKNOWN - config error: {exc}")
             return int(Level.UNKNOWN)
         return fail(str(exc))
-    except SetupError as exc:  # CA or proxy settings that cannot work, found building the fleet
+    except setup_error() as exc:  # CA or proxy settings that cannot work, found building the fleet
         return fail(exc.message)
+
+
+def config_errors() -> tuple[type[Exception], ...]:
+    """What a config, or ``--timezone``, gets wrong. Imported when one is raised (an except
+    clause is evaluated then): the config's module imports pydantic, which a returning user's
+    first frame does not wait for."""
+    from cuadra_top.config import ConfigError
+    from cuadra_top.display_time import UnknownZone
+
+    return ConfigError, UnknownZone
+
+
+def setup_error() -> type[Exception]:
+    from cuadra_top.api.errors import SetupError
+
+    return SetupError
 
 
 def config_command(args: argparse.Namespace) -> int:
@@ -419,6 +464,9 @@ def notify_command(args: argparse.Namespace) -> int:
 
 
 def run_configured(args: argparse.Namespace) -> int:
+    first = run_first_start(args)
+    if first is not None:
+        return first
     from cuadra_top.config import load_config, resolve_path
 
     loaded = load_config(args.config, os.environ)
@@ -427,6 +475,53 @@ def run_configured(args: argparse.Namespace) -> int:
     if not loaded.orgs and not (args.org is None and not args.once and interactive_terminal()):
         return fail(NO_ORGS.format(path=resolve_path(args.config, os.environ)[0]))
     return run_loaded(args, loaded)  # no orgs in a terminal: the TUI opens on Add organization
+
+
+def run_first_start(args: argparse.Namespace) -> int | None:
+    """The TUI of a returning user, its first frame drawn from the history before the config
+    is loaded in full (see :mod:`cuadra_top.tui.first_start`); None when that cannot be done
+    (another command, no terminal, nothing stored, a config only the full loader reads)."""
+    if args.command is not None or args.once or args.no_history or args.web_session or not interactive_terminal():
+        return None
+    from cuadra_top.tui.first_start import glance
+
+    seen = glance(args.config, args.org, os.environ)
+    if seen is None:
+        return None
+    from cuadra_top.tui.app import StartFailed
+    from cuadra_top.tui.run import run_tui_first
+
+    warnings: list[str] = []
+
+    def prepare():
+        """What the full start checks, as the first frame stands (said after it, in one line)."""
+        from cuadra_top.config import check_credentials, load_config, resolve_path
+
+        try:
+            loaded = load_config(args.config, os.environ)
+            warnings.extend(loaded.warnings)
+            names = [org.name for org in loaded.orgs]
+            if not names:
+                raise StartFailed(NO_ORGS.format(path=resolve_path(args.config, os.environ)[0]), exit_codes.USAGE)
+            if args.org and args.org not in names:
+                raise StartFailed(f"no org named {args.org!r}; configured: {', '.join(names)}", exit_codes.USAGE)
+            zone = use_display_zone(args, loaded.settings, say_problem=False)  # the app shows it
+            if zone.problem:
+                warnings.append(f"cuadra-top: warning: {zone.problem}")
+            check_credentials(loaded, os.environ, names)
+            return tui_options(args, loaded, make_trends(args, loaded, open_later=True)), loaded.warnings
+        except config_errors() as exc:
+            raise StartFailed(str(exc), exit_codes.USAGE) from None
+        except setup_error() as exc:
+            raise StartFailed(exc.message, exit_codes.USAGE) from None
+
+    try:
+        return run_tui_first(seen, prepare, theme=args.theme, mouse=not args.no_mouse)
+    except StartFailed as failed:
+        return fail(str(failed), failed.code)
+    finally:
+        for warning in warnings:  # where the screen does not hide them, as when said before it
+            say(warning, sys.stderr)
 
 
 def interactive_terminal() -> bool:
@@ -481,10 +576,16 @@ def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
     trends = make_trends(args, loaded, demo_sim, open_later=not args.once)
     if args.once:
         return once(args, loaded, chosen, trends)
-    from cuadra_top.tui.options import TuiOptions
     from cuadra_top.tui.run import run_tui
 
-    return run_tui(TuiOptions(
+    return run_tui(tui_options(args, loaded, trends))
+
+
+def tui_options(args: argparse.Namespace, loaded, trends):
+    """What the command line decides about one run of the TUI."""
+    from cuadra_top.tui.options import TuiOptions
+
+    return TuiOptions(
         loaded.settings,
         environ=os.environ,
         config_path=loaded.path if loaded.source == "file" else None,
@@ -496,16 +597,16 @@ def run_loaded(args: argparse.Namespace, loaded, demo_sim=None) -> int:
         reload_org=org_reloader(loaded),
         mouse=not args.no_mouse,
         config_target=None if args.web_session else config_target(args, loaded),
-    ))
+    )
 
 
-def use_display_zone(args: argparse.Namespace, settings):
+def use_display_zone(args: argparse.Namespace, settings, *, say_problem: bool = True):
     """Times for people in ``--timezone``, else the config's ``timezone``, else ``TZ``, else
     the system's zone: set once, for the whole run (the TUI, --once, history)."""
     from cuadra_top.display_time import resolve_zone, set_display_zone
 
     zone = resolve_zone(args.timezone, settings.timezone, os.environ)
-    if zone.problem:
+    if zone.problem and say_problem:
         say(f"cuadra-top: warning: {zone.problem}", sys.stderr)
     set_display_zone(zone)
     return zone

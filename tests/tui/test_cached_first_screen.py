@@ -171,6 +171,7 @@ def test_the_program_builds_the_tls_context_while_its_app_is_made(start_sim, mak
     import ssl
 
     import cuadra_top.tui.run as run_module
+    from cuadra_top.api import http as http_module
     from cuadra_top.state import fleet as fleet_module
     from cuadra_top.tui.app import CuadraTopApp
 
@@ -196,7 +197,7 @@ def test_the_program_builds_the_tls_context_while_its_app_is_made(start_sim, mak
         assert asked == [None]  # started before the app runs
         asyncio.run(start_and_stop())
 
-    monkeypatch.setattr(run_module, "tls_context", early_tls)
+    monkeypatch.setattr(http_module, "tls_context", early_tls)  # run_tui imports it when it starts
     monkeypatch.setattr(fleet_module, "tls_context", no_second_context)
     monkeypatch.setattr(CuadraTopApp, "run", run)
     run_tui_options = TuiOptions(settings, environ={}, start_org="acme", persist_theme=False)

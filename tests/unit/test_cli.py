@@ -422,3 +422,34 @@ def test_json_forecast_is_null_without_history(capsys, tmp_path, sim):
     code, out, _ = run(capsys, "--once", "--json", "--config", str(path))
     assert code == 0
     assert json.loads(out)["orgs"][0]["forecast"] is None
+
+
+def test_the_command_words_are_the_parsers_commands():
+    import argparse
+
+    from cuadra_top.cli import COMMANDS, build_parser
+
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+    assert set(COMMANDS) == set(commands.choices)
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["--org", "acme"], ["--config", "c.toml", "--theme", "nord", "--interval", "5"], ["--once", "--json"],
+    ["--once", "--check", "--org", "status"], ["--or", "acme"], ["--no-mouse", "--no-history", "--timezone", "UTC"],
+    ["--org", "web"], ["status"], ["history", "--daily"], ["--config", "x", "config", "path"],
+    ["bogus"], ["--bogus"], ["--interval", "0"], ["--interval"], ["--once", "extra"], ["-h"], ["--he"],
+    ["--version"], ["--org=acme", "--log=f"], ["--demo", "--theme", "x"],
+])
+def test_parsing_without_a_command_is_the_whole_parsers(argv, capsys):
+    """The command line without a command word is read by a parser without the commands (a
+    first frame's worth of time); what it reads, and what it refuses, is the whole parser's."""
+    from cuadra_top.cli import build_parser, parse_arguments
+
+    def outcome(parse):
+        try:
+            return "ok", vars(parse())
+        except SystemExit as exc:
+            out = capsys.readouterr()
+            return "exit", exc.code, out.out, out.err
+
+    assert outcome(lambda: parse_arguments(argv)) == outcome(lambda: build_parser().parse_args(argv))

@@ -11,11 +11,12 @@ import asyncio
 import os
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -23,21 +24,19 @@ from textual.screen import Screen
 
 from cuadra_top import glyphs
 from cuadra_top.clock import utc_now
-from cuadra_top.config import ConfigError
 from cuadra_top.debuglog import logger
 from cuadra_top.display_time import display_zone
 from cuadra_top.format import printable
 from cuadra_top.redaction import redact
-from cuadra_top.notify.delivery import Report
-from cuadra_top.notify.service import NotifyService
-from cuadra_top.notify.terminal import TerminalNotifier
 from cuadra_top.startup import resume_gc
-from cuadra_top.state.monitor import Monitor
-from cuadra_top.tui.help import open_help
-from cuadra_top.tui.overview import OverviewTable
-from cuadra_top.tui.screen import MonitorScreen
 from cuadra_top.tui.textual_memory import release_gone_widgets
 from cuadra_top.tui.themes import bundled_themes_dir, load_themes, save_theme_choice, user_themes_dir
+
+if TYPE_CHECKING:  # the first frame of a returning user comes before these are imported
+    from cuadra_top.notify.delivery import Report
+    from cuadra_top.notify.service import NotifyService
+    from cuadra_top.state.monitor import Monitor
+    from cuadra_top.tui.screen import MonitorScreen
 
 DEFAULT_THEME = "cuadra"
 FALLBACK_THEME = "textual-dark"
@@ -50,6 +49,46 @@ STARTUP_GRACE = 2.0
 HISTORY_THINNING = 3600.0
 WARNINGS_EVERY = 5.0
 NOTICES_KEPT = 100
+MONITOR_MODE = "monitor"
+"""The screen mode of the monitor's screen after a first start (see ``FirstStart``)."""
+
+
+class StartFailed(Exception):
+    """What stops the first start from building the monitor: one line for the user, and the
+    exit code (as the command line says it when the TUI has not started)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Watched:
+    """What the app watches, and where its choices go."""
+
+    monitor: Monitor
+    config_path: Path | None = None
+    """The config file, to write the chosen theme back to (None: nothing is written)."""
+    start_org: str | None = None
+    persist_theme: bool = True
+    delivery: NotifyService | None = None
+    config_target: Path | None = None
+    warnings: Sequence[str] = ()
+    """What the config's loader had to say (shown as toasts)."""
+
+
+@dataclass
+class FirstStart:
+    """A returning user's first frame, before the monitor exists: ``screen`` shows what the
+    history kept, read without the config's full validation (its pydantic import alone is a
+    third of a bare Textual app's start); once that frame is on the terminal, ``finish``
+    validates the config and builds what is watched (raising StartFailed), and the monitor's
+    screen replaces it."""
+
+    screen: Screen
+    finish: Callable[[], Watched]
+    theme: str | None = None
+    """The config's theme, as the quick reading found it."""
 
 
 class CuadraTopApp(App[int]):
@@ -67,7 +106,7 @@ class CuadraTopApp(App[int]):
 
     def __init__(
         self,
-        monitor: Monitor,
+        monitor: Monitor | None,
         *,
         config_path: Path | None = None,
         start_org: str | None = None,
@@ -77,19 +116,21 @@ class CuadraTopApp(App[int]):
         environ: Mapping[str, str] | None = None,
         delivery: NotifyService | None = None,
         config_target: Path | None = None,
+        first: FirstStart | None = None,
     ) -> None:
+        """``monitor``: what the app watches; None with ``first``, which builds it once its
+        screen is on the terminal."""
         # NO_COLOR means no colour at all (no-color.org): Textual's default under NO_COLOR turns
         # colours grey (still 256-colour codes); with ANSI colours on it strips them instead.
         super().__init__(ansi_color=True if os.environ.get("NO_COLOR") else None)
         release_gone_widgets()  # toasts come and go: Textual must not keep what they drew
-        self.monitor = monitor
+        if (monitor is None) == (first is None):
+            raise ValueError("CuadraTopApp needs a monitor, or a first start that builds one")
         self.now = now
-        self.config_path = config_path
-        self.persist_theme = persist_theme and config_path is not None
-        self.requested_theme = theme or monitor.settings.theme or DEFAULT_THEME
         self.environ = os.environ if environ is None else environ
-        self.delivery = delivery
-        """The ``[[notify]]`` channels, built after start-up (apprise costs 0.3 s to import)."""
+        self.first = first
+        self.start_error: StartFailed | None = None
+        """Why ``first`` could not build the monitor (the app then exits with its code)."""
         self._warned: set[str] = set()
         self.notices: deque[str] = deque(maxlen=NOTICES_KEPT)
         """The latest notifications' texts, newest last (what the toasts said)."""
@@ -97,11 +138,31 @@ class CuadraTopApp(App[int]):
         """The encoding of the terminal as Textual writes to it (stderr). Not a UTF: the driver
         writes ASCII stand-ins for what it lacks, and keys are named in words."""
         self._first_frame = asyncio.Event()
-        self._theme_problems = self._load_themes()
-        self.main_screen = MonitorScreen(monitor, start_org=start_org, now=now)
-        self.config_target = config_target
+        self.monitor: Monitor = None  # type: ignore[assignment]  # set by _watch
+        self.main_screen: MonitorScreen = None  # type: ignore[assignment]
+        self.delivery: NotifyService | None = None
+        """The ``[[notify]]`` channels, built after start-up (apprise costs 0.3 s to import)."""
+        self.config_path: Path | None = None
+        self.persist_theme = False
+        self.config_target: Path | None = None
         """Where Add organization writes a new org (the config file, existing or not); None:
         nowhere (the demo), and the command is not offered."""
+        configured = monitor.settings.theme if monitor is not None else first.theme  # type: ignore[union-attr]
+        self.requested_theme = theme or configured or DEFAULT_THEME
+        self._theme_problems = self._load_themes()
+        if monitor is not None:
+            self._watch(Watched(monitor, config_path=config_path, start_org=start_org,
+                                persist_theme=persist_theme, delivery=delivery, config_target=config_target))
+
+    def _watch(self, watched: Watched) -> None:
+        from cuadra_top.tui.screen import MonitorScreen
+
+        self.monitor = watched.monitor
+        self.config_path = watched.config_path
+        self.persist_theme = watched.persist_theme and watched.config_path is not None
+        self.delivery = watched.delivery
+        self.config_target = watched.config_target
+        self.main_screen = MonitorScreen(watched.monitor, start_org=watched.start_org, now=self.now)
 
     def notify(self, message: str, **kw: Any) -> None:  # type: ignore[override]
         """Every toast, whatever it quotes (an org name, an API's words), with any known
@@ -125,17 +186,44 @@ class CuadraTopApp(App[int]):
         return glyphs.fit_text(shown, self.terminal_encoding)  # '⏎' is 'enter' where it cannot be shown
 
     def get_default_screen(self) -> Screen:
-        return self.main_screen
+        return self.main_screen if self.first is None else self.first.screen
 
     def on_mount(self) -> None:
         for problem in self._theme_problems:
             self.notify(problem, severity="warning", timeout=10)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.app_resume_signal.subscribe(self, self._resumed)
+        if self.monitor is not None:
+            self._begin(in_first_frame=self.monitor.cached_loaded)  # read before the app started (run_tui)
+
+    async def _finish_first_start(self) -> None:
+        """The first screen is on the terminal: now the config's full validation, the monitor
+        and its screen, which replaces the first one. A config the first screen's quick reading
+        took but the full one refuses ends the app, with the one-line error (``start_error``)."""
+        assert self.first is not None
+        try:
+            watched = self.first.finish()
+        except StartFailed as failed:
+            self.start_error = failed
+            self.exit(return_code=failed.code)
+            return
+        self._watch(watched)
+        for warning in watched.warnings:  # said on stderr too, after the app, where the screen does not hide them
+            self.notify(warning, severity="warning", timeout=10, markup=False)
+        # The first screen is Textual's default one, which cannot be switched away from: the
+        # monitor's screen is the base of a mode of its own (the first stays behind, idle).
+        self.add_mode(MONITOR_MODE, lambda: self.main_screen)
+        await self.switch_mode(MONITOR_MODE)
+        self._begin(in_first_frame=True)  # the stored answers are on the terminal: the pools need not wait
+
+    def _begin(self, *, in_first_frame: bool) -> None:
+        """Start watching: the monitor (once the stored answers are drawn), alerts, upkeep."""
+        from cuadra_top.notify.terminal import TerminalNotifier
+
         zone_problem = display_zone().problem  # said on stderr too, but the screen hides that
         if zone_problem:
             self.notify(zone_problem, severity="warning", timeout=10, markup=False)
-        self.theme_changed_signal.subscribe(self, self._theme_changed)
-        self.app_resume_signal.subscribe(self, self._resumed)
-        self.run_worker(self._start_monitor(), name="monitor", exit_on_error=False)
+        self.run_worker(self._start_monitor(in_first_frame), name="monitor", exit_on_error=False)
         # With no data on screen yet (the overview, an error), start-up is over after a grace:
         self.set_timer(STARTUP_GRACE, partial(resume_gc, freeze=True))
         self.set_interval(HISTORY_THINNING, self.monitor.trends.thin_history)
@@ -168,8 +256,7 @@ class CuadraTopApp(App[int]):
         """A channel started failing (said once) or works again: a toast, and the log."""
         self.notify(report.message, severity="information" if report.ok else "error", timeout=30, markup=False)
 
-    async def _start_monitor(self) -> None:
-        in_first_frame = self.monitor.cached_loaded  # read before the app started (run_tui)
+    async def _start_monitor(self, in_first_frame: bool) -> None:
         if await self.monitor.load_cached():
             # The answers the history kept go on the terminal first: building the pools (the
             # HTTP stack's imports, a TLS context: ~100 ms of CPU, in a thread that holds the
@@ -184,6 +271,8 @@ class CuadraTopApp(App[int]):
     def on_ready(self) -> None:
         """Textual's: the first frame is on the terminal."""
         self._first_frame.set()
+        if self.first is not None:
+            self.call_later(self._finish_first_start)
 
     async def _painted(self) -> None:
         """Until the main screen has drawn what it has been told so far."""
@@ -202,7 +291,7 @@ class CuadraTopApp(App[int]):
 
     def show_warnings(self) -> None:
         """The history's warnings (a damaged file set aside, a skipped sample), once each."""
-        for warning in self.monitor.warnings:
+        for warning in self.monitor.warnings if self.monitor is not None else ():
             if warning not in self._warned:
                 self._warned.add(warning)
                 self.notify(warning, severity="warning", timeout=10)
@@ -213,6 +302,8 @@ class CuadraTopApp(App[int]):
         self.screen.refresh(repaint=True, layout=True)
 
     async def on_unmount(self) -> None:
+        if self.monitor is None:  # ended before the first start built it
+            return
         await self.monitor.stop()
         if self.delivery is not None:
             await self.delivery.stop()  # what is queued gets a few seconds to go out
@@ -244,12 +335,18 @@ class CuadraTopApp(App[int]):
 
     # -- actions ------------------------------------------------------------------------------
     def action_help(self) -> None:
+        from cuadra_top.tui.help import open_help
+        from cuadra_top.tui.overview import OverviewTable
+        from cuadra_top.tui.screen import MonitorScreen
+
         bindings: list[Binding] = [*self.BINDINGS, *MonitorScreen.BINDINGS, *OverviewTable.BINDINGS]  # type: ignore[list-item]
         open_help(self, bindings)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         main = self.main_screen
+        if main is None:  # the first screen: nothing to command yet
+            return
         for name in self.monitor.names:
             shown = printable(name)
             yield SystemCommand(f"Org: {shown}", f"Show the organization {shown}", partial(main.open_org, name))
@@ -268,6 +365,8 @@ class CuadraTopApp(App[int]):
 
     def add_org(self, org) -> None:
         """Start watching ``org`` (an ``OrgConfig`` just saved): polled at once, on every view."""
+        from cuadra_top.config import ConfigError
+
         try:
             self.monitor.add_org(org)
         except (ValueError, ConfigError) as exc:
