@@ -256,8 +256,9 @@ class Bench:
                  target="<= 1.2x stack floor", limit=1.2, on="ratio")
         self.add("startup.cuadra", sec,
                  "first live data: cuadra-top --org, history seeded: process start to the live credits on screen, "
-                 "against the bare floor (issue 5)", "s", data["cuadra-top"]["first"],
-                 baseline="startup.floor", target="<= 1.3x floor", limit=1.3, on="ratio", short="first live data")
+                 "against the bare floor (issue 5's measure; issue 13 put the target against the stack floor, which "
+                 "is itself about 2x the bare floor here)", "s", data["cuadra-top"]["first"],
+                 baseline="startup.floor", short="first live data")
         self.add("startup.cuadra_paint", sec, "cuadra-top (live run): first paint (any text on screen)",
                  "s", data["cuadra-top"]["paint"], baseline="startup.floor")
         self.add("startup.floor_bytes", sec, "floor: bytes written up to its first frame",
