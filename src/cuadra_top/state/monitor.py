@@ -9,6 +9,7 @@ polling and deciding exactly the same way. Callbacks run on the monitor's event 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import ssl
@@ -42,6 +43,11 @@ log = logger("monitor")
 
 INTERVAL_STEPS = (5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
 """What ``step_interval`` moves between (the TUI's ``+``/``-``)."""
+FIRST_ANSWERS_WAIT = 1.0
+"""Seconds the history's reading waits at most for every org's first answer (or error). Read
+alongside the first requests, it shared the CPU (one GIL) with them, and a front end drew what
+it brought (the forecast, the sparkline) just before the first live answer, which then waited
+for the next frame; nothing that needs the history (the windows, the alert levels) is urgent."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,12 @@ class Monitor:
         """Orgs added while the fleet was being built: they join it when it is there."""
         self._loads: set[asyncio.Future[None]] = set()
         self._history_loaded = False
+        self._history_read = asyncio.Event()
+        """Set once ``start`` has read the history (or given up): alerts are judged only then,
+        against the levels it holds (shared with other processes) and the forecast it feeds."""
+        self._unanswered: set[str] = set()
+        self._answers_in = asyncio.Event()
+        """Every org polled at start has answered (data or an error) once, or the monitor stopped."""
 
     # -- subscribing ---------------------------------------------------------------------------
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
@@ -182,17 +194,35 @@ class Monitor:
             poller.set_paused(self.paused)
             self._pollers[name] = poller
         await cached
+        self._unanswered = {name for name, poller in self._pollers.items() if not self._has_answered(poller.state)}
         for name, poller in self._pollers.items():
             task = asyncio.create_task(poller.run(), name=f"poll:{name}")
             task.add_done_callback(self._poller_ended)
             self._tasks.append(task)
-        names = list(self.names)
-        await self.trends.load(names, fleet.series_keys(names) if fleet else None)
-        self._history_loaded = True
-        added = [name for name in self.names if name not in names]  # added while the history opened
-        if added:
-            await self.trends.load(added, fleet.series_keys(added) if fleet else None)
+        try:
+            await self._first_answers()
+            if self._stopped:
+                return
+            names = list(self.names)
+            await self.trends.load(names, fleet.series_keys(names) if fleet else None)
+            self._history_loaded = True
+            added = [name for name in self.names if name not in names]  # added while the history opened
+            if added:
+                await self.trends.load(added, fleet.series_keys(added) if fleet else None)
+        finally:
+            self._history_read.set()
         await self.trends.thin_history()
+
+    @staticmethod
+    def _has_answered(state: OrgState) -> bool:
+        return state.fetched is not None or state.error is not None
+
+    async def _first_answers(self) -> None:
+        """Until every org has answered once (FIRST_ANSWERS_WAIT at most); not at all when
+        there is no history to read, or when paused (no request goes out)."""
+        if self._unanswered and self.trends.keeps_history and not self.paused:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._answers_in.wait(), FIRST_ANSWERS_WAIT)
 
     async def load_cached(self) -> list[str]:
         """Read the newest answers the history kept and show them at once, as cached (an
@@ -271,6 +301,7 @@ class Monitor:
     async def stop(self) -> None:
         """Stop polling, close the connections, write what the history has not yet written."""
         self._stopped = True
+        self._answers_in.set()  # a start waiting for the first answers goes on (and ends)
         tasks, self._tasks = self._tasks, []
         if self._judging is not None:
             tasks.append(self._judging)
@@ -434,6 +465,10 @@ class Monitor:
     def _poller_changed(self, state: OrgState) -> None:
         self._track_failures(state)
         self._emit(OrgChanged(state.name, state))
+        if self._unanswered and self._has_answered(state):
+            self._unanswered.discard(state.name)
+            if not self._unanswered:
+                self._answers_in.set()
         if not self._judge_alerts:
             return
         seen = (id(state.fetched), id(state.error), state.stopped)
@@ -470,7 +505,10 @@ class Monitor:
 
     async def _judge_pending(self) -> None:
         """Judge the orgs that changed, one at a time, off the event loop when the store (the
-        history file) must be read or written; at most one judgement runs at a time."""
+        history file) must be read or written; at most one judgement runs at a time. Not
+        before the history is read: its levels say what was raised already (by this account
+        in another process, or before a restart), its samples make the forecast."""
+        await self._history_read.wait()
         while self._to_judge:
             name = next(iter(self._to_judge))
             del self._to_judge[name]

@@ -221,6 +221,11 @@ class Trends:
     def warnings(self) -> list[str]:
         return list(self.history.warnings) if self.history else []
 
+    @property
+    def keeps_history(self) -> bool:
+        """Whether there is a history file (open, or to open on the first ``load``)."""
+        return self.history is not None or self._history_path is not None
+
     async def periods_for(self, org: str, zone: DisplayZone) -> list[Period]:
         """The org's account, period by period (oldest first): the history's samples of the
         last 13 months (every half hour for the last five weeks, every three hours before),
