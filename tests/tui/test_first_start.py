@@ -205,3 +205,29 @@ def test_the_glance_shows_only_the_numbers_it_can_read(body, expected):
     for part in expected:
         assert part in text, text
     assert "from history · 3 h ago" in text
+
+
+async def test_many_orgs_get_a_line_each_cut_to_the_terminal(tmp_path):
+    """The glance of several orgs in 60 columns: a line each (never wrapped), the name's
+    control characters neutralised, 'no stored answer yet' where the history has none."""
+    at = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    body = {"credits": {"used": 41_900, "limit": 50_000}, "storage": {"used": 1, "limit": 2}}
+    names = ["acme", "globex-enterprise-with-a-rather-long-name-indeed-and-then-some-more", "evil\x1b]0;PWNED\x07"]
+    from cuadra_top.tui.first_start import Glance
+
+    seen = Glance(names, {"acme": (at, body), names[1]: (at, body)})
+
+    def finish():
+        raise StartFailed("not here", 2)
+
+    app = CuadraTopApp(None, first=FirstStart(GlanceScreen(seen, at + timedelta(hours=3)), finish))
+    async with app.run_test(size=(60, 24)):
+        text = screen_text(app)
+    lines = text.splitlines()
+    assert "3 organizations · from history" in lines[0]
+    acme = next(line for line in lines if "acme" in line)
+    assert "credits 41,900 / 50,0" in acme, acme
+    assert "\x1b" not in text and "\x07" not in text
+    assert any("evil" in line and "no stored answer yet" in line for line in lines), text
+    assert not any(line.strip().startswith(("83.8%", "3 h ago")) for line in lines), text  # nothing wrapped
+    assert app.return_code == 2

@@ -112,7 +112,8 @@ def org_lines(glance: Glance, name: str, now: datetime) -> Text:
 
 
 def org_row(glance: Glance, name: str, width: int, now: datetime) -> Text:
-    """One line of many orgs: the name, then its stored credits and their age."""
+    """One line of many orgs: the name, then its stored credits and their age (the header
+    says they are from history)."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{fmt.printable(name)[:width]:<{width}}  ", style="bold")
     if name not in glance.stored:
@@ -120,8 +121,8 @@ def org_row(glance: Glance, name: str, width: int, now: datetime) -> Text:
         return text
     at, body = glance.stored[name]
     used, limit, share = quota(body, "credits", fmt.thousands)
-    text.append(f"credits used {used} / {limit}" + (f"  {share}" if share else ""))
-    text.append(f"  from history · {fmt.age((now - at).total_seconds())}", style="italic")
+    text.append(f"credits {used} / {limit}" + (f"  {share}" if share else ""))
+    text.append(f"  {fmt.age((now - at).total_seconds())}", style="italic")  # the header says: from history
     return text
 
 
@@ -133,7 +134,7 @@ class GlanceScreen(Screen):
     """The first frame: the stored numbers, until the monitor's screen replaces it."""
 
     DEFAULT_CSS = """
-    GlanceScreen #glance { padding: 1 2; height: auto; }
+    GlanceScreen #glance { padding: 1 2; height: auto; text-wrap: nowrap; text-overflow: ellipsis; }
     GlanceScreen #starting { padding: 0 2; color: $text-muted; }
     """
 
