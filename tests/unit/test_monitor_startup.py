@@ -98,3 +98,30 @@ async def test_a_crossing_raised_before_a_restart_is_not_raised_again_by_the_fir
         notices.append(seen)
     assert [n.notice.rule for n in notices[0]] and all(n.claimed for n in notices[0])  # the first run raised it
     assert notices[1] == []  # the restart knows it was raised: not again
+
+
+async def test_an_alert_being_judged_when_the_monitor_stops_is_still_emitted(start_sim, make_org, isolated_env,
+                                                                             monkeypatch):
+    """A judgement claims its notices in the history (shared by every run of the account, so
+    no other will send them): a stop in the middle of one waits for it, and what it claimed
+    reaches the subscribers (the delivery) rather than nobody."""
+    import threading
+
+    sim = start_sim([make_org("hot", credits_used_at_start=9_800)])  # 98%: critical
+    monitor = monitor_of(sim, ["hot"])
+    judging, release = threading.Event(), threading.Event()
+    judge = monitor.alerts.judge
+
+    def slow_judge(*args, **kw):
+        judging.set()
+        release.wait(5)  # the store is slow: the stop comes meanwhile
+        return judge(*args, **kw)
+
+    monkeypatch.setattr(monitor.alerts, "judge", slow_judge)
+    seen: list[AlertNotice] = []
+    monitor.subscribe(lambda event: seen.append(event) if isinstance(event, AlertNotice) else None)
+    await monitor.start()
+    await wait_until(judging.is_set)
+    threading.Timer(0.3, release.set).start()
+    await monitor.stop()
+    assert [n.notice.org for n in seen] and all(n.claimed for n in seen)

@@ -43,6 +43,9 @@ log = logger("monitor")
 
 INTERVAL_STEPS = (5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
 """What ``step_interval`` moves between (the TUI's ``+``/``-``)."""
+JUDGE_GRACE = 5.0
+"""Seconds ``stop`` waits for a judgement in flight: its notices are claimed in the history
+(no other run will send them), so they must reach the subscribers (the delivery) first."""
 FIRST_ANSWERS_WAIT = 1.0
 """Seconds the history's reading waits at most for every org's first answer (or error). Read
 alongside the first requests, it shared the CPU (one GIL) with them, and a front end drew what
@@ -130,6 +133,8 @@ class Monitor:
         self._failing_since: dict[str, datetime] = {}
         self._to_judge: dict[str, None] = {}
         self._judging: asyncio.Task[None] | None = None
+        self._judge_in_flight = False
+        """A judgement is running in its thread (its notices claimed, or about to be)."""
         self._thresholds = {name: settings.thresholds_for(name) for name in self.names}
         self._started = False
         self._stopped = False
@@ -303,11 +308,20 @@ class Monitor:
         self._stopped = True
         self._answers_in.set()  # a start waiting for the first answers goes on (and ends)
         tasks, self._tasks = self._tasks, []
-        if self._judging is not None:
-            tasks.append(self._judging)
+        self._to_judge.clear()  # not begun: nothing claimed; the next run judges them
+        judging = self._judging
+        if judging is not None and not self._judge_in_flight:
+            tasks.append(judging)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if judging is not None and self._judge_in_flight:
+            # A judgement in flight claims its notices in the store (the history, shared with
+            # every other run of this account): cancelled, they would be sent by no one.
+            try:
+                await asyncio.wait_for(asyncio.shield(judging), JUDGE_GRACE)
+            except Exception:  # noqa: BLE001 - a store that hangs must not hold the quit forever
+                log.warning("the alerts being judged at stop did not finish within %s s", JUDGE_GRACE)
         if self.fleet is not None:
             await self.fleet.aclose()
         await asyncio.to_thread(self.trends.close)
@@ -521,11 +535,14 @@ class Monitor:
             end = state.fetched.usage.credits.period_end if state.fetched is not None else None
             if not self.alerts.needs_judging(series, findings):
                 continue
+            self._judge_in_flight = True
             try:
                 notices = await asyncio.to_thread(self.alerts.judge, name, series, findings, self.clock(), end)
             except Exception:  # a bug in a rule must not stop the judging of every other org
                 log.exception("judging the alerts of %s failed", name)
                 continue
+            finally:
+                self._judge_in_flight = False
             for notice in notices:
                 self._emit(AlertNotice(notice, first_sighting=first, claimed=True))
 
