@@ -231,3 +231,39 @@ async def test_many_orgs_get_a_line_each_cut_to_the_terminal(tmp_path):
     assert any("evil" in line and "no stored answer yet" in line for line in lines), text
     assert not any(line.strip().startswith(("83.8%", "3 h ago")) for line in lines), text  # nothing wrapped
     assert app.return_code == 2
+
+
+async def test_the_first_live_answer_is_shown_on_the_first_screen_before_the_monitor_screen(
+        start_sim, make_org, isolated_env, tmp_path):
+    """An API that answers at once: its numbers are drawn on the first screen (marked live) as
+    soon as they are in, not after the monitor's screen is built; then that screen takes over."""
+    sim = start_sim([make_org("acme", credits_used_at_start=1_000)], clock=FakeClock(time.time()))
+    remember(sim, "acme", 9_700, datetime.now(timezone.utc) - timedelta(hours=3))
+    config = config_file(tmp_path, sim, ["acme"])
+    seen = glance(str(config), None, {})
+    assert seen is not None
+    glance_at_switch: list[str] = []
+
+    def finish():
+        settings = Settings(refresh_interval=30, org=[OrgConfig(name="acme", api_url=sim.base_url,
+                                                                token="acme-token")])
+        parts = watched(TuiOptions(settings, environ={}, persist_theme=False, deliver=False, trends=Trends(
+            None, lambda: datetime.now(timezone.utc), open_later=default_history_path())))
+        parts.monitor.load_cached_now()
+        return parts
+
+    first = FirstStart(GlanceScreen(seen, datetime.now(timezone.utc)), finish)
+    app = CuadraTopApp(None, first=first)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(lambda: app.main_screen is not None and app.screen is app.main_screen, timeout=20)
+        glance_at_switch.append(screen_text_of(first.screen))
+        await pilot.pause(0.2)
+        assert "used 1,000" in screen_text(app)
+    assert "used 1,000" in glance_at_switch[0] and "live · " in glance_at_switch[0], glance_at_switch
+    assert " · live" in glance_at_switch[0].splitlines()[0]  # the header says it too
+    assert "9,700" not in glance_at_switch[0]
+
+
+def screen_text_of(screen) -> str:
+    """What a screen's static texts say (the first screen, after it has been left)."""
+    return "\n".join(str(static.render()) for static in screen.query("Static"))

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the first frame of a returning user comes before these are 
     from cuadra_top.notify.delivery import Report
     from cuadra_top.notify.service import NotifyService
     from cuadra_top.state.monitor import Monitor
+    from cuadra_top.tui.first_start import GlanceScreen
     from cuadra_top.tui.screen import MonitorScreen
 
 DEFAULT_THEME = "cuadra"
@@ -49,6 +50,9 @@ STARTUP_GRACE = 2.0
 HISTORY_THINNING = 3600.0
 WARNINGS_EVERY = 5.0
 NOTICES_KEPT = 100
+LIVE_IN_GLANCE_WAIT = 0.4
+"""Seconds the first screen waits for the first live answers, shown there, before the
+monitor's screen takes over (with the stored ones, if the API is slower)."""
 MONITOR_MODE = "monitor"
 """The screen mode of the monitor's screen after a first start (see ``FirstStart``)."""
 
@@ -85,7 +89,7 @@ class FirstStart:
     validates the config and builds what is watched (raising StartFailed), and the monitor's
     screen replaces it."""
 
-    screen: Screen
+    screen: GlanceScreen
     finish: Callable[[], Watched]
     theme: str | None = None
     """The config's theme, as the quick reading found it."""
@@ -213,8 +217,43 @@ class CuadraTopApp(App[int]):
         # The first screen is Textual's default one, which cannot be switched away from: the
         # monitor's screen is the base of a mode of its own (the first stays behind, idle).
         self.add_mode(MONITOR_MODE, lambda: self.main_screen)
-        await self.switch_mode(MONITOR_MODE)
         self._begin(in_first_frame=True)  # the stored answers are on the terminal: the pools need not wait
+        await self._live_in_glance(self.first.screen)
+        await self.switch_mode(MONITOR_MODE)
+
+    async def _live_in_glance(self, glance: GlanceScreen) -> None:
+        """The first live answers of the orgs the first screen shows, drawn there as they come
+        (for LIVE_IN_GLANCE_WAIT at most): the monitor's screen (its widgets, a layout, a whole
+        paint) then takes over with them, rather than hold them up."""
+        from cuadra_top.state.monitor import OrgChanged
+
+        waiting, done = set(glance.shown), asyncio.Event()
+
+        def answered(event: object) -> None:
+            if not isinstance(event, OrgChanged) or event.name not in waiting:
+                return
+            fetched = event.state.fetched
+            if fetched is not None:  # the numbers as validated (a fractional count rounded, as the panes show it)
+                usage = fetched.usage
+                glance.show_live(event.name, fetched.fetched_at, {
+                    part: {"used": quota.used, "limit": quota.limit}
+                    for part, quota in (("credits", usage.credits), ("storage", usage.storage))})
+            if fetched is not None or event.state.error is not None:
+                waiting.discard(event.name)
+                if not waiting:
+                    done.set()
+
+        unsubscribe = self.monitor.subscribe(answered)
+        try:
+            await asyncio.wait_for(done.wait(), LIVE_IN_GLANCE_WAIT)
+        except TimeoutError:
+            pass  # a slow API: the monitor's screen, with the stored answers, until it answers
+        finally:
+            unsubscribe()
+        if glance.glance.live:
+            painted = asyncio.Event()
+            if glance.call_after_refresh(painted.set):
+                await self._until(painted)
 
     def _begin(self, *, in_first_frame: bool) -> None:
         """Start watching: the monitor (once the stored answers are drawn), alerts, upkeep."""

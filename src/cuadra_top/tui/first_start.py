@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,8 @@ class Glance:
     """Each org's newest stored answer (when, and the usage as JSON), where there is one."""
     start_org: str | None = None
     theme: str | None = None
+    live: set[str] = field(default_factory=set)
+    """The orgs whose ``stored`` answer is now their first live one."""
     """The config's theme, as the quick reading found it."""
 
 
@@ -100,20 +102,22 @@ def quota(body: Mapping[str, Any], part: str, shown) -> tuple[str, str, str]:
 
 
 def org_lines(glance: Glance, name: str, now: datetime) -> Text:
-    """One org's stored numbers, a line each, as its panes word them."""
+    """One org's numbers (stored, or live once its first answer came), a line each, as its
+    panes word them."""
     text = Text(no_wrap=True, overflow="ellipsis")
     at, body = glance.stored[name]
     for label, part, shown in (("Credits", "credits", fmt.thousands), ("Storage", "storage", fmt.iec_bytes)):
         used, limit, share = quota(body, part, shown)
         text.append(f"{label:<9}", style="bold")
         text.append(f"used {used}   limit {limit}" + (f"   {share}" if share else "") + "\n")
-    text.append(f"from history · {fmt.age((now - at).total_seconds())}", style="italic")
+    source = "live" if name in glance.live else "from history"
+    text.append(f"{source} · {fmt.age((now - at).total_seconds())}", style="italic")
     return text
 
 
 def org_row(glance: Glance, name: str, width: int, now: datetime) -> Text:
-    """One line of many orgs: the name, then its stored credits and their age (the header
-    says they are from history)."""
+    """One line of many orgs: the name, then its credits and their age, stored (the header
+    says so) or live."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{fmt.printable(name)[:width]:<{width}}  ", style="bold")
     if name not in glance.stored:
@@ -122,7 +126,7 @@ def org_row(glance: Glance, name: str, width: int, now: datetime) -> Text:
     at, body = glance.stored[name]
     used, limit, share = quota(body, "credits", fmt.thousands)
     text.append(f"credits {used} / {limit}" + (f"  {share}" if share else ""))
-    text.append(f"  {fmt.age((now - at).total_seconds())}", style="italic")  # the header says: from history
+    text.append(f"  {fmt.age((now - at).total_seconds())}" + (" · live" if name in glance.live else ""), style="italic")
     return text
 
 
@@ -143,16 +147,35 @@ class GlanceScreen(Screen):
         self.glance = glance
         self.now = now
 
-    def compose(self) -> ComposeResult:
+    @property
+    def shown(self) -> list[str]:
         glance = self.glance
-        shown = [glance.start_org] if glance.start_org is not None else glance.names
+        return [glance.start_org] if glance.start_org is not None else glance.names[:ROWS_SHOWN]
+
+    def compose(self) -> ComposeResult:
+        header, body = self._texts()
+        yield Static(header, id="header")
+        yield Static(body, id="glance")
+        yield Static("starting…", id="starting")
+
+    def _texts(self) -> tuple[Text, Text]:
+        glance, shown = self.glance, self.shown
         if len(shown) == 1:
             title, body = fmt.printable(shown[0]), org_lines(glance, shown[0], self.now)
         else:
-            title = f"{len(shown)} organizations"
+            title = f"{len(glance.names) if glance.start_org is None else 1} organizations"
             width = min(max(len(fmt.printable(name)) for name in shown), 32)
-            body = Text("\n", no_wrap=True).join(org_row(glance, name, width, self.now) for name in shown[:ROWS_SHOWN])
-        yield Static(Text.assemble(("cuadra-top", "bold"), f" · {title} · ", ("from history", "italic")),
-                     id="header")
-        yield Static(body, id="glance")
-        yield Static("starting…", id="starting")
+            body = Text("\n", no_wrap=True).join(org_row(glance, name, width, self.now) for name in shown)
+        live = all(name in glance.live for name in shown)
+        source = "live" if live else "from history" if not glance.live else "from history, updating"
+        return Text.assemble(("cuadra-top", "bold"), f" · {title} · ", (source, "italic")), body
+
+    def show_live(self, name: str, at: datetime, body: dict[str, Any]) -> None:
+        """An org's first live answer (the monitor validated it), shown here until the
+        monitor's screen takes over: its numbers need not wait for that screen's widgets."""
+        self.glance.stored[name] = (at, body)
+        self.glance.live.add(name)
+        self.now = at
+        header, text = self._texts()
+        self.query_one("#header", Static).update(header)
+        self.query_one("#glance", Static).update(text)
