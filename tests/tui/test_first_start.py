@@ -41,6 +41,16 @@ def config_file(tmp_path: Path, sim, names: list[str], extra: str = "") -> Path:
     return path
 
 
+def watching(sim, name: str):
+    """What a first start's ``finish`` builds for the simulator's org ``name``, as the command
+    line does: the monitor of a one-org config, its history opened later, the stored answer read."""
+    settings = Settings(refresh_interval=30, org=[OrgConfig(name=name, api_url=sim.base_url, token=f"{name}-token")])
+    parts = watched(TuiOptions(settings, environ={}, persist_theme=False, deliver=False, trends=Trends(
+        None, lambda: datetime.now(timezone.utc), open_later=default_history_path())))
+    parts.monitor.load_cached_now()
+    return parts
+
+
 def test_the_first_frame_comes_before_the_full_loader_and_the_monitor(start_sim, make_org, isolated_env,
                                                                       tmp_path):
     """In a fresh interpreter, the command line's way in: the first frame's app is built and
@@ -95,12 +105,7 @@ async def test_the_monitor_screen_replaces_the_glance_and_the_live_answer_the_st
 
     def finish():
         finished.append(time.monotonic())
-        settings = Settings(refresh_interval=30, org=[OrgConfig(name="acme", api_url=sim.base_url,
-                                                                token="acme-token")])
-        parts = watched(TuiOptions(settings, environ={}, persist_theme=False, deliver=False, trends=Trends(
-            None, lambda: datetime.now(timezone.utc), open_later=default_history_path())))
-        parts.monitor.load_cached_now()
-        return parts
+        return watching(sim, "acme")
 
     app = CuadraTopApp(None, first=FirstStart(GlanceScreen(seen, datetime.now(timezone.utc)), finish))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -244,15 +249,7 @@ async def test_the_first_live_answer_is_shown_on_the_first_screen_before_the_mon
     assert seen is not None
     glance_at_switch: list[str] = []
 
-    def finish():
-        settings = Settings(refresh_interval=30, org=[OrgConfig(name="acme", api_url=sim.base_url,
-                                                                token="acme-token")])
-        parts = watched(TuiOptions(settings, environ={}, persist_theme=False, deliver=False, trends=Trends(
-            None, lambda: datetime.now(timezone.utc), open_later=default_history_path())))
-        parts.monitor.load_cached_now()
-        return parts
-
-    first = FirstStart(GlanceScreen(seen, datetime.now(timezone.utc)), finish)
+    first = FirstStart(GlanceScreen(seen, datetime.now(timezone.utc)), lambda: watching(sim, "acme"))
     app = CuadraTopApp(None, first=first)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(lambda: app.main_screen is not None and app.screen is app.main_screen, timeout=20)
