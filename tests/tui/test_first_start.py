@@ -264,3 +264,24 @@ async def test_the_first_live_answer_is_shown_on_the_first_screen_before_the_mon
 def screen_text_of(screen) -> str:
     """What a screen's static texts say (the first screen, after it has been left)."""
     return "\n".join(str(static.render()) for static in screen.query("Static"))
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.1, 0.15, 0.25, 0.4])
+def test_a_signal_during_the_first_start_restores_the_terminal(returning, tmp_path, delay):
+    """SIGTERM while the first screen is up and the config and the monitor are being built (a
+    main thread busy importing): the app ends through its normal exit, as at any other time."""
+    import signal
+
+    from test_terminal_signals import assert_terminal_restored
+
+    config = config_file(tmp_path, returning, ["acme"])
+    child = PtyProcess([sys.executable, "-m", "cuadra_top", "--config", str(config)], child_env(tmp_path))
+    try:
+        wait_for_output(lambda: b"from history" in child.output, 20, "the first screen")
+        time.sleep(delay)
+        child.process.send_signal(signal.SIGTERM)
+        assert child.wait_exit(10) == 143, bytes(child.output[-600:])
+    finally:
+        child.stop()
+    assert_terminal_restored(bytes(child.output))
+    assert b"Traceback" not in child.output

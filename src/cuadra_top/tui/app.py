@@ -168,6 +168,13 @@ class CuadraTopApp(App[int]):
         self.config_target = watched.config_target
         self.main_screen = MonitorScreen(watched.monitor, start_org=watched.start_org, now=self.now)
 
+    exiting = False
+    """``exit`` was called (a key, a signal, a failed start): the app is closing."""
+
+    def exit(self, result: int | None = None, return_code: int = 0, message: Any = None) -> None:
+        self.exiting = True
+        super().exit(result, return_code, message)
+
     def notify(self, message: str, **kw: Any) -> None:  # type: ignore[override]
         """Every toast, whatever it quotes (an org name, an API's words), with any known
         secret masked and no control character."""
@@ -211,6 +218,8 @@ class CuadraTopApp(App[int]):
             self.start_error = failed
             self.exit(return_code=failed.code)
             return
+        if self.exiting:  # a signal or a key while it was built: nothing started, nothing to stop
+            return
         self._watch(watched)
         for warning in watched.warnings:  # said on stderr too, after the app, where the screen does not hide them
             self.notify(warning, severity="warning", timeout=10, markup=False)
@@ -219,7 +228,8 @@ class CuadraTopApp(App[int]):
         self.add_mode(MONITOR_MODE, lambda: self.main_screen)
         self._begin(in_first_frame=True)  # the stored answers are on the terminal: the pools need not wait
         await self._live_in_glance(self.first.screen)
-        await self.switch_mode(MONITOR_MODE)
+        if not self.exiting:  # a screen mounted while the app closes would find none of its widgets
+            await self.switch_mode(MONITOR_MODE)
 
     async def _live_in_glance(self, glance: GlanceScreen) -> None:
         """The first live answers of the orgs the first screen shows, drawn there as they come
@@ -230,7 +240,7 @@ class CuadraTopApp(App[int]):
         waiting, done = set(glance.shown), asyncio.Event()
 
         def answered(event: object) -> None:
-            if not isinstance(event, OrgChanged) or event.name not in waiting:
+            if self.exiting or not isinstance(event, OrgChanged) or event.name not in waiting:
                 return
             fetched = event.state.fetched
             if fetched is not None:  # the numbers as validated (a fractional count rounded, as the panes show it)
