@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import tracemalloc
+from collections.abc import Awaitable, Callable
 
 import pytest
 from datetime import datetime, timedelta, timezone
@@ -48,6 +49,19 @@ def traced() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
+async def kept_after(warm_up: Awaitable[None], measured: Callable[[], Awaitable[None]]) -> int:
+    """Bytes still held after ``measured()``, counted from the end of ``warm_up`` (what fills
+    once, the first renders and Textual's small caches, is not what is measured)."""
+    tracemalloc.start()
+    try:
+        await warm_up
+        before = traced()
+        await measured()
+        return traced() - before
+    finally:
+        tracemalloc.stop()
+
+
 async def test_the_overview_keeps_no_more_renders_than_a_few_screens():
     """DataTable caches up to 1000 rendered rows and lines and 10000 cells, keyed by its update
     count: after every change they are all stale, yet kept until evicted. An overview whose
@@ -73,14 +87,7 @@ async def test_the_overview_keeps_no_more_renders_than_a_few_screens():
                 table.move_cursor(row=i % len(names))
                 await pilot.pause()
 
-        tracemalloc.start()
-        try:
-            await rounds(10, 0)  # the table's own start: rows, columns, the first renders
-            before = traced()
-            await rounds(80, 10)
-            grown = traced() - before
-        finally:
-            tracemalloc.stop()
+        grown = await kept_after(rounds(10, 0), lambda: rounds(80, 10))  # the warm-up: rows, columns, first renders
     assert grown < 1 * MIB, f"the overview grew {grown / MIB:.1f} MiB over 80 redraws of 40 rows"
 
 
@@ -167,14 +174,7 @@ async def test_the_help_screen_opened_again_and_again_keeps_one_set_of_renders(s
                 await pilot.pause()
 
         app.monitor.pause(True)  # no answers meanwhile: the help screen is what is measured
-        tracemalloc.start()
-        try:
-            await help_and_back(10)  # the first ones fill Textual's small per-line caches
-            before = traced()
-            await help_and_back(40)
-            grown = traced() - before
-        finally:
-            tracemalloc.stop()
+        grown = await kept_after(help_and_back(10), lambda: help_and_back(40))  # the first fill small caches
     assert grown < 256 * KIB, f"40 more openings of the help screen kept {grown / KIB:.0f} KiB"
 
 
@@ -219,12 +219,5 @@ async def test_notifications_shown_and_gone_leave_nothing_behind(sim):
                 await pilot.pause(0.3)  # gone, each at the end of its own time
 
         app.monitor.pause(True)  # no answers meanwhile: the toasts are what is measured
-        tracemalloc.start()
-        try:
-            await toasts(3, 0)  # the first ones fill Textual's small per-line caches
-            before = traced()
-            await toasts(10, 3)
-            grown = traced() - before
-        finally:
-            tracemalloc.stop()
+        grown = await kept_after(toasts(3, 0), lambda: toasts(10, 3))  # the first fill small caches
     assert grown < 128 * KIB, f"40 notifications shown and gone kept {grown / KIB:.0f} KiB"
