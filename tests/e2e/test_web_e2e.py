@@ -171,4 +171,6 @@ def test_the_session_cap_holds_and_closing_a_tab_ends_its_app(tmp_path, browser)
         assert second != first and alive(second)
     finally:
         server.stop()
-    assert not alive(second)
+    # The session ends with its server (its own exit: the monitor stopped, the history closed),
+    # which may take a moment after the server's own under load: no orphan left behind.
+    wait_for(lambda: not alive(second), "the second tab's app gone with the server", 15)
