@@ -76,3 +76,26 @@ def test_help(snap_compare, sim):
         await pilot.pause()
 
     assert snap_compare(frozen_app(sim, start_org="acme-free"), terminal_size=(80, 24), run_before=help_screen)
+
+
+@pytest.mark.parametrize(("size", "start_org"), [((80, 24), None), ((120, 40), "acme-free")])
+def test_first_screen_of_a_returning_user(snap_compare, size, start_org):
+    """The first frame drawn from the history (several orgs, or one), before the monitor exists."""
+    from datetime import datetime, timezone
+
+    from cuadra_top.tui.app import CuadraTopApp, FirstStart, StartFailed
+    from cuadra_top.tui.first_start import Glance, GlanceScreen
+
+    at = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+    body = {"credits": {"used": 41_900, "limit": 50_000}, "storage": {"used": 20 << 30, "limit": 50 << 30}}
+    seen = Glance(["acme-free", "globex-enterprise", "nimbus-pro"],
+                  {"acme-free": (at, body), "nimbus-pro": (at, {"credits": {"used": 10**12, "limit": 0}})},
+                  start_org=start_org)
+
+    def finish():
+        raise StartFailed("not in a snapshot", 2)  # the first screen stays
+
+    app = CuadraTopApp(None, first=FirstStart(GlanceScreen(seen, datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)),
+                                              finish))
+    app.on_ready = lambda: None  # the first frame only: the monitor is never built
+    assert snap_compare(app, terminal_size=size)
