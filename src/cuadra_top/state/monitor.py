@@ -463,7 +463,7 @@ class Monitor:
         """Every org has answered at least once (data or an error) and none is mid-fetch."""
         states = [poller.state for poller in self._pollers.values()]
         return len(states) == len(self.names) and all(
-            (state.fetched is not None or state.error is not None) and not state.in_flight for state in states)
+            self._has_answered(state) and not state.in_flight for state in states)
 
     async def wait_answered(self, timeout: float = 10.0) -> bool:
         """Wait until :meth:`answered` (tests, screenshots, one-shot front ends)."""

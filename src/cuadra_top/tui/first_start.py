@@ -126,7 +126,8 @@ def org_row(glance: Glance, name: str, width: int, now: datetime) -> Text:
     at, body = glance.stored[name]
     used, limit, share = quota(body, "credits", fmt.thousands)
     text.append(f"credits {used} / {limit}" + (f"  {share}" if share else ""))
-    text.append(f"  {fmt.age((now - at).total_seconds())}" + (" · live" if name in glance.live else ""), style="italic")
+    live = " · live" if name in glance.live else ""
+    text.append(f"  {fmt.age((now - at).total_seconds())}{live}", style="italic")
     return text
 
 

@@ -38,8 +38,8 @@ def run_tui_first(glance: Glance, prepare: Callable[[], tuple[TuiOptions, Sequen
                   theme: str | None, mouse: bool) -> int:
     """Run the app of a returning user: its first frame shows ``glance`` (the stored answers,
     read without the config's full validation); ``prepare`` then loads the config in full
-    (raising ``StartFailed``; its warnings are shown as toasts) and the monitor's screen takes over. ``StartFailed`` is raised
-    again once the terminal is restored, for the command line to say."""
+    (raising ``StartFailed``; its warnings are shown as toasts) and the monitor's screen takes
+    over. ``StartFailed`` is raised again once the terminal is restored, for the command line."""
     from cuadra_top.clock import utc_now
     from cuadra_top.tui.app import CuadraTopApp, FirstStart, Watched
     from cuadra_top.tui.first_start import GlanceScreen
