@@ -285,3 +285,24 @@ def test_a_signal_during_the_first_start_restores_the_terminal(returning, tmp_pa
         child.stop()
     assert_terminal_restored(bytes(child.output))
     assert b"Traceback" not in child.output
+
+
+@pytest.mark.parametrize("stored", ["[1, 2]", '"x"', "null", "42"])
+def test_a_stored_answer_that_is_not_an_object_is_passed_over(returning, tmp_path, stored):
+    """A damaged row of the history (valid JSON, but not an answer): no first screen from it,
+    no 'internal error'; the app starts as without a history and quits cleanly."""
+    import sqlite3
+
+    history = tmp_path / "data" / "cuadra-top" / "history.sqlite3"
+    with sqlite3.connect(history) as conn:
+        conn.execute("UPDATE latest SET body = ?", (stored,))
+    config = config_file(tmp_path, returning, ["acme"])
+    child = PtyProcess([sys.executable, "-m", "cuadra_top", "--config", str(config)], child_env(tmp_path))
+    try:
+        wait_for_output(lambda: b"acme" in child.output and b"Credits" in child.output
+                        or b"loading" in child.output, 20, "the monitor's screen")
+        child.send(b"q")
+        assert child.wait_exit(10) == 0, bytes(child.output[-400:])
+    finally:
+        child.stop()
+    assert b"internal error" not in child.output and b"from history" not in child.output

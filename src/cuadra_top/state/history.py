@@ -637,9 +637,11 @@ class History:
                     at = _from_epoch(row[0])
                     assert at is not None
                     try:
-                        found[name] = (at, json.loads(row[1]))
+                        body = json.loads(row[1])
                     except ValueError:
                         continue
+                    if isinstance(body, dict):  # an answer is an object: anything else was damaged
+                        found[name] = (at, body)
             return found
 
         return self._run("read", select, {})
