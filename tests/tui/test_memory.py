@@ -221,3 +221,25 @@ async def test_notifications_shown_and_gone_leave_nothing_behind(sim):
         app.monitor.pause(True)  # no answers meanwhile: the toasts are what is measured
         grown = await kept_after(toasts(3, 0), lambda: toasts(10, 3))  # the first fill small caches
     assert grown < 128 * KIB, f"40 notifications shown and gone kept {grown / KIB:.0f} KiB"
+
+
+async def test_orgs_shown_in_turn_again_and_again_keep_no_stale_query_answers(sim):
+    """Textual remembers each ``query_one`` answer per node under a counter of changes to the
+    tree below it; showing or hiding a part of a pane moves that counter, so every answer from
+    before can never be asked for again, yet each stayed until 1024 newer ones pushed it out.
+    Orgs of every kind shown in turn hide and show a pane's parts each time: the screen, the org
+    view and its panes each kept up to 1024 dead answers, which took the soak's half hour to
+    fill (691 KiB for these 800 switches). Now each change drops them: 151 KiB here, the
+    caches of the texts drawn."""
+    app = frozen_app(sim, start_org="acme-free")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        app.monitor.pause(True)  # no answers meanwhile: the switching is what is measured
+
+        async def switch(times: int) -> None:
+            for _ in range(times):
+                await pilot.press("right_square_bracket")
+                await pilot.pause()
+
+        grown = await kept_after(switch(len(app.monitor.names) * 3), lambda: switch(800))
+    assert grown < 256 * KIB, f"800 switches between orgs kept {grown / KIB:.0f} KiB"

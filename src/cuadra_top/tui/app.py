@@ -29,7 +29,7 @@ from cuadra_top.display_time import display_zone
 from cuadra_top.format import printable
 from cuadra_top.redaction import redact
 from cuadra_top.startup import resume_gc
-from cuadra_top.tui.textual_memory import release_gone_widgets
+from cuadra_top.tui.textual_memory import bound_textual_caches
 from cuadra_top.tui.themes import bundled_themes_dir, load_themes, save_theme_choice, user_themes_dir
 
 if TYPE_CHECKING:  # the first frame of a returning user comes before these are imported
@@ -127,7 +127,7 @@ class CuadraTopApp(App[int]):
         # NO_COLOR means no colour at all (no-color.org): Textual's default under NO_COLOR turns
         # colours grey (still 256-colour codes); with ANSI colours on it strips them instead.
         super().__init__(ansi_color=True if os.environ.get("NO_COLOR") else None)
-        release_gone_widgets()  # toasts come and go: Textual must not keep what they drew
+        bound_textual_caches()  # toasts come and go, panes show and hide: Textual must not keep stale renders
         if (monitor is None) == (first is None):
             raise ValueError("CuadraTopApp needs a monitor, or a first start that builds one")
         self.now = now

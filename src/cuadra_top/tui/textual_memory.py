@@ -1,4 +1,12 @@
-"""What Textual keeps of widgets that are gone: not their rendered lines.
+"""What Textual keeps that no frame can use again: bounded here, where Textual keeps it for long.
+
+Two of Textual's caches hold entries that can never be read again, and hold them for as long as
+the app runs. Each is bounded by Textual, but only after a long run: the monitor's memory grew
+for tens of minutes, megabytes an hour, before either was full. Both are worked around here, in
+one place, and each workaround leaves another Textual that changed the code alone.
+
+The rendered lines of widgets that are gone
+-------------------------------------------
 
 Textual (8.x, and its main branch as of mid-2026) caches ``StylesCache.get_inner_outer`` (the
 two background styles of a pair of colours) with ``functools.lru_cache`` on the method, so each
@@ -9,6 +17,17 @@ showing a few alerts a minute grew by megabytes an hour, for hours, until that c
 
 The styles depend on the colours alone, so they are cached here by the colours: the same
 answers, and no widget in any key. Another Textual that changed the method is left as it is.
+
+Answers to ``query_one`` from before the last change of the tree
+----------------------------------------------------------------
+
+``DOMNode.query_one`` remembers its answers in a cache of 1024 per node, keyed by a counter of
+changes to the node's children that also counts every change below them: a widget mounted or
+removed, or one shown or hidden (``display``). Once the counter moves, no key holding an older
+count can be asked again, yet each such answer stays until 1024 newer ones push it out. The
+monitor shows and hides parts of a pane as orgs change and toasts come and go, so every query of
+the screen, the org view and its panes added an entry: 10 nodes filling to 1024 each took the
+whole half hour of the soak. When the counter moves, the answers it made stale are dropped now.
 """
 
 from __future__ import annotations
@@ -18,6 +37,52 @@ from typing import Any
 
 COLOUR_PAIRS_KEPT = 1024
 """As many as Textual kept: pairs of colours, a few hundred bytes each."""
+
+
+def bound_textual_caches() -> bool:
+    """Both workarounds below; idempotent. True when both apply to this Textual."""
+    gone = release_gone_widgets()
+    return drop_stale_query_answers() and gone
+
+
+def drop_stale_query_answers() -> bool:
+    """Clear a node's ``query_one`` answers whenever its change counter moves; idempotent.
+    True when Textual's ``NodeList.updated`` is (now) the one that does so."""
+    from textual._node_list import NodeList
+
+    method = NodeList.__dict__.get("updated")
+    if getattr(method, "_drops_stale_answers", False):
+        return True
+    if not callable(method) or not _counts_updates(NodeList):
+        return False  # not the counter this works around: fixed or changed upstream
+    counted = method
+
+    def updated(self: NodeList) -> None:
+        counted(self)
+        # The counters moved are this list's node's and every ancestor's: their answers are stale.
+        node = None if self._parent is None else self._parent()
+        while node is not None:
+            answers = getattr(node, "_query_one_cache", None)
+            if answers:
+                answers.clear()
+            node = node._parent
+
+    updated._drops_stale_answers = True  # type: ignore[attr-defined]
+    updated.__doc__ = counted.__doc__
+    NodeList.updated = updated  # type: ignore[method-assign]
+    return True
+
+
+def _counts_updates(node_list: type) -> bool:
+    """Whether this Textual keys ``query_one`` answers by ``NodeList._updates``, which this
+    module assumes: a fresh list counts from 0 and ``updated()`` moves it."""
+    try:
+        probe = node_list()
+        before = probe._updates
+        probe.updated()
+        return probe._updates == before + 1
+    except Exception:
+        return False
 
 
 def release_gone_widgets() -> bool:
