@@ -243,3 +243,20 @@ async def test_orgs_shown_in_turn_again_and_again_keep_no_stale_query_answers(si
 
         grown = await kept_after(switch(len(app.monitor.names) * 3), lambda: switch(800))
     assert grown < 256 * KIB, f"800 switches between orgs kept {grown / KIB:.0f} KiB"
+
+
+async def test_the_tui_gives_the_heap_s_free_pages_back_as_it_runs(sim, monkeypatch):
+    """What the C heap freed goes back to the system on a timer (:mod:`cuadra_top.heap`): the
+    soak's RSS crept up without it."""
+    from cuadra_top import heap
+    from cuadra_top.tui import app as app_module
+
+    calls: list[float] = []
+    monkeypatch.setattr(app_module, "HEAP_TRIM_EVERY", 0.1)
+    monkeypatch.setattr(heap, "give_back_free_memory", lambda: bool(calls.append(1)) or True)
+    app = frozen_app(sim, start_org="acme-free")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        before = len(calls)
+        await asyncio.sleep(0.55)
+        assert len(calls) - before >= 3

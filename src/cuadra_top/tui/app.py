@@ -49,6 +49,9 @@ STARTUP_GRACE = 2.0
 """Seconds after mount when start-up counts as over even with no data on screen yet."""
 HISTORY_THINNING = 3600.0
 WARNINGS_EVERY = 5.0
+HEAP_TRIM_EVERY = 60.0
+"""Seconds between giving the C heap's free pages back (:mod:`cuadra_top.heap`): a few ms at
+most, and the soak's RSS held flat with it."""
 NOTICES_KEPT = 100
 LIVE_IN_GLANCE_WAIT = 0.4
 """Seconds the first screen waits for the first live answers, shown there, before the
@@ -93,6 +96,12 @@ class FirstStart:
     finish: Callable[[], Watched]
     theme: str | None = None
     """The config's theme, as the quick reading found it."""
+
+
+def _give_back_free_memory() -> None:
+    from cuadra_top.heap import give_back_free_memory  # ctypes: not on the way to the first frame
+
+    give_back_free_memory()
 
 
 class CuadraTopApp(App[int]):
@@ -277,6 +286,7 @@ class CuadraTopApp(App[int]):
         self.set_timer(STARTUP_GRACE, partial(resume_gc, freeze=True))
         self.set_interval(HISTORY_THINNING, self.monitor.trends.thin_history)
         self.set_interval(WARNINGS_EVERY, self.show_warnings)  # a sample the history could not store
+        self.set_interval(HEAP_TRIM_EVERY, _give_back_free_memory)  # weeks open, no creep in RSS
         self.monitor.subscribe(TerminalNotifier(lambda text: self.write_to_terminal(text), lambda: self.bell(),
                                                 lambda: self.monitor.settings, self.environ))
         if self.delivery is not None:
