@@ -13,8 +13,6 @@ Only glibc has it; elsewhere (musl, macOS) this is a no-op that says so.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import sys
 from typing import Callable
 
@@ -23,24 +21,28 @@ _looked = False
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, looked up once among the symbols the process has already loaded
+    (``dlopen(NULL)``): no ``ctypes.util.find_library``, which starts ``ldconfig`` (or ``gcc``)
+    from the TUI. None where there is none: musl, macOS, or a Python built without ``_ctypes``."""
     global _trim, _looked
     if not _looked:
         _looked = True
         if sys.platform.startswith("linux"):
             try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-                trim = libc.malloc_trim  # glibc only: musl has no such symbol
-            except (OSError, AttributeError):
-                trim = None
-            if trim is not None:
-                trim.argtypes = [ctypes.c_size_t]
-                trim.restype = ctypes.c_int
-                _trim = trim
+                import ctypes  # here: a Python built without libffi has none, and start-up never pays for it
+
+                trim = ctypes.CDLL(None).malloc_trim  # glibc only: musl has no such symbol
+            except (ImportError, OSError, AttributeError):
+                return None
+            trim.argtypes = [ctypes.c_size_t]
+            trim.restype = ctypes.c_int
+            _trim = trim
     return _trim
 
 
 def give_back_free_memory() -> bool:
-    """Return the C heap's free pages to the system; True when the C library can (glibc)."""
+    """Return the C heap's free pages to the system; True when the C library can (glibc).
+    Never raises: the TUI calls it on a timer, where an exception would end the monitor."""
     trim = _malloc_trim()
     if trim is None:
         return False

@@ -260,3 +260,22 @@ async def test_the_tui_gives_the_heap_s_free_pages_back_as_it_runs(sim, monkeypa
         before = len(calls)
         await asyncio.sleep(0.55)
         assert len(calls) - before >= 3
+
+
+async def test_the_tui_runs_on_where_the_c_heap_cannot_be_reached(sim, monkeypatch):
+    """A Python built without ``_ctypes`` (pyenv without libffi's headers): giving the heap back
+    does nothing there, and the monitor, its timer firing, keeps running."""
+    import sys
+
+    from cuadra_top import heap
+    from cuadra_top.tui import app as app_module
+
+    monkeypatch.setattr(app_module, "HEAP_TRIM_EVERY", 0.1)
+    monkeypatch.delitem(sys.modules, heap.__name__)  # imported afresh by the timer, as in a new process
+    monkeypatch.setitem(sys.modules, "ctypes", None)
+    app = frozen_app(sim, start_org="acme-free")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_data(app, pilot.pause)
+        await asyncio.sleep(0.35)
+        await pilot.pause()
+        assert app.is_running and app.return_code is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 
@@ -42,3 +43,39 @@ def test_without_the_c_library_s_trim_it_says_so(monkeypatch):
     monkeypatch.setattr(heap, "_looked", True)
     monkeypatch.setattr(heap, "_trim", None)
     assert heap.give_back_free_memory() is False
+
+
+def test_the_c_library_s_trim_is_found_without_starting_a_process(monkeypatch):
+    """``ctypes.util.find_library`` runs ``/sbin/ldconfig -p`` (and ``gcc``, ``ld`` where that
+    finds nothing): a fork of the TUI, its threads running, on the event loop. The symbols the
+    process already has are enough."""
+    import subprocess
+
+    started: list[object] = []
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        started.append(args[0] if args else kwargs.get("args"))
+        raise OSError("no process may be started to find the C library")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    monkeypatch.setattr(heap, "_looked", False)
+    monkeypatch.setattr(heap, "_trim", None)
+    trimmed = heap.give_back_free_memory()
+    assert started == []
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert trimmed is True  # glibc: found all the same
+
+
+NO_CTYPES = """
+import sys
+sys.modules["ctypes"] = None  # a Python built without libffi: no _ctypes, no ctypes
+from cuadra_top.heap import give_back_free_memory
+print(give_back_free_memory())
+"""
+
+
+def test_a_python_without_ctypes_gives_nothing_back_and_says_so():
+    """pyenv builds Python without ``_ctypes`` where libffi's headers are missing: the TUI
+    imports this module on a timer, so an ImportError here would end the monitor a minute in."""
+    out = subprocess.run([sys.executable, "-c", NO_CTYPES], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout == "False\n", out.stderr
