@@ -29,8 +29,9 @@ from cuadra_top.tui.first_start import GlanceScreen, glance
 from test_cached_first_screen import remember, screen_text
 
 HEAVY = ("pydantic", "httpx", "cuadra_top.config", "cuadra_top.api.models", "cuadra_top.state.monitor",
-         "cuadra_top.tui.screen")
-"""What the first frame must not wait for: the full loader, the HTTP stack, the monitor."""
+         "cuadra_top.tui.screen", "cuadra_top.heap", "ctypes")
+"""What the first frame must not wait for: the full loader, the HTTP stack, the monitor, the
+heap's upkeep (ctypes, a minute later)."""
 
 
 def config_file(tmp_path: Path, sim, names: list[str], extra: str = "") -> Path:

@@ -47,6 +47,7 @@ except SystemExit as exc:  # argparse's own exit (--version)
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in (
     "textual", "rich", "tomlkit", "apprise", "prometheus_client", "bcrypt", "yaml", "aiohttp", "textual_serve",
     "jinja2", "plotext", "textual_plotext"))
+heavy += [m for m in ("cuadra_top.heap",) if m in sys.modules]  # the TUI's upkeep (ctypes), never a script's
 print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
 """
 
