@@ -79,3 +79,28 @@ def test_a_python_without_ctypes_gives_nothing_back_and_says_so():
     imports this module on a timer, so an ImportError here would end the monitor a minute in."""
     out = subprocess.run([sys.executable, "-c", NO_CTYPES], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout == "False\n", out.stderr
+
+
+def test_a_c_library_without_malloc_trim_gives_nothing_back(monkeypatch):
+    """musl (Alpine) has no ``malloc_trim``: the lookup finds nothing and says so."""
+    import ctypes
+
+    class Musl:
+        def __init__(self, name: object) -> None:
+            assert name is None  # the process's own symbols
+
+    monkeypatch.setattr(ctypes, "CDLL", Musl)
+    monkeypatch.setattr(heap, "_looked", False)
+    monkeypatch.setattr(heap, "_trim", None)
+    assert heap.give_back_free_memory() is False
+    assert heap.give_back_free_memory() is False  # looked up once
+
+
+def test_off_linux_the_c_library_is_not_looked_at(monkeypatch):
+    import ctypes
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: pytest.fail("no C library looked up off Linux"))
+    monkeypatch.setattr(heap, "_looked", False)
+    monkeypatch.setattr(heap, "_trim", None)
+    assert heap.give_back_free_memory() is False
