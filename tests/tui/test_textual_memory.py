@@ -7,15 +7,19 @@ the wrapper neither doubles Textual's count nor trips over a node that is gone."
 from __future__ import annotations
 
 import gc
+import tracemalloc
 
+from rich.color import ColorSystem
+from rich.style import Style as RichStyle
 from textual._node_list import NodeList
 from textual.app import App, ComposeResult
 from textual.containers import Vertical
 from textual.dom import DOMNode
+from textual.strip import Strip
 from textual.widgets import Input, Static
 
 from cuadra_top.tui.screenshots import frozen_app, wait_for_data
-from cuadra_top.tui.textual_memory import bound_textual_caches
+from cuadra_top.tui.textual_memory import bound_textual_caches, render_ansi_by_looks
 
 
 def test_applied_twice_it_wraps_textual_once():
@@ -26,6 +30,9 @@ def test_applied_twice_it_wraps_textual_once():
     wrapped = NodeList.updated
     assert bound_textual_caches()
     assert NodeList.updated is wrapped
+    render_ansi = Strip.__dict__["render_ansi"]
+    assert bound_textual_caches()
+    assert Strip.__dict__["render_ansi"] is render_ansi
     root, child = DOMNode(), DOMNode()
     child._parent = root
     before = (root._nodes._updates, child._nodes._updates)
@@ -108,3 +115,60 @@ async def test_no_node_keeps_an_answer_from_before_its_last_change(sim, tmp_path
         await pilot.pause()
         assert stale_answers(app) == [], "after Add organization"
         assert app.screen is app.main_screen and app.is_running
+
+
+LOOKS = [
+    {}, {"bold": True}, {"bold": False}, {"dim": True, "italic": True},
+    {"underline": True, "strike": True, "reverse": True}, {"blink": True, "conceal": True},
+    {"underline2": True, "frame": True, "encircle": True, "overline": True},
+    {"color": "red"}, {"color": "bright_blue", "bgcolor": "black"}, {"color": "color(200)"},
+    {"color": "#10a0ff", "bgcolor": "#ffffff", "bold": True}, {"color": "default", "bgcolor": "default"},
+    {"bgcolor": "rgb(1,2,3)", "italic": False}, {"color": "#10a0fe"},
+]
+"""Every attribute, set and unset, and colours of every kind: standard, 256, true, default."""
+
+
+def test_a_style_s_codes_are_rich_s_own_for_any_place_and_colour_system():
+    """Cached by its looks (:func:`render_ansi_by_looks`), a style still renders exactly as Rich
+    renders it: each colour system in turn asks the same looks again, and a place on the screen
+    in the style's meta changes nothing."""
+    assert bound_textual_caches()
+    for system in [ColorSystem.TRUECOLOR, ColorSystem.STANDARD, ColorSystem.EIGHT_BIT, ColorSystem.TRUECOLOR]:
+        for looks in LOOKS:
+            expected = RichStyle(**looks).render("x", color_system=system)
+            for place in [None, (0, 0), (119, 39), (7, 5)]:
+                style = RichStyle(**looks, meta=None if place is None else {"offset": place})
+                assert Strip.render_style(style, "x", system) == expected, (system, looks, place)
+                assert Strip.render_style(style, "x", system) == expected, "asked again"
+
+
+def test_a_look_drawn_at_every_cell_of_the_screen_is_kept_once():
+    """Textual draws each span with its place on the screen in its style's meta, and cached the
+    codes by the whole style: one look drawn at every cell of a 120x40 screen kept 4800 styles
+    (over a MiB), and the monitor's changing numbers added such entries for hours."""
+    assert bound_textual_caches()
+    Strip.render_style(RichStyle(color="#203040", bgcolor="#000010"), "x", ColorSystem.TRUECOLOR)
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for x in range(120):
+            for y in range(40):
+                style = RichStyle(color="#203040", bgcolor="#000010", meta={"offset": (x, y)})
+                Strip.render_style(style, f"{x},{y}", ColorSystem.TRUECOLOR)
+        del style
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 32 * 1024, f"one look at 4800 places kept {kept / 1024:.0f} KiB"
+
+
+def test_a_textual_whose_render_ansi_changed_is_left_as_it_is(monkeypatch):
+    """Another Textual (fixed upstream, or renamed) keeps its own method: nothing is wrapped
+    that this module does not know."""
+    own = classmethod(lambda cls, style, color_system: "1")
+    monkeypatch.setattr(Strip, "render_ansi", own)
+    assert not render_ansi_by_looks()
+    assert Strip.__dict__["render_ansi"] is own
+    assert not bound_textual_caches()
