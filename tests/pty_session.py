@@ -52,8 +52,10 @@ class PtyProcess:
         def as_a_terminal_session() -> None:
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-            if ignore_hup:
-                signal.signal(signal.SIGHUP, signal.SIG_IGN)  # what `trap '' HUP` passes on
+            # Stated either way: a runner started under nohup (or with HUP blocked) passes its
+            # choice on, and the TUI rightly keeps an inherited SIG_IGN.
+            signal.signal(signal.SIGHUP, signal.SIG_IGN if ignore_hup else signal.SIG_DFL)  # `trap '' HUP`
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP, signal.SIGTERM, signal.SIGINT})
 
         self.process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env,
                                         preexec_fn=as_a_terminal_session, close_fds=True)
