@@ -7,19 +7,35 @@ the wrapper neither doubles Textual's count nor trips over a node that is gone."
 from __future__ import annotations
 
 import gc
+import importlib
+import importlib.util
 import tracemalloc
+from fractions import Fraction
+from functools import lru_cache
 
+from rich.color import Color as RichColor
 from rich.color import ColorSystem
 from rich.style import Style as RichStyle
+from rich.terminal_theme import MONOKAI
 from textual._node_list import NodeList
 from textual.app import App, ComposeResult
 from textual.containers import Vertical
+from textual.css.scalar import Scalar
 from textual.dom import DOMNode
+from textual.filter import ANSIToTruecolor
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widgets import Input, Static
 
 from cuadra_top.tui.screenshots import frozen_app, wait_for_data
-from cuadra_top.tui.textual_memory import bound_textual_caches, render_ansi_by_looks
+from cuadra_top.tui.textual_memory import (
+    GEOMETRY_CACHES,
+    SMALL_GEOMETRY,
+    TEXTS_MEASURED,
+    bound_geometry_caches,
+    bound_textual_caches,
+    render_ansi_by_looks,
+)
 
 
 def test_applied_twice_it_wraps_textual_once():
@@ -172,3 +188,118 @@ def test_a_textual_whose_render_ansi_changed_is_left_as_it_is(monkeypatch):
     assert not render_ansi_by_looks()
     assert Strip.__dict__["render_ansi"] is own
     assert not bound_textual_caches()
+
+
+def test_textual_s_geometry_caches_keep_what_a_screen_reuses():
+    """Region sums and cuts and resolved CSS sizes (:data:`GEOMETRY_CACHES`) filled caches of 4096
+    entries each for hours in the soak; bounded, their answers are still Textual's."""
+    assert bound_textual_caches()
+    for module, owner, name in GEOMETRY_CACHES:
+        method = getattr(getattr(importlib.import_module(module), owner), name)
+        assert method.cache_info().maxsize <= SMALL_GEOMETRY, name
+    a, b = Region(0, 0, 10, 10), Region(5, 5, 10, 10)
+    assert a.intersection(b) == Region(5, 5, 5, 5) and a.union(b) == Region(0, 0, 15, 15)
+    assert a.grow((1, 2, 3, 4)) == Region(-4, -1, 16, 14) and a.shrink((1, 2, 3, 4)) == Region(4, 1, 4, 6)
+    assert Scalar.parse("50%").resolve(Size(80, 24), Size(120, 40)) == Fraction(40)
+    assert Scalar.parse("1fr").resolve(Size(80, 24), Size(120, 40), Fraction(7, 2)) == Fraction(7, 2)
+
+
+def test_regions_met_once_by_the_thousand_keep_a_screen_s_worth():
+    """Every intersection of a window sliding over a screen is a new key: Textual kept 4096 of
+    them, about 1.5 MiB for the four region caches. Now at most SMALL_GEOMETRY each."""
+    assert bound_textual_caches()
+    screen = Region(0, 0, 120, 40)
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for step in range(5000):
+            window = Region(step % 97, step % 31, 20 + step % 53, 5 + step % 11)
+            screen.intersection(window), screen.union(window)
+            window.grow((step % 3, 1, 0, step % 5)), window.shrink((1, step % 4, 0, 1))
+        del window
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 4 * SMALL_GEOMETRY * 400, f"20000 region sums and cuts kept {kept / 1024:.0f} KiB"
+
+
+def test_a_geometry_cache_already_small_stays_as_it_is(monkeypatch):
+    """Only ever made smaller: a Textual that keeps fewer is not given more."""
+    small = lru_cache(16)(Region.intersection.__wrapped__)
+    monkeypatch.setattr(Region, "intersection", small)
+    assert bound_geometry_caches()
+    assert Region.intersection is small
+
+
+def test_the_width_of_texts_drawn_once_is_kept_for_a_screen_s_worth():
+    """Textual measures every text it draws through Rich's cache of widths, which kept 4096:
+    each changing number is a new text, so it filled for 20 minutes. Bounded, every module that
+    measures uses the bounded cache, and the widths are still right (wide and zero-width
+    characters included)."""
+    assert bound_textual_caches()
+    from rich import cells, segment
+    from textual import _cells, content
+
+    for measure in (cells.cached_cell_len, segment.cached_cell_len, _cells.cell_len, content.cell_len):
+        assert measure.cache_info().maxsize <= TEXTS_MEASURED
+    assert [_cells.cell_len(text) for text in ("", "abc", "日本", "e\u0301", "\u200b", "org-1 · 85%")] == [0, 3, 4, 1, 0, 11]
+    assert cells.cell_len("x" * 600) == 600  # past Rich's own limit for the cache
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(20000):
+            _cells.cell_len(f"{n * 7919:,} credits")
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < TEXTS_MEASURED * 300, f"20000 texts measured kept {kept / 1024:.0f} KiB"
+
+
+def pristine(module_name: str):
+    """A module of Textual executed afresh: its functions are Textual's own, unpatched."""
+    module = importlib.import_module(module_name)
+    spec = importlib.util.spec_from_file_location(f"pristine_{module_name}", module.__file__)
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    return fresh
+
+
+def test_system_colours_become_true_colours_as_textual_turns_them():
+    """Wrapped to cache only what it changes, the filter still answers as Textual's own, for
+    system, 256 and true colours, dim or not, with a place on the screen or not."""
+    assert bound_textual_caches()
+    theme = pristine("textual.filter")
+    own = theme.ANSIToTruecolor(MONOKAI)
+    ours = ANSIToTruecolor(MONOKAI)
+    for background in (RichColor.parse("#000000"), RichColor.parse("#f0f0f0")):
+        for looks in LOOKS + [{"color": "red", "dim": True}, {"color": "#102030", "dim": True},
+                              {"bgcolor": "blue", "dim": True}, {"dim": True}]:
+            for place in (None, (3, 4)):
+                style = RichStyle(**looks, meta=None if place is None else {"offset": place})
+                assert ours.truecolor_style(style, background) == own.truecolor_style(style, background), looks
+
+
+def test_true_colours_drawn_at_every_cell_are_not_kept():
+    """Styles already in true colours come back unchanged, and Textual cached each of them with
+    its place on the screen: 1024 styles churning all the time. Now none is kept."""
+    assert bound_textual_caches()
+    background = RichColor.parse("#000010")
+    ours = ANSIToTruecolor(MONOKAI)
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for x in range(120):
+            for y in range(40):
+                style = RichStyle(color="#203040", bgcolor="#000010", meta={"offset": (x, y)})
+                assert ours.truecolor_style(style, background) is style
+        del style
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 32 * 1024, f"4800 true-colour styles kept {kept / 1024:.0f} KiB"
