@@ -6,6 +6,8 @@ the wrapper neither doubles Textual's count nor trips over a node that is gone."
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import gc
 import importlib
 import importlib.util
@@ -133,6 +135,26 @@ async def test_no_node_keeps_an_answer_from_before_its_last_change(sim, tmp_path
         assert app.screen is app.main_screen and app.is_running
 
 
+def kept_by(work: Callable[[], object]) -> int:
+    """Bytes still held once ``work()`` is over and its garbage collected: what caches kept."""
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        work()
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def at_every_cell(**looks: object) -> Iterator[RichStyle]:
+    """One look as Textual draws it at every cell of a 120x40 screen: its place in its meta."""
+    for x in range(120):
+        for y in range(40):
+            yield RichStyle(**looks, meta={"offset": (x, y)})
+
+
 LOOKS = [
     {}, {"bold": True}, {"bold": False}, {"dim": True, "italic": True},
     {"underline": True, "strike": True, "reverse": True}, {"blink": True, "conceal": True},
@@ -164,19 +186,8 @@ def test_a_look_drawn_at_every_cell_of_the_screen_is_kept_once():
     (over a MiB), and the monitor's changing numbers added such entries for hours."""
     assert bound_textual_caches()
     Strip.render_style(RichStyle(color="#203040", bgcolor="#000010"), "x", ColorSystem.TRUECOLOR)
-    tracemalloc.start()
-    try:
-        gc.collect()
-        before = tracemalloc.get_traced_memory()[0]
-        for x in range(120):
-            for y in range(40):
-                style = RichStyle(color="#203040", bgcolor="#000010", meta={"offset": (x, y)})
-                Strip.render_style(style, f"{x},{y}", ColorSystem.TRUECOLOR)
-        del style
-        gc.collect()
-        kept = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    kept = kept_by(lambda: [Strip.render_style(style, "x", ColorSystem.TRUECOLOR)
+                            for style in at_every_cell(color="#203040", bgcolor="#000010")])
     assert kept < 32 * 1024, f"one look at 4800 places kept {kept / 1024:.0f} KiB"
 
 
@@ -209,19 +220,14 @@ def test_regions_met_once_by_the_thousand_keep_a_screen_s_worth():
     them, about 1.5 MiB for the four region caches. Now at most SMALL_GEOMETRY each."""
     assert bound_textual_caches()
     screen = Region(0, 0, 120, 40)
-    tracemalloc.start()
-    try:
-        gc.collect()
-        before = tracemalloc.get_traced_memory()[0]
+
+    def sums_and_cuts() -> None:
         for step in range(5000):
             window = Region(step % 97, step % 31, 20 + step % 53, 5 + step % 11)
             screen.intersection(window), screen.union(window)
             window.grow((step % 3, 1, 0, step % 5)), window.shrink((1, step % 4, 0, 1))
-        del window
-        gc.collect()
-        kept = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+
+    kept = kept_by(sums_and_cuts)
     assert kept < 4 * SMALL_GEOMETRY * 400, f"20000 region sums and cuts kept {kept / 1024:.0f} KiB"
 
 
@@ -246,16 +252,7 @@ def test_the_width_of_texts_drawn_once_is_kept_for_a_screen_s_worth():
         assert measure.cache_info().maxsize <= TEXTS_MEASURED
     assert [_cells.cell_len(text) for text in ("", "abc", "日本", "e\u0301", "\u200b", "org-1 · 85%")] == [0, 3, 4, 1, 0, 11]
     assert cells.cell_len("x" * 600) == 600  # past Rich's own limit for the cache
-    tracemalloc.start()
-    try:
-        gc.collect()
-        before = tracemalloc.get_traced_memory()[0]
-        for n in range(20000):
-            _cells.cell_len(f"{n * 7919:,} credits")
-        gc.collect()
-        kept = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    kept = kept_by(lambda: [_cells.cell_len(f"{n * 7919:,} credits") for n in range(20000)])
     assert kept < TEXTS_MEASURED * 300, f"20000 texts measured kept {kept / 1024:.0f} KiB"
 
 
@@ -289,17 +286,12 @@ def test_true_colours_drawn_at_every_cell_are_not_kept():
     assert bound_textual_caches()
     background = RichColor.parse("#000010")
     ours = ANSIToTruecolor(MONOKAI)
-    tracemalloc.start()
-    try:
-        gc.collect()
-        before = tracemalloc.get_traced_memory()[0]
-        for x in range(120):
-            for y in range(40):
-                style = RichStyle(color="#203040", bgcolor="#000010", meta={"offset": (x, y)})
-                assert ours.truecolor_style(style, background) is style
-        del style
-        gc.collect()
-        kept = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    unchanged = [0]
+
+    def convert() -> None:
+        unchanged[0] = sum(ours.truecolor_style(style, background) is style
+                           for style in at_every_cell(color="#203040", bgcolor="#000010"))
+
+    kept = kept_by(convert)
+    assert unchanged == [4800]
     assert kept < 32 * 1024, f"4800 true-colour styles kept {kept / 1024:.0f} KiB"
