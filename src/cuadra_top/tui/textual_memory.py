@@ -4,7 +4,7 @@ Textual's and Rich's caches are bounded, but some only after a long run: they ho
 can never be read again (a widget that is gone, an answer from before a change), or keys that
 are new for hours (a style's place on the screen, a region of the moment, a changing number's
 text). The monitor's memory grew for the whole of the 30-minute soak, megabytes an hour, before
-they were full; with every such cache emptied each minute it held flat. Each is worked around
+they were full; a probe that emptied every such cache each minute held flat. Each is worked around
 here, in one place: keyed by what the answer depends on, or bounded to what a screen reuses; each
 workaround leaves another Textual that changed the code alone.
 
