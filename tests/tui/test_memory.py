@@ -262,30 +262,6 @@ async def test_the_tui_gives_the_heap_s_free_pages_back_as_it_runs(sim, monkeypa
         assert len(calls) - before >= 3
 
 
-async def test_the_tui_collects_cycles_before_giving_the_heap_back(sim, monkeypatch):
-    """A full collection on the same timer, before the trim: the allocation-driven collector
-    leaves cycles in the oldest generation for long, and a page they hold cannot go back."""
-    import gc
-
-    from cuadra_top import heap
-    from cuadra_top.tui import app as app_module
-
-    order: list[str] = []
-    monkeypatch.setattr(app_module, "HEAP_TRIM_EVERY", 0.1)
-    monkeypatch.setattr(heap, "give_back_free_memory", lambda: bool(order.append("trim")) or True)
-    gc.callbacks.append(lambda phase, info: order.append("collect") if phase == "stop" and info["generation"] == 2 else None)
-    try:
-        app = frozen_app(sim, start_org="acme-free")
-        async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for_data(app, pilot.pause)
-            order.clear()
-            await asyncio.sleep(0.35)
-    finally:
-        gc.callbacks.pop()
-    trims = [i for i, step in enumerate(order) if step == "trim"]
-    assert len(trims) >= 2 and all(order[i - 1] == "collect" for i in trims), order
-
-
 async def test_the_tui_runs_on_where_the_c_heap_cannot_be_reached(sim, monkeypatch):
     """A Python built without ``_ctypes`` (pyenv without libffi's headers): giving the heap back
     does nothing there, and the monitor, its timer firing, keeps running."""
