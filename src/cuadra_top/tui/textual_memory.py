@@ -109,15 +109,22 @@ def bound_geometry_caches() -> bool:
     for module, owner_name, name in GEOMETRY_CACHES:
         owner = getattr(importlib.import_module(module), owner_name, None)
         method = None if owner is None else owner.__dict__.get(name)
-        compute = getattr(method, "__wrapped__", None)
-        info = getattr(method, "cache_info", None)
-        if not (callable(compute) and callable(info)):
+        smaller = _at_most(method, SMALL_GEOMETRY)
+        if smaller is None:
             bounded = False  # not the cached method this works around: fixed or changed upstream
-            continue
-        kept = info().maxsize
-        if kept is None or kept > SMALL_GEOMETRY:
-            setattr(owner, name, lru_cache(SMALL_GEOMETRY)(compute))
+        elif smaller is not method:
+            setattr(owner, name, smaller)
     return bounded
+
+
+def _at_most(cached: Any, size: int) -> Any | None:
+    """``cached``'s function in a ``functools`` cache of ``size``; ``cached`` itself when it keeps
+    no more already; None when it is not such a cache."""
+    info, compute = getattr(cached, "cache_info", None), getattr(cached, "__wrapped__", None)
+    if not (callable(info) and callable(compute)):
+        return None
+    kept = info().maxsize
+    return cached if kept is not None and kept <= size else lru_cache(size)(compute)
 
 
 def drop_stale_query_answers() -> bool:
@@ -245,13 +252,11 @@ def bound_text_widths() -> bool:
     from rich import cells
 
     cached = cells.cached_cell_len
-    info, compute = getattr(cached, "cache_info", None), getattr(cached, "__wrapped__", None)
-    if not (callable(info) and callable(compute)):
+    bounded = _at_most(cached, TEXTS_MEASURED)
+    if bounded is None:
         return False  # not the cached function this works around: changed upstream
-    kept = info().maxsize
-    if kept is not None and kept <= TEXTS_MEASURED:
-        return True
-    bounded = lru_cache(TEXTS_MEASURED)(compute)
+    if bounded is cached:
+        return True  # bounded already: every module holds it
     for name, module in list(sys.modules.items()):
         if module is not None and name.partition(".")[0] in ("rich", "textual"):
             for attr, value in list(vars(module).items()):
