@@ -291,11 +291,15 @@ async def test_the_tui_runs_on_where_the_c_heap_cannot_be_reached(sim, monkeypat
     does nothing there, and the monitor, its timer firing, keeps running."""
     import sys
 
+    import cuadra_top
     from cuadra_top import heap
     from cuadra_top.tui import app as app_module
 
     monkeypatch.setattr(app_module, "HEAP_TRIM_EVERY", 0.1)
     monkeypatch.delitem(sys.modules, heap.__name__)  # imported afresh by the timer, as in a new process
+    # The import afresh binds the package's attribute to the new module: put both back after,
+    # or a later test patching ``cuadra_top.heap`` patches a module the app no longer imports.
+    monkeypatch.setattr(cuadra_top, "heap", heap)
     monkeypatch.setitem(sys.modules, "ctypes", None)
     app = frozen_app(sim, start_org="acme-free")
     async with app.run_test(size=(80, 24)) as pilot:
