@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import tracemalloc
 from collections.abc import Awaitable, Callable
 
@@ -290,11 +291,15 @@ async def test_the_tui_runs_on_where_the_c_heap_cannot_be_reached(sim, monkeypat
     does nothing there, and the monitor, its timer firing, keeps running."""
     import sys
 
+    import cuadra_top
     from cuadra_top import heap
     from cuadra_top.tui import app as app_module
 
     monkeypatch.setattr(app_module, "HEAP_TRIM_EVERY", 0.1)
     monkeypatch.delitem(sys.modules, heap.__name__)  # imported afresh by the timer, as in a new process
+    # The import afresh binds the package's attribute to the new module: put both back after,
+    # or a later test patching ``cuadra_top.heap`` patches a module the app no longer imports.
+    monkeypatch.setattr(cuadra_top, "heap", heap)
     monkeypatch.setitem(sys.modules, "ctypes", None)
     app = frozen_app(sim, start_org="acme-free")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -302,3 +307,79 @@ async def test_the_tui_runs_on_where_the_c_heap_cannot_be_reached(sim, monkeypat
         await asyncio.sleep(0.35)
         await pilot.pause()
         assert app.is_running and app.return_code is None
+
+
+async def test_a_gc_callback_that_raises_stops_neither_the_timer_nor_the_app(sim, monkeypatch):
+    """A ``gc.callbacks`` entry, as a third-party library could add one, that raises at every
+    collection: CPython reports it as unraisable (on ``sys.stderr``, which the running app
+    captures) and the collection returns; the trim still follows each of the timer's
+    collections, and the monitor runs on."""
+    from cuadra_top import heap
+    from cuadra_top.tui import app as app_module
+
+    steps: list[str] = []
+    reported: list[BaseException | None] = []
+
+    def raising(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 2:
+            steps.append("collect")
+        raise RuntimeError("a library's gc callback failed")
+
+    monkeypatch.setattr(app_module, "HEAP_TRIM_EVERY", 0.1)
+    monkeypatch.setattr(heap, "give_back_free_memory", lambda: bool(steps.append("trim")) or True)
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: reported.append(unraisable.exc_value))
+    app = frozen_app(sim, start_org="acme-free")
+    gc.freeze()  # the real collection, over what came since, as in the app (start-up frozen)
+    gc.callbacks.append(raising)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for_data(app, pilot.pause)
+            steps.clear()
+            await asyncio.sleep(0.45)
+            await pilot.pause()
+            assert app.is_running and app.return_code is None
+    finally:
+        gc.callbacks.remove(raising)
+        gc.unfreeze()
+    trims = [i for i, step in enumerate(steps) if step == "trim"]
+    assert len(trims) >= 2 and all(steps[i - 1] == "collect" for i in trims if i > 0), steps
+    assert reported and all(isinstance(exc, RuntimeError) for exc in reported)
+
+
+async def test_the_timer_firing_in_a_slow_start_up_keeps_the_collector_paused_until_it_is_over(sim, monkeypatch):
+    """The first answers slower than the timer (a timer shortened for the test: at 60 s it
+    comes long after ``STARTUP_GRACE``): the timer's collections run with the collector
+    paused, and leave it so; start-up still ends as it should, the collector back on with
+    what start-up built frozen."""
+    from cuadra_top import startup
+    from cuadra_top.simulator import Fault
+    from cuadra_top.tui import app as app_module
+
+    seen: list[bool] = []
+    steps: list[str] = []
+    record_the_minute_s_work(monkeypatch, steps)
+    monkeypatch.setattr(gc, "collect", lambda generation=2: seen.append(gc.isenabled()) or 0)
+    monkeypatch.setattr(app_module, "STARTUP_GRACE", 30.0)  # start-up ends with the first answer
+    for name in sim.orgs:
+        sim.set_fault(name, Fault(latency=1.0))
+    app = frozen_app(sim, start_org="acme-free")
+    assert gc.isenabled()
+    startup.pause_gc()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await asyncio.sleep(0.5)  # the answer is on its way
+            assert seen and not any(seen), seen
+            assert not gc.isenabled()
+            await app.monitor.wait_answered(5)
+            for _ in range(50):
+                await pilot.pause(0.05)
+                if gc.isenabled():
+                    break
+            assert gc.isenabled() and gc.get_freeze_count() > 0
+            seen.clear()
+            await asyncio.sleep(0.3)
+            assert seen and all(seen), seen
+    finally:
+        startup.resume_gc()
+        gc.enable()
+        gc.unfreeze()
