@@ -52,8 +52,8 @@ No series key starts like this (keys start with the API URL)."""
 BUSY_TIMEOUT_MS = 5000
 PAGE_CACHE_KIB = 256
 """SQLite's page cache per connection. Its default, 2 MiB, fills as the file grows: a
-monitor writing 40 orgs every 5 s grew it by 0.4 MiB an hour for hours, a slope its soak
-took for a leak. Reads here are range scans done once and writes append, so the pages worth
+monitor writing 40 orgs every 5 s grew it by 0.4 MiB an hour over its soak's half hour, and
+would for hours more, a slope the soak takes for a leak. Reads here are range scans done once and writes append, so the pages worth
 keeping are the B-trees' upper levels; the rest comes from the system's file cache."""
 RETENTION = timedelta(days=395)
 """Anything older than 13 months is deleted by ``thin()``."""

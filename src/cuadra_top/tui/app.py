@@ -55,10 +55,10 @@ HEAP_TRIM_EVERY = 60.0
 (:mod:`cuadra_top.heap`). The collection takes the event loop for about 11 ms at 40 orgs and
 26 ms at 500 (what start-up built is frozen, so it walks only what came since), 128 ms at 1000
 orgs with a month of history, whose trend samples it walks too (the automatic collector's own
-full collections took 111 ms there); the trim, a fraction of a ms. The trim halved the RSS growth of the TUI switching orgs once a second; the
-collection frees cycles the allocation-driven collector leaves in the oldest generation, holding
-pages the trim cannot give back (a probe collecting every 10 s at 40 orgs freed 1,500 objects
-a time, median)."""
+full collections took 111 ms there); the trim, a fraction of a ms. The trim halved the RSS
+growth of the TUI switching orgs once a second; the collection frees cycles the
+allocation-driven collector leaves in the oldest generation, holding pages the trim cannot
+give back (a probe collecting every 10 s at 40 orgs freed 1,500 objects a time, median)."""
 NOTICES_KEPT = 100
 LIVE_IN_GLANCE_WAIT = 0.4
 """Seconds the first screen waits for the first live answers, shown there, before the
