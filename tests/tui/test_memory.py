@@ -246,16 +246,18 @@ async def test_orgs_shown_in_turn_again_and_again_keep_no_stale_query_answers(si
     assert grown < 256 * KIB, f"800 switches between orgs kept {grown / KIB:.0f} KiB"
 
 
-def record_the_minute_s_work(monkeypatch, steps: list[str]) -> None:
-    """The TUI's memory timer at 0.1 s, with its two steps recorded in ``steps`` and neither
-    done: a real full collection in this test process (unfrozen, thousands of tests' objects)
-    takes longer than the timer, so a count of timer ticks would measure the collector."""
+def record_the_minute_s_work(monkeypatch, steps: list[str], *, collect: bool = False) -> None:
+    """The TUI's memory timer at 0.1 s, with its two steps recorded in ``steps`` and the trim
+    not done; the collection neither, unless ``collect``: a real full collection in this test
+    process (unfrozen, thousands of tests' objects) takes longer than the timer, so a count of
+    timer ticks would measure the collector."""
     from cuadra_top import heap
     from cuadra_top.tui import app as app_module
 
     monkeypatch.setattr(app_module, "HEAP_TRIM_EVERY", 0.1)
     monkeypatch.setattr(heap, "give_back_free_memory", lambda: bool(steps.append("trim")) or True)
-    monkeypatch.setattr(gc, "collect", lambda generation=2: steps.append("collect") or 0)
+    if not collect:
+        monkeypatch.setattr(gc, "collect", lambda generation=2: steps.append("collect") or 0)
 
 
 async def test_the_tui_gives_the_heap_s_free_pages_back_as_it_runs(sim, monkeypatch):
@@ -289,8 +291,6 @@ async def test_the_tui_collects_cycles_before_giving_the_heap_back(sim, monkeypa
 async def test_the_tui_runs_on_where_the_c_heap_cannot_be_reached(sim, monkeypatch):
     """A Python built without ``_ctypes`` (pyenv without libffi's headers): giving the heap back
     does nothing there, and the monitor, its timer firing, keeps running."""
-    import sys
-
     import cuadra_top
     from cuadra_top import heap
     from cuadra_top.tui import app as app_module
@@ -314,9 +314,6 @@ async def test_a_gc_callback_that_raises_stops_neither_the_timer_nor_the_app(sim
     collection: CPython reports it as unraisable (on ``sys.stderr``, which the running app
     captures) and the collection returns; the trim still follows each of the timer's
     collections, and the monitor runs on."""
-    from cuadra_top import heap
-    from cuadra_top.tui import app as app_module
-
     steps: list[str] = []
     reported: list[BaseException | None] = []
 
@@ -325,8 +322,7 @@ async def test_a_gc_callback_that_raises_stops_neither_the_timer_nor_the_app(sim
             steps.append("collect")
         raise RuntimeError("a library's gc callback failed")
 
-    monkeypatch.setattr(app_module, "HEAP_TRIM_EVERY", 0.1)
-    monkeypatch.setattr(heap, "give_back_free_memory", lambda: bool(steps.append("trim")) or True)
+    record_the_minute_s_work(monkeypatch, steps, collect=True)
     monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: reported.append(unraisable.exc_value))
     app = frozen_app(sim, start_org="acme-free")
     gc.freeze()  # the real collection, over what came since, as in the app (start-up frozen)

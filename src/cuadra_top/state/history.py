@@ -53,8 +53,9 @@ BUSY_TIMEOUT_MS = 5000
 PAGE_CACHE_KIB = 256
 """SQLite's page cache per connection. Its default, 2 MiB, fills as the file grows: a
 monitor writing 40 orgs every 5 s grew it by 0.4 MiB an hour over its soak's half hour, and
-would for hours more, a slope the soak takes for a leak. Reads here are range scans done once and writes append, so the pages worth
-keeping are the B-trees' upper levels; the rest comes from the system's file cache."""
+would for hours more, a slope the soak takes for a leak. Reads here are range scans done
+once and writes append, so the pages worth keeping are the B-trees' upper levels; the rest
+comes from the system's file cache."""
 RETENTION = timedelta(days=395)
 """Anything older than 13 months is deleted by ``thin()``."""
 FULL_RESOLUTION_FALLBACK = timedelta(days=31)
@@ -224,6 +225,14 @@ class _Newer(Exception):
         self.version = version
 
 
+def _sqlite(target: str | Path, **options: Any) -> sqlite3.Connection:
+    """A connection as every history connection is made: the busy timeout, usable from the
+    worker threads the monitor reads and writes in, and a page cache of PAGE_CACHE_KIB."""
+    conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, **options)
+    conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")  # no file access: it cannot fail on a bad file
+    return conn
+
+
 def _epoch(value: datetime | None) -> float | None:
     if value is None:
         return None
@@ -322,9 +331,7 @@ class History:
         conn = None
         try:
             if self.path.is_file():
-                conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True,
-                                       timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-                conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
+                conn = _sqlite(f"{self.path.absolute().as_uri()}?mode=ro", uri=True)
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 if version == SCHEMA_VERSION:
                     self._conn, conn = conn, None
@@ -349,12 +356,9 @@ class History:
 
     def _connect(self) -> sqlite3.Connection:
         """Open, switch to WAL, create or check the schema; raises _Damaged for a bad file."""
-        conn = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
+        conn = _sqlite(self.path, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
             # first read of the header (NOTADB shows here); a newer schema is left as it is, not even WAL'd
             if conn.execute("PRAGMA user_version").fetchone()[0] > SCHEMA_VERSION:
                 raise _Newer(conn.execute("PRAGMA user_version").fetchone()[0])
