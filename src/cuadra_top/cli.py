@@ -291,11 +291,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     pause_gc()
     glyphs.guard(sys.stdout)  # an output that cannot carry a symbol gets an ASCII stand-in, not a crash
     glyphs.guard(sys.stderr)
+    python_s_hook, sys.unraisablehook = sys.unraisablehook, _report_ignored_error
     try:
         code = _main(argv)
     except BrokenPipeError:
         return reader_gone()
     finally:
+        sys.unraisablehook = python_s_hook
         resume_gc()
     try:
         sys.stdout.flush()  # here, where a reader that has gone can still be told apart
@@ -304,6 +306,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError):  # a terminal gone or a stdout closed: nothing more can be said there
         pass
     return code
+
+
+def _report_ignored_error(unraisable: object) -> None:
+    """An error in a finalizer or a collector's callback: to the log, never a traceback on the
+    terminal (the logging module is imported only if one happens)."""
+    from cuadra_top.debuglog import report_ignored_error
+
+    report_ignored_error(unraisable)
 
 
 def reader_gone() -> int:

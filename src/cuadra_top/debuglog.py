@@ -10,7 +10,9 @@ import errno
 import logging
 import os
 import stat
+import sys
 from pathlib import Path
+from typing import Any
 
 from cuadra_top.format import printable
 from cuadra_top.redaction import redact
@@ -85,6 +87,32 @@ def setup_debug_log(path: str | os.PathLike[str]) -> None:
     root.setLevel(logging.DEBUG)
     root.addHandler(handler)
     root.propagate = False
+
+
+_said: set[str] = set()
+"""The kinds of ignored error already said on stderr: a finalizer failing every second says it once."""
+
+
+def report_ignored_error(unraisable: Any) -> None:
+    """``sys.unraisablehook``: an error Python cannot raise (in a finalizer, a callback of the
+    collector, a thread's end) goes to the ``--log`` file, traceback and all, redacted like every
+    line of it; stderr gets one line the first time each kind is seen, with no traceback and no
+    message (either could quote a secret). Under the TUI, Textual keeps stderr off the screen,
+    so the log is where it can be read. Never raises: Python would only report that too."""
+    try:
+        kind = getattr(unraisable.exc_type, "__name__", "error")
+        try:
+            where = repr(unraisable.object) if unraisable.object is not None else "Python"
+        except Exception:  # an object whose __repr__ fails too
+            where = f"a {type(unraisable.object).__name__} object"
+        logger("ignored").error("%s: %s", unraisable.err_msg or "Exception ignored in", where,
+                                exc_info=(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback))
+        if kind not in _said:
+            _said.add(kind)
+            print(f"cuadra-top: an error was ignored ({printable(kind)}); the details go to --log FILE",
+                  file=sys.stderr, flush=True)
+    except Exception:
+        pass
 
 
 logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())

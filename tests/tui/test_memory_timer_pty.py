@@ -72,7 +72,7 @@ elif mode in ("finalizers-timer", "finalizers-automatic"):
             mark("finalized-in-timer" if in_timer[0] else "finalized")
             print("NOISY FINALIZER", file=sys.stderr, flush=True)
             print("NOISY FINALIZER ON STDOUT", flush=True)
-            raise RuntimeError("RAISED BY A FINALIZER")
+            raise RuntimeError("RAISED BY A FINALIZER holding acme-token")  # the config's token
     def litter():
         while True:
             cycle = Noisy()
@@ -85,7 +85,7 @@ from cuadra_top.cli import main
 sys.exit(main(sys.argv[1:]))
 '''
 
-NOISE = (b"NOISY FINALIZER", b"RAISED BY A FINALIZER", b"Exception ignored", b"Traceback")
+NOISE = (b"NOISY FINALIZER", b"RAISED BY A FINALIZER", b"Exception ignored", b"Traceback", b"an error was ignored")
 
 
 class Child:
@@ -100,18 +100,18 @@ class Child:
 
 @pytest.fixture
 def launch(start_sim, make_org, tmp_path) -> Iterator[Callable[..., Child]]:
-    """launch(mode, trim_every, **env) -> the real TUI on one simulated org "acme", drawn and
-    past its first answer, its minute's work every ``trim_every`` s."""
+    """launch(mode, trim_every, *arguments, **env) -> the real TUI on one simulated org "acme",
+    drawn and past its first answer, its minute's work every ``trim_every`` s."""
     started: list[PtyProcess] = []
 
-    def start(mode: str, trim_every: float, **extra: str) -> Child:
+    def start(mode: str, trim_every: float, *arguments: str, **extra: str) -> Child:
         sim = start_sim([make_org("acme")])
         config = tmp_path / "config.toml"
         config.write_text(f'[[org]]\nname = "acme"\napi_url = "{sim.base_url}"\ntoken = "acme-token"\n')
         config.chmod(0o600)
         marks = tmp_path / "marks"
         env = child_env(tmp_path, MODE=mode, TRIM_EVERY=str(trim_every), MARKS=str(marks), **extra)
-        child = PtyProcess([sys.executable, "-c", LAUNCHER, "--config", str(config)], env)
+        child = PtyProcess([sys.executable, "-c", LAUNCHER, "--config", str(config), *arguments], env)
         started.append(child)
         wait_until(lambda: b"Credits" in child.output and b"acme" in child.output, 20, "the first data drawn")
         return Child(child, marks, tmp_path / "data" / "cuadra-top" / "history.sqlite3")
@@ -154,6 +154,23 @@ def test_finalizers_that_raise_and_print_leave_the_screen_alone(launch, collecto
     held = output[output.find(ENTER_ALT_SCREEN):output.rfind(LEAVE_ALT_SCREEN)]
     assert not [noise for noise in NOISE if noise in held], held[-2000:]
     assert_history_closed(child.history)
+
+
+def test_what_the_finalizers_raised_is_in_the_log_redacted(launch, tmp_path):
+    """The same finalizers with ``--log``: what Python could not raise while the app ran is
+    in the log, traceback and all, each time, with the config's token masked; the screen
+    still shows none of it."""
+    log = tmp_path / "debug.log"
+    child = launch("finalizers-timer", 0.3, "--log", str(log))
+    wait_until(lambda: child.marks().count("finalized-in-timer") >= 5, 20, "finalizers run by the timer")
+    child.process.send(b"q")
+    assert child.process.wait_exit(10) == 0
+    output = bytes(child.process.output)
+    held = output[output.find(ENTER_ALT_SCREEN):output.rfind(LEAVE_ALT_SCREEN)]
+    assert not [noise for noise in NOISE if noise in held], held[-2000:]
+    text = log.read_text()
+    assert text.count("RuntimeError: RAISED BY A FINALIZER holding ********") >= 5, text[-2000:]
+    assert "in __del__" in text and "acme-token" not in text
 
 
 @pytest.mark.parametrize(("end", "code"), [("q", 0), ("SIGTERM", 143)])

@@ -89,3 +89,40 @@ def test_a_name_with_control_characters_stays_on_its_line(tmp_path):
     assert "two\ufffdlines: ok" in lines[1]
     for line in lines:
         assert line.isprintable(), repr(line)
+
+
+class _FinalizerError(RuntimeError):
+    """Its own kind, so this test is the first to see it (the terminal hears of a kind once)."""
+
+
+class _Noisy:
+    def __del__(self):
+        raise _FinalizerError("closing failed for Bearer sk-live-0123456789")
+
+
+def test_an_error_python_cannot_raise_goes_to_the_log_redacted_and_one_line_to_stderr(tmp_path, monkeypatch, capsys):
+    """A finalizer that raises while a command runs (three times): Python cannot raise it, and
+    by default prints its traceback on stderr, secret and all. Here the ``--log`` file gets each
+    one, traceback included, redacted; stderr gets one line for the kind, no traceback, no
+    message; and the hook is Python's again once the command is over."""
+    import sys
+
+    from cuadra_top import cli
+
+    log = tmp_path / "debug.log"
+
+    def dispatch(args):
+        for _ in range(3):
+            _Noisy()  # no cycle: its __del__ runs here, in the command
+        return 0
+
+    monkeypatch.setattr(cli, "dispatch", dispatch)
+    before = sys.unraisablehook
+    assert main(["--log", str(log), "status"]) == 0
+    assert sys.unraisablehook is before
+    err = capsys.readouterr().err
+    assert err.count("an error was ignored (_FinalizerError)") == 1, err
+    assert "Traceback" not in err and "sk-live" not in err and "closing failed" not in err
+    text = log.read_text()
+    assert text.count("Traceback") == 3 and text.count("_FinalizerError: closing failed for Bearer ********") == 3
+    assert "in __del__" in text and "sk-live" not in text
