@@ -229,7 +229,11 @@ def _sqlite(target: str | Path, **options: Any) -> sqlite3.Connection:
     """A connection as every history connection is made: the busy timeout, usable from the
     worker threads the monitor reads and writes in, and a page cache of PAGE_CACHE_KIB."""
     conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, **options)
-    conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")  # no file access: it cannot fail on a bad file
+    try:
+        conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")  # reads the schema: the file's first read
+    except BaseException:  # not a database, damaged, unreadable: the caller says so; nothing stays open
+        conn.close()
+        raise
     return conn
 
 
