@@ -5,9 +5,11 @@ other writers off, a status line asking for an org the file does not hold."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from test_history import NOW, usage
 
 from cuadra_top.state.history import History
 
@@ -52,3 +54,34 @@ def test_a_connection_that_fails_at_its_first_read_is_closed(db: Path, connectio
     history.close()
     assert connections, "no connection was made; the test proved nothing"
     assert [conn for conn in connections if is_open(conn)] == []
+
+
+def companions(db: Path) -> list[Path]:
+    return [Path(f"{db}{suffix}") for suffix in ("", "-wal", "-shm")]
+
+
+@pytest.mark.parametrize("how", ["moved aside by another process", "deleted"])
+def test_a_monitor_whose_file_is_replaced_records_into_the_new_one(db: Path, how: str):
+    """A TUI runs for days; meanwhile a cron run finds the file damaged and moves it aside
+    (what ``History`` itself does), or the user deletes it to start over. SQLite keeps
+    writing to the file it has open: every later sample of the TUI went to the file moved
+    aside, or to a deleted one, and no one was told."""
+    running = History(db)
+    running.record("o", NOW, usage(used=1))
+    expected = [2]
+    if how == "deleted":
+        for path in companions(db):
+            path.unlink(missing_ok=True)
+    else:
+        for path in companions(db):
+            if path.exists():
+                path.replace(path.with_name(path.name.replace("history", "history.corrupt-x")))
+        with History(db) as cron:
+            cron.record("o", NOW + timedelta(minutes=5), usage(used=5))
+        expected = [2, 5]
+    running.record("o", NOW + timedelta(minutes=1), usage(used=2))
+    assert [s.credits_used for s in running.samples("o")] == expected
+    assert running.enabled and len(running.warnings) == 1 and "replaced or removed" in running.warnings[0]
+    running.close()
+    with History(db, read_only=True) as later:
+        assert [s.credits_used for s in later.samples("o")] == expected

@@ -20,7 +20,8 @@ The database runs in WAL mode with a 5 s busy timeout so a TUI and a cron ``--on
 share one file. The monitor must keep running whatever happens to this file, so no method
 raises for I/O or SQLite errors: a damaged file is moved aside and recreated, and when even
 that is impossible the history switches itself off (``enabled`` False) and says why in
-``warnings``. A sample SQLite cannot store (a count beyond its signed 64-bit integers, a name
+``warnings``. A writer whose file was replaced or removed under it (another process moved it
+aside as damaged, someone deleted it) opens the file at the path before its next operation. A sample SQLite cannot store (a count beyond its signed 64-bit integers, a name
 it cannot encode) is skipped on its own: the rest of its batch is written, and the skip is
 reported once in ``warnings`` and in the debug log.
 """
@@ -237,6 +238,15 @@ def _sqlite(target: str | Path, **options: Any) -> sqlite3.Connection:
     return conn
 
 
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """Which file ``path`` names now (device and inode), None when none does."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _epoch(value: datetime | None) -> float | None:
     if value is None:
         return None
@@ -299,6 +309,8 @@ class History:
         """Read-only, and the file has an older schema: only a read-write open migrates it."""
         self._read_only = read_only
         self._conn: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None
+        """The file the writer's connection has open (see ``_replaced``)."""
         self._lock = threading.Lock()  # one connection, possibly used from worker threads
         self._failures = 0
         if read_only:
@@ -392,6 +404,7 @@ class History:
             problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
             if problems != ["ok"]:
                 raise _Damaged(f"integrity check failed: {problems[0]}")
+            self._file = _file_identity(self.path)
         except BaseException:
             conn.close()
             raise
@@ -442,9 +455,26 @@ class History:
 
     # -- running operations safely ---------------------------------------------------------
 
+    def _replaced(self) -> bool:
+        """Whether the path names another file than the one this writer has open, or none:
+        another process moved it aside as damaged and started a new one, or someone deleted or
+        restored it. SQLite would go on writing to the old file, where no one looks."""
+        if self._read_only:  # a reader is short-lived, and an export reads one file to its end
+            return False
+        try:
+            return _file_identity(self.path) != self._file
+        except OSError:  # cannot tell (the directory unreadable): keep the file that works
+            return False
+
     def _run(self, what: str, operation: Callable[[sqlite3.Connection], T], default: T) -> T:
-        """Run ``operation`` under the lock; on failure warn, recover or give up, never raise."""
+        """Run ``operation`` under the lock; on failure warn, recover or give up, never raise.
+        A writer whose file was replaced or removed first opens the one at the path now."""
         with self._lock:
+            if self.enabled and self._conn is not None and self._replaced():
+                self._close_connection()
+                self._warn(f"history database {self.path} was replaced or removed while in use; "
+                           "recording into the file now at that path")
+                self._open()
             if not self.enabled or self._conn is None:
                 return default
             try:
