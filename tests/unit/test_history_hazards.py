@@ -146,3 +146,41 @@ def test_a_thin_with_much_to_delete_lets_the_other_writers_in_between(db: Path, 
     assert len(seen) == 8 and seen == sorted(seen, reverse=True) and seen[0] > seen[-1] == 48 + 1  # partly, then done
     assert len(history.samples("mine")) == 8 and history.warnings == []
     history.close()
+
+
+def bytes_read() -> int:
+    """What this process has read so far (read and pread calls, from the page cache or not)."""
+    try:
+        with open("/proc/self/io") as io:
+            return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+    except OSError:
+        pytest.skip("no /proc/self/io here")
+
+
+SITE = "https://api.cuadra.ai"
+
+
+def test_an_org_the_file_does_not_hold_is_looked_for_in_a_few_pages(db: Path):
+    """``cuadra-top status`` (every few seconds in a tmux line) finds an org whose identity
+    needs its secret (a token_command, the keyring) by name. It scanned the samples back
+    from the newest: an org the file does not hold (not answered yet, or its command
+    failing) cost a read of the whole table at every run, 0.65 s for 500 orgs over a year
+    (11 s from a cold disk). Now the newest answers, then each series' newest sample."""
+    orgs = [f"org-{n}" for n in range(40)]
+    start = NOW - timedelta(days=20)
+    with History(db) as history:
+        history.record_samples([(f"{SITE} org:{org}", sample_of(org, start + timedelta(minutes=minute), usage()))
+                                for minute in range(0, 20 * 24 * 60, 10) for org in orgs])  # seeded: no newest answer
+        history.record_many([(f"{SITE} org:{org}", org, NOW, usage()) for org in orgs[:20]])
+        history.record(f"{SITE} org:renamed", NOW, usage(), name="old-name")
+        history.record(f"{SITE} org:renamed", NOW + timedelta(minutes=1), usage(), name="new-name")
+    assert db.stat().st_size > 8 * 2**20, "too small a file to tell a scan from a look-up"
+    with History(db, read_only=True) as status:
+        before = bytes_read()
+        assert status.newest_series("nobody", SITE) is None
+        assert bytes_read() - before < 2**20
+        assert status.newest_series("org-3", SITE) == f"{SITE} org:org-3"  # it has a newest answer
+        assert status.newest_series("org-33", SITE) == f"{SITE} org:org-33"  # seeded only: its newest sample
+        assert status.newest_series("org-33", "https://elsewhere.example") is None
+        assert status.newest_series("new-name", SITE) == f"{SITE} org:renamed"
+        assert bytes_read() - before < 2 * 2**20
