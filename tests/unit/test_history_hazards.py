@@ -184,3 +184,38 @@ def test_an_org_the_file_does_not_hold_is_looked_for_in_a_few_pages(db: Path):
         assert status.newest_series("org-33", "https://elsewhere.example") is None
         assert status.newest_series("new-name", SITE) == f"{SITE} org:renamed"
         assert bytes_read() - before < 2 * 2**20
+
+
+def sqlite_memory() -> tuple[int, int]:
+    """SQLite's bytes in use in this process now, and at most since the last call."""
+    import ctypes
+    import _sqlite3
+
+    try:
+        library = ctypes.CDLL(_sqlite3.__file__)
+        used, highwater = library.sqlite3_memory_used, library.sqlite3_memory_highwater
+    except (OSError, AttributeError):
+        pytest.skip("this Python's SQLite does not export sqlite3_memory_used")
+    used.restype = highwater.restype = ctypes.c_int64
+    highwater.argtypes = [ctypes.c_int]
+    return used(), highwater(1)
+
+
+def test_thin_deletes_with_a_larger_page_cache_and_gives_it_back(db: Path):
+    """A month's turn thinned under the 256 KiB bound took 1.8x as long as with SQLite's
+    default (24 s against 13 s for 100 orgs): each window's pages no longer fit. Its
+    deletes get THIN_CACHE_KIB, and the connection is back to the bound after each."""
+    orgs = [f"org-{n}" for n in range(12)]
+    before = NOW - timedelta(days=30)
+    with History(db) as history:
+        history.record_samples([(org, sample_of(org, before + timedelta(minutes=minute), usage(used=minute)))
+                                for minute in range(2 * 24 * 60) for org in orgs])
+        history.record_many([(org, org, NOW, usage(used=1)) for org in orgs])
+    history = History(db)
+    history.samples(orgs[0])
+    start, _ = sqlite_memory()
+    assert history.thin(NOW) == len(orgs) * (2 * 24 * 60 - 48)
+    end, peak = sqlite_memory()
+    assert peak - start > 4 * history_module.PAGE_CACHE_KIB * 1024, f"peaked at +{(peak - start) / 1024:.0f} KiB"
+    assert end - start < 2 * history_module.PAGE_CACHE_KIB * 1024, f"kept +{(end - start) / 1024:.0f} KiB"
+    history.close()

@@ -58,6 +58,12 @@ monitor writing 40 orgs every 5 s grew it by 0.4 MiB an hour over its soak's hal
 would for hours more, a slope the soak takes for a leak. Reads here are range scans done
 once and writes append, so the pages worth keeping are the B-trees' upper levels; the rest
 comes from the system's file cache."""
+THIN_CACHE_KIB = 8192
+"""The page cache of ``thin``'s deletes, for each of their transactions only: a window of
+a few hours of every org touches a few MiB of table and index pages, again and again (the
+rows of all orgs are interleaved); under PAGE_CACHE_KIB a month's turn took 1.8x as long
+(100 orgs: 24 s against 13 s with SQLite's default 2 MiB, and as fast from 2 to 16 MiB).
+8 MiB covers a window of about 600 orgs; the pages are given back after each."""
 RETENTION = timedelta(days=395)
 """Anything older than 13 months is deleted by ``thin()``."""
 FULL_RESOLUTION_FALLBACK = timedelta(days=31)
@@ -911,9 +917,13 @@ DELETE FROM samples WHERE series = ?1 AND at >= ?2 AND at < ?3 AND rowid NOT IN 
 
 
 def _thin_to_hours(conn: sqlite3.Connection, spans: list[tuple[str, float, float]]) -> int:
-    conn.execute("BEGIN IMMEDIATE")
-    deleted = sum(conn.execute(_THIN_TO_HOURS, span).rowcount for span in spans)
-    conn.execute("COMMIT")
+    conn.execute(f"PRAGMA cache_size = -{THIN_CACHE_KIB}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        deleted = sum(conn.execute(_THIN_TO_HOURS, span).rowcount for span in spans)
+        conn.execute("COMMIT")
+    finally:
+        conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
     return deleted
 
 
