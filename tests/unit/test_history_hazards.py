@@ -10,7 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_history import NOW, usage
+from conftest import schema_1_file
+from test_history import KEY_A as KEY, NOW, usage
 
 from cuadra_top.state import history as history_module
 from cuadra_top.state.history import History, sample_of
@@ -218,4 +219,23 @@ def test_thin_deletes_with_a_larger_page_cache_and_gives_it_back(db: Path):
     end, peak = sqlite_memory()
     assert peak - start > 4 * history_module.PAGE_CACHE_KIB * 1024, f"peaked at +{(peak - start) / 1024:.0f} KiB"
     assert end - start < 2 * history_module.PAGE_CACHE_KIB * 1024, f"kept +{(end - start) / 1024:.0f} KiB"
+    history.close()
+
+
+def test_a_big_transaction_leaves_no_big_wal_behind(db: Path, monkeypatch: pytest.MonkeyPatch):
+    """A schema-1 file is migrated in one transaction, its whole table copied: the WAL grew
+    as big as the file (443 MiB for 100 orgs over a year) and stayed that big for as long
+    as any monitor kept the file open, weeks maybe (SQLite reuses a WAL, it never shrinks
+    one). Writers now cut it back to WAL_KEEP_BYTES once it has been checkpointed."""
+    monkeypatch.setattr(history_module, "WAL_KEEP_BYTES", 2**20, raising=False)
+    start = NOW - timedelta(days=20)
+    schema_1_file(db, [(f"org-{n}", start + timedelta(minutes=minute), minute, 50000, None, None, 1000, 10000,
+                        None, None) for minute in range(0, 20 * 24 * 60, 10) for n in range(20)])
+    wal = Path(f"{db}-wal")
+    history = History(db)
+    assert history.enabled and history.warnings == []
+    assert wal.stat().st_size > 5 * 2**20, "the migration wrote too little to tell (SQLite checkpoints at 4 MiB)"
+    history.record(KEY, NOW, usage(), name="org-1")  # the next write starts the WAL over
+    assert wal.stat().st_size <= 2**20
+    assert len(history.samples(KEY, name="org-1")) == 20 * 24 * 6 + 1
     history.close()

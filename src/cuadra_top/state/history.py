@@ -64,6 +64,12 @@ a few hours of every org touches a few MiB of table and index pages, again and a
 rows of all orgs are interleaved); under PAGE_CACHE_KIB a month's turn took 1.8x as long
 (100 orgs: 24 s against 13 s with SQLite's default 2 MiB, and as fast from 2 to 16 MiB).
 8 MiB covers a window of about 600 orgs; the pages are given back after each."""
+WAL_KEEP_BYTES = 16 * 2**20
+"""What a writer leaves of the WAL once it has been checkpointed (``journal_size_limit``).
+SQLite reuses a WAL file and never shrinks it: after one big transaction (a schema-1
+file's migration copies the table: 443 MiB for 100 orgs over a year) it stayed that big
+for as long as any process kept the file open. A monitor's WAL is ~4 MiB (SQLite
+checkpoints at 1000 pages), a month's thin writes a few more: this leaves those alone."""
 RETENTION = timedelta(days=395)
 """Anything older than 13 months is deleted by ``thin()``."""
 FULL_RESOLUTION_FALLBACK = timedelta(days=31)
@@ -382,6 +388,7 @@ class History:
         conn = _sqlite(self.path, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
             # first read of the header (NOTADB shows here); a newer schema is left as it is, not even WAL'd
             if conn.execute("PRAGMA user_version").fetchone()[0] > SCHEMA_VERSION:
                 raise _Newer(conn.execute("PRAGMA user_version").fetchone()[0])
