@@ -1,6 +1,7 @@
-"""The history file as other processes and people treat it: connections that fail at their
-first read, a file replaced or removed under a running monitor, a thin that must not hold
-other writers off, a status line asking for an org the file does not hold."""
+"""The history file as other processes and people treat it, at the size a year leaves it:
+connections that fail at their first read, a file replaced or removed under a running
+monitor, a thin that must not hold other writers off (nor crawl under the page-cache bound),
+a status line asking for an org the file does not hold, a WAL one big transaction left big."""
 
 from __future__ import annotations
 

@@ -21,9 +21,10 @@ share one file. The monitor must keep running whatever happens to this file, so 
 raises for I/O or SQLite errors: a damaged file is moved aside and recreated, and when even
 that is impossible the history switches itself off (``enabled`` False) and says why in
 ``warnings``. A writer whose file was replaced or removed under it (another process moved it
-aside as damaged, someone deleted it) opens the file at the path before its next operation. A sample SQLite cannot store (a count beyond its signed 64-bit integers, a name
-it cannot encode) is skipped on its own: the rest of its batch is written, and the skip is
-reported once in ``warnings`` and in the debug log.
+aside as damaged, someone deleted it) opens the file at the path before its next operation.
+A sample SQLite cannot store (a count beyond its signed 64-bit integers, a name it cannot
+encode) is skipped on its own: the rest of its batch is written, and the skip is reported
+once in ``warnings`` and in the debug log.
 """
 
 from __future__ import annotations
