@@ -112,7 +112,8 @@ def write_config(home: Path, sim, orgs) -> Path:
     return path
 
 
-def rotate_faults(sim, names: list[str], rng: random.Random, share: float) -> None:
+def rotate_faults(sim, names: list[str], rng: random.Random, share: float) -> list[str]:
+    """Clear every fault, arm new ones on ``share`` of the orgs; what was armed, in words."""
     from cuadra_top.simulator import Fault
 
     makers = [lambda: Fault(status=rng.choice([500, 502, 503])), lambda: Fault(status=429, retry_after=10),
@@ -120,8 +121,12 @@ def rotate_faults(sim, names: list[str], rng: random.Random, share: float) -> No
               lambda: Fault(status=503, probability=0.5)]
     for name in names:
         sim.set_fault(name, None)
+    armed = []
     for name in rng.sample(names, round(len(names) * share)):
-        sim.set_fault(name, rng.choice(makers)())
+        fault = rng.choice(makers)()
+        sim.set_fault(name, fault)
+        armed.append(f"{name}: {fault}")
+    return armed
 
 
 def slope_per_hour(points: list[tuple[float, float]]) -> float:
@@ -159,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
           flush=True)
     p = PtyProc(argv, child_env(home), 120, 40, cwd=str(home), name="cuadra-top").start()
     samples: list[tuple[float, float]] = []
+    events: list[tuple[float, str]] = []
     keys = 0
     died = None
     try:
@@ -193,13 +199,15 @@ def run(args: argparse.Namespace) -> int:
                     label, data = "]", b"]"  # its undo is still pending
                 p.send(data)
                 keys += 1
+                events.append((round(t - t0, 1), label))
                 if label in UNDO:
                     undo.append((t + UNDO[label][2], UNDO[label][1]))
                 next_key = t + (max(UNDO.get(label, ("", b"", 1.0))[2] + 0.5, 1.0) if tour
                                 else rng.uniform(0.8, 1.2) * args.keys_every)
             if t >= next_faults:
                 next_faults += 60
-                rotate_faults(sim, list(sim.orgs), rng, args.fault_share)
+                armed = rotate_faults(sim, list(sim.orgs), rng, args.fault_share)
+                events.append((round(t - t0, 1), "faults: " + "; ".join(armed)))
             if t >= next_print:
                 next_print += 60
                 minute = [rss for s, rss in samples if s >= t - t0 - 60]
@@ -223,11 +231,11 @@ def run(args: argparse.Namespace) -> int:
     if died:
         print(f"VERDICT: FAIL: {died}")
         return 1
-    return verdict(args, samples, wall, cpu_total, keys)
+    return verdict(args, samples, wall, cpu_total, keys, events)
 
 
 def verdict(args: argparse.Namespace, samples: list[tuple[float, float]], wall: float, cpu: float | None,
-            keys: int) -> int:
+            keys: int, events: list[tuple[float, str]]) -> int:
     half = wall / 2
     second = [s for s in samples if s[0] >= half]
     minutes = per_minute(second)
@@ -252,6 +260,7 @@ def verdict(args: argparse.Namespace, samples: list[tuple[float, float]], wall: 
             "wall_s": round(wall, 1), "cpu_s": cpu, "limit_mib_per_hour": args.limit,
             "slope_second_half_mib_per_hour": slope, "slope_second_half_raw_mib_per_hour": raw_slope,
             "slope_whole_mib_per_hour": whole, "samples": [(round(t, 1), round(r, 2)) for t, r in samples],
+            "events": events,
         }, indent=1) + "\n")
     if slope > args.limit:
         print(f"VERDICT: FAIL: RSS still grows in the second half: {slope:+.2f} MiB/h (limit {args.limit:g})")
@@ -271,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of orgs failing at a time, rotated every minute (default 0.1)")
     parser.add_argument("--limit", type=float, default=LIMIT, help=f"MiB/h over the second half (default {LIMIT:g})")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", help="also write the series and the figures to this file")
+    parser.add_argument("--json", help="also write the series, the figures, and each key and fault rotation "
+                                       "with its time (to tell what came before a step of RSS) to this file")
     args = parser.parse_args(argv)
     if not CUADRA_TOP.exists():
         print(f"{CUADRA_TOP} not found: run `make test` (or pip install -e .) first", file=sys.stderr)
