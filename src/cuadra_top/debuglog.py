@@ -95,7 +95,7 @@ _said: set[str] = set()
 
 def report_ignored_error(unraisable: Any) -> None:
     """``sys.unraisablehook``: an error Python cannot raise (in a finalizer, a callback of the
-    collector, a thread's end) goes to the ``--log`` file, traceback and all, redacted like every
+    collector) goes to the ``--log`` file, traceback and all, redacted like every
     line of it; stderr gets one line the first time each kind is seen, with no traceback and no
     message (either could quote a secret). Under the TUI, Textual keeps stderr off the screen,
     so the log is where it can be read. Never raises: Python would only report that too."""
